@@ -1,0 +1,99 @@
+"""Shared fixtures: the real default model loaded once, and a way to run `qcode` as a process."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RunQcode = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def qcode_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a qcode subprocess: no user config, no stray QCODE_* settings.
+
+    QCODE_CACHE_DIR is kept so the default model is built once and shared.
+    """
+    env = {
+        key: value for key, value in os.environ.items()
+        if not key.startswith("QCODE_") or key == "QCODE_CACHE_DIR"
+    }
+    env.pop("NO_COLOR", None)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def run_qcode_process(
+    args: Sequence[str],
+    stdin: str | bytes | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | str | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m tui.cli ARGS` with `stdin` piped in (None: an empty pipe).
+
+    stdout and stderr come back as text (undecodable bytes replaced).
+    """
+    data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
+    done = subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        input=data,
+        capture_output=True,
+        env=qcode_env(env),
+        cwd=cwd or REPO,
+        timeout=timeout,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        done.args,
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )
+
+
+@pytest.fixture
+def run_qcode() -> RunQcode:
+    """run_qcode(args, stdin=None, *, env=None, cwd=None, timeout=600) -> CompletedProcess[str]."""
+    return run_qcode_process
+
+
+@pytest.fixture
+def pipe_stdin(monkeypatch: pytest.MonkeyPatch) -> Callable[[str | bytes], None]:
+    """For in-process runs: make sys.stdin a pipe holding the given text or bytes."""
+
+    def feed(data: str | bytes) -> None:
+        raw = data.encode() if isinstance(data, str) else data
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8"))
+
+    return feed
+
+
+@pytest.fixture(scope="session")
+def default_settings() -> Any:
+    """The default settings (model None: the packaged default model)."""
+    from engine.settings import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def real_engine(default_settings: Any) -> Iterator[Any]:
+    """One Engine on the real default model for the whole session; never use it from two threads."""
+    from engine import Engine
+
+    engine = Engine(default_settings)
+    try:
+        yield engine
+    finally:
+        engine.close()
