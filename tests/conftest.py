@@ -34,20 +34,23 @@ def qcode_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def run_qcode_process(
     args: Sequence[str],
-    stdin: str | bytes | None = None,
+    stdin: str | bytes | int | None = None,
     *,
     env: dict[str, str] | None = None,
     cwd: Path | str | None = None,
     timeout: float = 600,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m tui.cli ARGS` with `stdin` piped in (None: an empty pipe).
+    """Run `python -m tui.cli ARGS` with `stdin` piped in (None: an empty pipe; an int: that fd).
 
     stdout and stderr come back as text (undecodable bytes replaced).
     """
-    data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
+    feed: dict[str, Any] = (
+        {"stdin": stdin} if isinstance(stdin, int)
+        else {"input": stdin.encode() if isinstance(stdin, str) else (stdin or b"")}
+    )
     done = subprocess.run(
         [sys.executable, "-m", "tui.cli", *args],
-        input=data,
+        **feed,
         capture_output=True,
         env=qcode_env(env),
         cwd=cwd or REPO,
@@ -64,7 +67,10 @@ def run_qcode_process(
 
 @pytest.fixture
 def run_qcode() -> RunQcode:
-    """run_qcode(args, stdin=None, *, env=None, cwd=None, timeout=600) -> CompletedProcess[str]."""
+    """run_qcode(args, stdin=None, *, env=None, cwd=None, timeout=600) -> CompletedProcess[str].
+
+    stdin: text or bytes to pipe in, None for an empty pipe, or a file descriptor (a pty).
+    """
     return run_qcode_process
 
 

@@ -1,0 +1,246 @@
+"""The `qcode` entry point: argument parsing, dispatch, one-line errors and exit codes.
+
+Exit codes: 0 success, 1 task failure, 2 usage error or unusable input, 130 Ctrl+C.
+This module and what it imports at start stay free of textual and llama_cpp, so that
+`qcode --help`, `qcode config` and input errors answer at once; the engine loads lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, get_args
+
+from engine.errors import QcodeError
+from engine.settings import DrafterName, KvType
+
+from .cli_input import line_range
+from .cli_output import PROG, err_line
+
+TASKS = ("explain", "review", "ask")
+EDITS = ("refactor", "fix", "doc")
+COMMANDS = (*TASKS, *EDITS, "test", "complete", "model", "quantize", "config", "bench")
+SUMMARY = {
+    "explain": "explain what code does",
+    "review": "review code for bugs and risks",
+    "ask": "ask a question (about code on stdin or in FILEs)",
+    "refactor": "rewrite code as instructed; prints a diff, --apply writes it",
+    "fix": "fix a bug; prints a diff, --apply writes it",
+    "doc": "add docstrings and comments; prints a diff, --apply writes it",
+    "test": "write a new test file for code",
+    "complete": "print the text to insert at a position (for editors)",
+    "model": "show the model's facts",
+    "quantize": "quantize a GGUF model",
+    "config": "show every effective setting and where it comes from",
+    "bench": "measure decoding speed and drafting (qcode bench --help)",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line: `qcode explain: error: ...`, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options every model-using command takes; None means 'not given' to the settings."""
+    common = Parser(add_help=False)
+    model = common.add_argument_group("model")
+    model.add_argument("--model", metavar="PATH", help="GGUF model (default: the packaged one)")
+    model.add_argument("--ctx", type=int, metavar="N", help="context size in tokens")
+    model.add_argument("--kv-type", choices=get_args(KvType), help="KV cache type (K and V)")
+    model.add_argument("--draft", choices=get_args(DrafterName), help="draft decoding method")
+    model.add_argument("--draft-model", metavar="PATH", help="small GGUF for --draft model")
+    model.add_argument("--threads", type=int, metavar="N", help="CPU threads (0: all cores)")
+    sampling = common.add_argument_group("sampling")
+    sampling.add_argument("--max-tokens", type=int, metavar="N", help="longest answer in tokens")
+    sampling.add_argument("--temperature", type=float, metavar="T", help="0 means greedy")
+    sampling.add_argument("--seed", type=int, metavar="N", help="sampling seed")
+    sampling.add_argument(
+        "--think", action=argparse.BooleanOptionalAction, default=None,
+        help="let a thinking model think first",
+    )
+    output = common.add_argument_group("output")
+    output.add_argument("--stats", action="store_true", help="speed and drafting figures on stderr")
+    output.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    output.add_argument(
+        "--color", choices=("auto", "always", "never"), default="auto",
+        help="highlight code (auto: on a terminal without NO_COLOR)",
+    )
+    return common
+
+
+def _add_inputs(inputs: argparse.ArgumentParser, many: bool = True) -> None:
+    inputs.add_argument(
+        "files", nargs="*" if many else "?", metavar="FILE",
+        help="source file(s); '-' or nothing reads stdin",
+    )
+    inputs.add_argument("--lang", metavar="NAME", help="language (default: from name or content)")
+    focus = inputs.add_mutually_exclusive_group()
+    focus.add_argument("--symbol", metavar="NAME", help="focus on one function or class")
+    focus.add_argument("--lines", type=line_range, metavar="A:B", help="focus on lines A to B")
+
+
+def _write_options(parser: argparse.ArgumentParser, apply: bool) -> None:
+    if apply:
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--apply", action="store_true", help="write the result into FILE")
+        where.add_argument("--output", "-o", metavar="FILE", help="write the whole result there")
+        parser.add_argument("--force", action="store_true", help="write even if it does not parse")
+    else:
+        parser.add_argument("--output", "-o", metavar="FILE", help="where to write the tests")
+        parser.add_argument("--force", action="store_true", help="overwrite; skip the parse check")
+
+
+def build_parser() -> Parser:
+    common = _common_options()
+    parser = Parser(
+        prog=PROG,
+        description="A local coding assistant. `qcode [FILE]` opens the interface; "
+        "the commands below work in pipes and scripts.",
+        epilog="Exit codes: 0 ok, 1 task failed, 2 usage or input error, 130 interrupted.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in (*TASKS, *EDITS, "test"):
+        sub = commands.add_parser(
+            name, parents=[common], help=SUMMARY[name], description=SUMMARY[name]
+        )
+        if name == "ask":  # the question comes first: `qcode ask "why?" file.py`
+            sub.add_argument("question", help="the question")
+        else:
+            what = "what to focus on" if name in TASKS else "the instruction"
+            sub.add_argument("-m", "--message", metavar="TEXT", help=what)
+        _add_inputs(sub)
+        if name in TASKS:
+            continue
+        _write_options(sub, apply=name != "test")
+    sub = commands.add_parser(
+        "complete", parents=[common], help=SUMMARY["complete"],
+        description=SUMMARY["complete"] + ". Position: --line/--col, or --offset, else the end.",
+    )
+    _add_inputs(sub, many=False)
+    sub.add_argument("--line", type=int, metavar="L", help="1-based line of the cursor")
+    sub.add_argument("--col", type=int, metavar="C", help="1-based column of the cursor")
+    sub.add_argument("--offset", type=int, metavar="N", help="0-based character offset")
+    sub = commands.add_parser("model", help=SUMMARY["model"], description=SUMMARY["model"])
+    sub.add_argument("--model", metavar="PATH", help="GGUF file (default: the configured model)")
+    sub.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    sub = commands.add_parser("quantize", help=SUMMARY["quantize"], description=SUMMARY["quantize"])
+    sub.add_argument("source", metavar="IN", help="GGUF to read")
+    sub.add_argument("dest", metavar="OUT", help="GGUF to write")
+    sub.add_argument("--type", default="Q4_K_S", metavar="TYPE", help="quant type (Q4_K_S)")
+    sub.add_argument("--threads", type=int, metavar="N", help="CPU threads (0: all cores)")
+    commands.add_parser(
+        "config", parents=[common], help=SUMMARY["config"], description=SUMMARY["config"]
+    )
+    commands.add_parser("bench", help=SUMMARY["bench"], add_help=False)
+    return parser
+
+
+def build_app_parser() -> Parser:
+    """`qcode [options] [FILE]`: the interface (argparse cannot mix it with subcommands)."""
+    parser = Parser(
+        prog=PROG, parents=[_common_options()],
+        usage=f"{PROG} [options] [FILE] | {PROG} COMMAND ...",
+    )
+    parser.add_argument("file", nargs="?", metavar="FILE", help="file to open ('-': stdin)")
+    return parser
+
+
+def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line's settings; None where an option was not given."""
+    get = lambda name: getattr(args, name, None)  # noqa: E731
+    return {
+        "model": get("model"),
+        "n_ctx": get("ctx"),
+        "kv_type_k": get("kv_type"),
+        "kv_type_v": get("kv_type"),
+        "draft": get("draft"),
+        "draft_model": get("draft_model"),
+        "threads": get("threads"),
+        "max_tokens": get("max_tokens"),
+        "temperature": get("temperature"),
+        "seed": get("seed"),
+        "think": get("think"),
+    }
+
+
+def _run_bench(rest: list[str]) -> int:
+    import importlib
+
+    try:
+        bench_cli = importlib.import_module("bench.cli")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "bench":
+            err_line("bench is not available in this installation", "error")
+            return 1
+        raise
+    return int(bench_cli.main(rest) or 0)
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv and argv[0] == "bench":
+        return _run_bench(argv[1:])
+    if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help")):
+        args = build_parser().parse_args(argv)
+    else:
+        args = build_app_parser().parse_args(argv)
+        args.command = None
+        if args.file and not Path(args.file).exists() and _looks_like_command(args.file):
+            err_line(
+                f"unknown command {args.file!r} (choose from {', '.join(COMMANDS)})", "error"
+            )
+            return 2
+    from . import cli_commands
+
+    return cli_commands.run(args)
+
+
+def _looks_like_command(word: str) -> bool:
+    return word.isidentifier() and "." not in word and os.sep not in word
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _dispatch(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except QcodeError as exc:
+        err_line(str(exc), "error")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _flush_quietly()
+        sys.stderr.write("\n")
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`qcode explain x | head`): stop without a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        err_line(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), "error")
+        return 1
+    except Exception as exc:
+        if os.environ.get("QCODE_DEBUG"):
+            raise
+        err_line(
+            f"internal error: {type(exc).__name__}: {exc} (QCODE_DEBUG=1 shows the traceback)",
+            "error",
+        )
+        return 1
+
+
+def _flush_quietly() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

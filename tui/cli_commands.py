@@ -1,0 +1,514 @@
+"""What each `qcode` command does once its arguments are parsed.
+
+Inputs are read and checked before the model loads, so a bad file costs no load time.
+The engine (and llama_cpp) is imported only by commands that generate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import InputError, QcodeError
+from engine.events import DoneEvent
+from engine.settings import QcodeSettings, describe_settings, load_settings
+
+from .cli_input import Source, offset_of, read_path, read_sources, read_stdin, stdin_is_piped
+from .cli_output import (
+    CUT_OFF,
+    ProgressLine,
+    consume,
+    err_line,
+    print_json,
+    stats_dict,
+    was_cancelled,
+)
+from .render import StreamRenderer, render_code, render_diff, use_color
+
+if TYPE_CHECKING:
+    from engine import Engine
+
+INTERRUPTED = 130
+
+
+def run(args: argparse.Namespace) -> int:
+    command = args.command
+    if command is None:
+        return run_interface(args)
+    if command in ("explain", "review", "ask"):
+        return run_prose(args)
+    if command in ("refactor", "fix", "doc"):
+        return run_edit(args)
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "test": run_test,
+        "complete": run_complete,
+        "model": run_model,
+        "quantize": run_quantize,
+        "config": run_config,
+    }
+    return handlers[command](args)
+
+
+def _settings(args: argparse.Namespace) -> tuple[QcodeSettings, dict[str, Any]]:
+    from .cli import settings_overrides
+
+    overrides = settings_overrides(args)
+    return load_settings(**overrides), overrides
+
+
+@contextmanager
+def _engine(settings: QcodeSettings) -> Iterator[Engine]:
+    from engine import Engine
+
+    progress = ProgressLine(quiet_unless_tty=True)
+    try:
+        engine = Engine(settings, progress=progress)
+    finally:
+        progress.close()
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def _language(source: Source, args: argparse.Namespace) -> str | None:
+    if getattr(args, "lang", None):
+        return str(args.lang).lower()
+    from engine.code import detect_language
+
+    return detect_language(source.path, source.text)
+
+
+def _task_input(
+    task: str, source: Source | None, args: argparse.Namespace, language: str | None
+) -> Any:
+    from engine.tasks import TaskInput
+
+    instruction = args.question if task == "ask" else getattr(args, "message", None)
+    return TaskInput(
+        task,
+        source.text if source else "",
+        path=source.path if source else None,
+        language=language,
+        instruction=instruction,
+        symbol=getattr(args, "symbol", None),
+        lines=getattr(args, "lines", None),
+    )
+
+
+def _model_label(engine: Engine) -> str:
+    info = getattr(engine, "info", None)
+    return str(getattr(info, "name", "") or getattr(info, "path", "") or "")
+
+
+def _report_stats(
+    args: argparse.Namespace, done: DoneEvent, engine: Engine, settings: QcodeSettings
+) -> dict[str, Any]:
+    kv = settings.kv_type_k if settings.kv_type_k == settings.kv_type_v else (
+        f"{settings.kv_type_k}/{settings.kv_type_v}"
+    )
+    figures = stats_dict(done.stats, _model_label(engine), kv)
+    if args.stats:
+        stats = done.stats
+        if not stats.model or not stats.kv_type:
+            from dataclasses import replace
+
+            stats = replace(stats, model=figures["model"], kv_type=figures["kv_type"])
+        err_line(stats.one_line(), "stats")
+    return figures
+
+
+def _generate(
+    run_task: Any, engine: Engine, task_input: Any, args: argparse.Namespace,
+    language: str | None, cancel: threading.Event,
+) -> DoneEvent:
+    """Run a file-producing task. Its answer streams to stderr on a terminal (live feedback),
+    so that stdout keeps only the product: a diff or a file."""
+    live = None
+    if not args.json and sys.stderr.isatty():
+        live = StreamRenderer(sys.stderr, use_color(sys.stderr, args.color), language)
+    try:
+        return consume(run_task(engine, task_input, cancel), live.feed if live else None, cancel)
+    finally:
+        if live:
+            live.finish()
+            sys.stderr.write("\n")
+
+
+# explain, review, ask: the answer is the output
+
+
+def run_prose(args: argparse.Namespace) -> int:
+    settings, _ = _settings(args)
+    sources: list[Source | None] = list(read_sources(args.files, required=args.command != "ask"))
+    if not sources:
+        sources = [None]  # `qcode ask "..."` with no code at all
+    color = use_color(sys.stdout, args.color)
+    with _engine(settings) as engine:
+        from engine.tasks import run_task
+
+        for index, source in enumerate(sources):
+            language = _language(source, args) if source else None
+            task_input = _task_input(args.command, source, args, language)
+            renderer = None if args.json else StreamRenderer(sys.stdout, color, language)
+            if renderer and len(sources) > 1 and source is not None:
+                sys.stdout.write(("\n" if index else "") + f"==> {source.label} <==\n")
+            cancel = threading.Event()
+            try:
+                done = consume(
+                    run_task(engine, task_input, cancel), renderer.feed if renderer else None,
+                    cancel,
+                )
+            finally:
+                if renderer:
+                    renderer.finish()
+            if renderer and done.text and not done.text.endswith("\n"):
+                sys.stdout.write("\n")  # a prose answer ends its line
+                sys.stdout.flush()
+            figures = _report_stats(args, done, engine, settings)
+            if args.json:
+                record: dict[str, Any] = {"text": done.text, "stats": figures}
+                if source is not None and len(sources) > 1:
+                    record["file"] = source.label
+                print_json(record)
+            if was_cancelled(done, cancel):
+                return INTERRUPTED
+    return 0
+
+
+# refactor, fix, doc: a diff, and a checked write with --apply or --output
+
+
+def _refusal(done: DoneEvent, new_text: str, language: str | None, force: bool) -> str | None:
+    """Why the result must not be written, or None when it may be."""
+    reason = done.stats.finish_reason
+    if reason in CUT_OFF:
+        hint = " (raise --max-tokens)" if reason == "length" else ""
+        return f"the answer was cut off ({reason}){hint}"
+    if not force:
+        from engine.code import parses_cleanly
+
+        if parses_cleanly(new_text, language) is False:
+            return f"the result does not parse as {language} (--force writes it anyway)"
+    return None
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    settings, _ = _settings(args)
+    sources = read_sources(args.files)
+    if args.apply and any(source.path is None for source in sources):
+        raise InputError("--apply needs a FILE to write back to; for stdin use --output FILE")
+    if args.output and len(sources) > 1:
+        raise InputError("--output takes one input file")
+    color = use_color(sys.stdout, args.color)
+    status = 0
+    with _engine(settings) as engine:
+        for source in sources:
+            result = _edit_one(args, engine, settings, source, color)
+            if result == INTERRUPTED:
+                return result
+            status = max(status, result)
+    return status
+
+
+def _edit_one(
+    args: argparse.Namespace, engine: Engine, settings: QcodeSettings, source: Source, color: bool
+) -> int:
+    from engine.edit import atomic_write, unified_diff
+    from engine.tasks import result_to_file, run_task
+
+    language = _language(source, args)
+    task_input = _task_input(args.command, source, args, language)
+    cancel = threading.Event()
+    done = _generate(run_task, engine, task_input, args, language, cancel)
+    figures = _report_stats(args, done, engine, settings)
+    if was_cancelled(done, cancel):
+        return INTERRUPTED
+    record: dict[str, Any] = {"text": done.text, "stats": figures, "file": source.label}
+    new_text = result_to_file(task_input, done.text)
+    if new_text is None:
+        if args.json:
+            print_json({**record, "error": "no code in the answer"})
+        err_line(f"no code could be extracted from the answer for {source.label}", "error")
+        return 1
+    diff = unified_diff(source.text, new_text, source.label)
+    refusal = _refusal(done, new_text, language, args.force)
+    status = 0
+    written: Path | None = None
+    backup: Path | None = None
+    if args.apply or args.output:
+        if refusal:
+            err_line(f"not writing {args.output or source.label}: {refusal}", "error")
+            status = 1
+        elif args.output:
+            written = Path(args.output)
+            backup = atomic_write(written, new_text, backup=True)
+        elif diff:
+            written = source.path
+            backup = atomic_write(source.path, new_text, backup=True)  # type: ignore[arg-type]
+    elif refusal:
+        err_line(refusal, "warning")
+        status = 1 if done.stats.finish_reason in CUT_OFF else 0
+    if args.json:
+        print_json({
+            **record, "result": new_text, "diff": diff,
+            "written": str(written) if written else None,
+            "backup": str(backup) if backup else None, "refused": refusal if status else None,
+        })
+    else:
+        sys.stdout.write(render_diff(diff, color))
+        sys.stdout.flush()
+    if not diff:
+        err_line(f"no changes to {source.label}")
+    if written:
+        err_line(f"wrote {written}" + (f" (backup: {backup})" if backup else ""))
+    return status
+
+
+# test: a new test file
+
+
+_TEST_NAMES: dict[str, Callable[[Path], str]] = {
+    "go": lambda p: f"{p.stem}_test.go",
+    "javascript": lambda p: f"{p.stem}.test{p.suffix}",
+    "typescript": lambda p: f"{p.stem}.test{p.suffix}",
+    "rust": lambda p: f"{p.stem}_test.rs",
+    "java": lambda p: f"{p.stem}Test.java",
+}
+
+
+def test_path_for(path: Path, language: str | None) -> Path:
+    """Where the tests for `path` go by the language's habit (test_<name>.py for Python)."""
+    name = _TEST_NAMES.get(language or "", lambda p: f"test_{p.name}")(path)
+    return path.with_name(name)
+
+
+def run_test(args: argparse.Namespace) -> int:
+    settings, _ = _settings(args)
+    sources = read_sources(args.files)
+    if len(sources) > 1:
+        raise InputError("test takes one input file")
+    source = sources[0]
+    language = _language(source, args)
+    target: Path | None = Path(args.output) if args.output else None
+    if target is None and source.path is not None:
+        target = test_path_for(source.path, language)
+    if target is not None and target.exists() and not args.force:
+        raise QcodeError(f"{target} already exists (--force overwrites it, --output picks another)")
+    from engine.edit import extract_code, new_file
+
+    with _engine(settings) as engine:
+        from engine.tasks import run_task
+
+        task_input = _task_input("test", source, args, language)
+        cancel = threading.Event()
+        done = _generate(run_task, engine, task_input, args, language, cancel)
+        figures = _report_stats(args, done, engine, settings)
+    if was_cancelled(done, cancel):
+        return INTERRUPTED
+    code = extract_code(done.text, language)
+    record: dict[str, Any] = {"text": done.text, "stats": figures, "written": None}
+    if code is None:
+        err_line("no code could be extracted from the answer", "error")
+        if args.json:
+            print_json(record)
+        return 1
+    record["result"] = code
+    if target is None:  # stdin in, no --output: the tests go to stdout
+        if args.json:
+            print_json(record)
+        else:
+            sys.stdout.write(render_code(code, language, use_color(sys.stdout, args.color)))
+        return 0
+    refusal = _refusal(done, code, language, args.force)
+    if refusal:
+        err_line(f"not writing {target}: {refusal}", "error")
+        if args.json:
+            print_json(record)
+        return 1
+    new_file(target, code, force=args.force)
+    record["written"] = str(target)
+    if args.json:
+        print_json(record)
+    err_line(f"wrote {target}")
+    return 0
+
+
+# complete: only the text to insert
+
+
+def run_complete(args: argparse.Namespace) -> int:
+    settings, _ = _settings(args)
+    names = [args.files] if args.files else []
+    source = read_sources(names)[0]
+    if args.offset is not None and (args.line is not None or args.col is not None):
+        raise InputError("give either --offset or --line/--col, not both")
+    if (args.line is None) != (args.col is None):
+        raise InputError("--line and --col go together")
+    if args.line is not None:
+        offset = offset_of(source.text, args.line, args.col, source.label)
+    elif args.offset is not None:
+        if not 0 <= args.offset <= len(source.text):
+            raise InputError(f"--offset {args.offset} is outside {source.label} "
+                             f"(0..{len(source.text)} characters)")
+        offset = args.offset
+    else:
+        offset = len(source.text)
+    language = _language(source, args)
+    with _engine(settings) as engine:
+        from engine.tasks import complete_at
+
+        cancel = threading.Event()
+        write: Callable[[str], None] | None = None
+        if not args.json:
+            def write(text: str) -> None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+        events = complete_at(
+            engine, source.text, offset, language=language, max_tokens=args.max_tokens,
+            cancel=cancel,
+        )
+        done = consume(events, write, cancel)
+        figures = _report_stats(args, done, engine, settings)
+    if args.json:
+        print_json({"text": done.text, "offset": offset, "stats": figures})
+    return INTERRUPTED if was_cancelled(done, cancel) else 0
+
+
+# model, quantize, config
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
+        size /= 1024
+    return f"{n} B"
+
+
+def run_model(args: argparse.Namespace) -> int:
+    from engine.model import read_model_info, resolve_model_path
+
+    settings = load_settings(model=args.model)
+    progress = ProgressLine()
+    try:
+        path = resolve_model_path(settings, progress)
+    finally:
+        progress.close()
+    info = read_model_info(path)
+    data = info.to_dict()
+    if args.json:
+        print_json(data)
+        return 0
+    rows = [
+        ("path", str(info.path)),
+        ("name", info.name),
+        ("architecture", info.arch),
+        ("quant type", info.quant),
+        ("size", f"{_size(info.size_bytes)} ({info.size_bytes} bytes)"),
+        ("trained context", f"{info.n_ctx_train} tokens"),
+        ("vocabulary", f"{info.vocab_size} tokens"),
+        ("layers", f"{data.get('n_layer', '?')} (embedding {data.get('n_embd', '?')})"),
+        ("FIM tokens", "yes" if info.has_fim else "no"),
+        ("chat template", "yes" if info.chat_template else "no"),
+        ("MTP layers", str(info.n_nextn_layers)),
+        ("memory", str(data.get("memory", ""))),
+    ]
+    width = max(len(name) for name, _ in rows)
+    sys.stdout.write("".join(f"{name:<{width}}  {value}\n" for name, value in rows))
+    return 0
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    from engine.model import quantize
+
+    source, dest = Path(args.source), Path(args.dest)
+    if not source.is_file():
+        problem = "no such file" if not source.exists() else "not a file"
+        raise InputError(f"{source}: {problem}")
+    progress = ProgressLine()
+    try:
+        quantize(source, dest, args.type, progress, threads=args.threads or 0)
+    finally:
+        progress.close()
+    err_line(f"wrote {dest} ({_size(dest.stat().st_size)})")
+    return 0
+
+
+def _toml_value(value: Any) -> str:
+    if value is None:
+        return '""'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    import json
+
+    return json.dumps(str(value))
+
+
+def run_config(args: argparse.Namespace) -> int:
+    from engine.settings import config_path
+
+    settings, overrides = _settings(args)
+    rows = describe_settings(settings, overrides)
+    if args.json:
+        print_json({
+            "config_file": str(config_path()),
+            "settings": {
+                name: {"value": str(value) if isinstance(value, Path) else value, "source": source}
+                for name, value, source in rows
+            },
+        })
+        return 0
+    path = config_path()
+    lines = [f"# config file: {path}" + ("" if path.is_file() else " (not present)")]
+    width = max(len(name) + 3 + len(_toml_value(value)) for name, value, _ in rows)
+    for name, value, source in rows:
+        assignment = f"{name} = {_toml_value(value)}"
+        lines.append(f"{assignment:<{width}}  # {source}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+# the interface
+
+
+def run_interface(args: argparse.Namespace) -> int:
+    settings, _ = _settings(args)
+    if not sys.stdout.isatty():
+        raise InputError("the interface needs a terminal; in pipes use a command (qcode --help)")
+    name = getattr(args, "file", None)
+    path: Path | None = None
+    text = ""
+    if name == "-" or (name is None and stdin_is_piped()):
+        text = read_stdin().text
+        _reattach_terminal()
+    elif name is not None:
+        source = read_path(name)
+        path, text = source.path, source.text
+    from .app import run_app
+
+    result = run_app(settings, path, text)
+    return result if isinstance(result, int) else 0
+
+
+def _reattach_terminal() -> None:
+    """After reading piped code, read keys from the terminal again."""
+    import os
+
+    try:
+        tty = os.open("/dev/tty", os.O_RDONLY)
+    except OSError:
+        raise InputError(
+            "the interface needs a terminal for keys; in pipes use a command (qcode --help)"
+        ) from None
+    os.dup2(tty, 0)
+    os.close(tty)
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 - fd 0 lives for the process
