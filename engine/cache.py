@@ -1,0 +1,149 @@
+"""Reuse evaluated state across requests, so a repeated prefix is never computed twice.
+
+Attention memory (sliding-window too: qcode keeps a full-size SWA cache) can simply be truncated to the longest common
+prefix. Recurrent state cannot be cut back, so for hybrid models (Qwen3.6: Gated DeltaNet + attention) qcode keeps
+checkpoints of the recurrent part at known positions and restores the nearest one at or before the common prefix;
+the attention part is truncated as usual. Task prefixes (the system prompt of each task) are kept as full snapshots,
+so switching between tasks restores a prefix instead of recomputing it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .runtime import Runtime
+
+# Recurrent checkpoints kept along the current sequence, and task prefix snapshots kept in all.
+MAX_CHECKPOINTS = 4
+MAX_PREFIX_SNAPSHOTS = 8
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    # compare in slices first: far faster than token by token in Python for long prompts
+    step = 256
+    while i + step <= n and a[i : i + step] == b[i : i + step]:
+        i += step
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+@dataclass
+class _Checkpoint:
+    length: int  # tokens evaluated when it was taken
+    data: bytes
+
+
+class StateCache:
+    """Knows which tokens the context holds, and brings it to the longest reusable prefix."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.tokens: list[int] = []  # what sequence 0 holds, position by position
+        self.recurrent = runtime.keeps_recurrent_state
+        self._checkpoints: list[_Checkpoint] = []
+        self._prefixes: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+
+    def reset(self) -> None:
+        self.runtime.clear()
+        self.tokens = []
+        self._checkpoints = []
+
+    def prepare(self, prompt: Sequence[int]) -> int:
+        """Bring the context to the longest usable prefix of `prompt`; return its length.
+
+        At least one prompt token is always left to evaluate, since its logits start the answer.
+        """
+        limit = len(prompt) - 1
+        shared = min(common_prefix(self.tokens, prompt), limit)
+        snapshot_key = self._best_snapshot(prompt, limit)
+        snapshot_len = len(snapshot_key) if snapshot_key else 0
+
+        if not self.recurrent:
+            if snapshot_key is not None and snapshot_len > shared:
+                return self._restore_snapshot(snapshot_key)
+            return self._truncate(shared)
+
+        if shared == len(self.tokens):  # the context holds a prefix of the prompt: keep going
+            if snapshot_key is not None and snapshot_len > shared:
+                return self._restore_snapshot(snapshot_key)
+            return shared
+        checkpoint = max(
+            (c for c in self._checkpoints if c.length <= shared), key=lambda c: c.length, default=None
+        )
+        best_checkpoint = checkpoint.length if checkpoint else 0
+        if snapshot_key is not None and snapshot_len >= best_checkpoint and snapshot_len > 0:
+            return self._restore_snapshot(snapshot_key)
+        if checkpoint is not None and self.runtime.load_state(checkpoint.data, partial=True):
+            self.runtime.remove_from(checkpoint.length)
+            self.tokens = self.tokens[: checkpoint.length]
+            self._checkpoints = [c for c in self._checkpoints if c.length <= checkpoint.length]
+            return checkpoint.length
+        self.reset()
+        return 0
+
+    def _truncate(self, length: int) -> int:
+        if length < len(self.tokens):
+            if not self.runtime.remove_from(length):
+                self.reset()
+                return 0
+            self.tokens = self.tokens[:length]
+        return length
+
+    def _best_snapshot(self, prompt: Sequence[int], limit: int) -> tuple[int, ...] | None:
+        best: tuple[int, ...] | None = None
+        for key in self._prefixes:
+            if len(key) <= limit and (best is None or len(key) > len(best)):
+                if tuple(prompt[: len(key)]) == key:
+                    best = key
+        return best
+
+    def _restore_snapshot(self, key: tuple[int, ...]) -> int:
+        self.runtime.clear()
+        if not self.runtime.load_state(self._prefixes[key], partial=False):
+            self.reset()
+            return 0
+        self._prefixes.move_to_end(key)
+        self.tokens = list(key)
+        self._checkpoints = []
+        return len(key)
+
+    # --- bookkeeping called by the decode loop ----------------------------------------------------
+    def extend(self, tokens: Sequence[int]) -> None:
+        self.tokens.extend(tokens)
+
+    def rollback(self, length: int) -> bool:
+        """Forget everything after `length` tokens (a rejected draft). False if the memory refused."""
+        if length >= len(self.tokens):
+            return True
+        if not self.runtime.remove_from(length):
+            return False
+        del self.tokens[length:]
+        return True
+
+    def has_prefix(self, prefix: Sequence[int]) -> bool:
+        return tuple(prefix) in self._prefixes
+
+    def save_prefix(self) -> None:
+        """Keep a snapshot of the whole current state as a reusable task prefix."""
+        key = tuple(self.tokens)
+        if not key or key in self._prefixes:
+            return
+        self._prefixes[key] = self.runtime.save_state(partial=False)
+        while len(self._prefixes) > MAX_PREFIX_SNAPSHOTS:
+            self._prefixes.popitem(last=False)
+
+    def checkpoint(self) -> None:
+        """Keep the recurrent state at the current length, for a later request that diverges here."""
+        if not self.recurrent or not self.tokens:
+            return
+        if any(c.length == len(self.tokens) for c in self._checkpoints):
+            return
+        self._checkpoints.append(_Checkpoint(len(self.tokens), self.runtime.save_state(partial=True)))
+        if len(self._checkpoints) > MAX_CHECKPOINTS:
+            # keep the earliest (most widely shared) and the most recent ones
+            del self._checkpoints[1]

@@ -1,0 +1,19 @@
+"""The drafter protocol: propose tokens the target model is likely to emit next."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class Drafter(Protocol):
+    name: str
+
+    def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
+        """A new request: `prompt` is what the target saw, `reference` text the answer may copy."""
+
+    def propose(self, history: Sequence[int], limit: int) -> list[int]:
+        """Up to `limit` tokens to follow `history` (prompt + answer so far); [] when unsure."""
+
+    def observe(self, proposed: int, accepted: int) -> None:
+        """Feedback after verification."""

@@ -1,0 +1,88 @@
+"""What a request asks for and what a generation streams back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+FinishReason = Literal["eog", "stop", "length", "cancelled", "context"]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One single-turn request. `None` fields take the engine's settings."""
+
+    prompt: str | list[int]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    drafter: str | None = None  # none, ngram, mtp, model, auto
+    # the first prefix_chars characters of a text prompt are a reusable prefix (a task's system part)
+    prefix_chars: int = 0
+    # text the answer is likely to copy (the code being edited): the n-gram drafter searches it first
+    reference: str = ""
+
+
+@dataclass
+class Stats:
+    prompt_tokens: int = 0
+    prompt_tokens_evaluated: int = 0
+    completion_tokens: int = 0
+    ttft_ms: float = 0.0
+    decode_tokens_per_s: float = 0.0
+    decode_s: float = 0.0
+    draft_proposed: int = 0
+    draft_accepted: int = 0
+    draft_steps: int = 0
+    drafter: str = "none"
+    kv_type: str = ""
+    model: str = ""
+    finish_reason: FinishReason = "eog"
+
+    @property
+    def acceptance(self) -> float:
+        return self.draft_accepted / self.draft_proposed if self.draft_proposed else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["acceptance"] = round(self.acceptance, 4)
+        data["ttft_ms"] = round(self.ttft_ms, 2)
+        data["decode_tokens_per_s"] = round(self.decode_tokens_per_s, 2)
+        data["decode_s"] = round(self.decode_s, 4)
+        return data
+
+    def one_line(self) -> str:
+        text = (
+            f"prompt {self.prompt_tokens} tok ({self.prompt_tokens_evaluated} evaluated), "
+            f"{self.completion_tokens} tok, ttft {self.ttft_ms:.0f} ms, "
+            f"{self.decode_tokens_per_s:.1f} tok/s, drafter {self.drafter}"
+        )
+        if self.draft_proposed:
+            text += f" ({self.draft_accepted}/{self.draft_proposed} accepted)"
+        return text + f", kv {self.kv_type}, {self.finish_reason}"
+
+
+@dataclass(frozen=True)
+class TextEvent:
+    """A piece of the answer, always whole UTF-8 characters."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class NoticeEvent:
+    """Something the user should know that is not part of the answer (trimmed input, ...)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    text: str
+    stats: Stats = field(default_factory=Stats)
+
+
+Event = TextEvent | NoticeEvent | DoneEvent

@@ -1,0 +1,245 @@
+"""A thin, typed layer over llama.cpp's C API: load, tokenize, decode a batch, read logits, save state.
+
+Everything here runs on the calling thread; one Runtime must never be used from two threads at once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import numpy as np
+import numpy.typing as npt
+
+from . import llama_log
+from .errors import GenerationError, ModelError
+
+KV_TYPES: dict[str, int] = {
+    "f32": llama_cpp.GGML_TYPE_F32, "f16": llama_cpp.GGML_TYPE_F16, "bf16": 30,
+    "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0,
+    "q4_1": llama_cpp.GGML_TYPE_Q4_1, "q5_0": llama_cpp.GGML_TYPE_Q5_0,
+    "q5_1": llama_cpp.GGML_TYPE_Q5_1, "iq4_nl": llama_cpp.GGML_TYPE_IQ4_NL,
+}
+PARTIAL_STATE = 1  # LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY: only recurrent / SWA state
+_backend_ready = False
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    n_ctx: int
+    n_batch: int
+    kv_type_k: str
+    kv_type_v: str
+    flash_attn: bool
+    gpu_layers: int
+    threads: int
+    # recurrent-state snapshots kept per sequence, so a rejected draft can be rolled back
+    rollback_slots: int = 0
+    load_mtp: bool = False
+
+
+Logits = npt.NDArray[np.float32]
+
+
+class Runtime:
+    """One model, one context, one reusable batch."""
+
+    def __init__(
+        self, path: Path, config: RuntimeConfig, progress: Callable[[float], None] | None = None
+    ) -> None:
+        global _backend_ready
+        llama_log.install()
+        if not _backend_ready:
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+        self.config = config
+        self._closed = False
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = config.gpu_layers if config.gpu_layers >= 0 else 999
+        mparams.load_mtp = config.load_mtp
+        self._progress_ref: Any = None
+        if progress is not None:
+            def on_progress(fraction: float, _user: ctypes.c_void_p) -> bool:
+                progress(fraction)
+                return True
+
+            self._progress_ref = llama_cpp.llama_progress_callback(on_progress)
+            mparams.progress_callback = self._progress_ref
+        llama_log.clear_recent()
+        model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
+        if not model:
+            detail = llama_log.recent_errors()
+            raise ModelError(
+                f"could not load model {path}" + (f": {detail}" if detail else " (corrupt or unsupported)")
+            )
+        self.model = model
+        self.vocab = llama_cpp.llama_model_get_vocab(model)
+        self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
+        self.is_recurrent = bool(llama_cpp.llama_model_is_recurrent(model))
+        self.is_hybrid = bool(llama_cpp.llama_model_is_hybrid(model))
+        self.n_swa = int(llama_cpp.llama_model_n_swa(model))
+
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = config.n_ctx
+        cparams.n_batch = config.n_batch
+        cparams.n_ubatch = config.n_batch
+        cparams.n_seq_max = 1
+        cparams.n_rs_seq = config.rollback_slots if self.keeps_recurrent_state else 0
+        threads = config.threads or max(1, os.cpu_count() or 1)
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.type_k = KV_TYPES[config.kv_type_k]
+        cparams.type_v = KV_TYPES[config.kv_type_v]
+        cparams.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if config.flash_attn
+            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+        # A full-size sliding-window cache can be truncated anywhere, like plain attention.
+        cparams.swa_full = True
+        cparams.no_perf = True
+        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        if not ctx:
+            llama_cpp.llama_model_free(model)
+            detail = llama_log.recent_errors()
+            raise ModelError(
+                f"could not create a context of {config.n_ctx} tokens"
+                + (f": {detail}" if detail else "")
+            )
+        self.ctx = ctx
+        self.memory = llama_cpp.llama_get_memory(ctx)
+        self.n_ctx = int(llama_cpp.llama_n_ctx(ctx))
+        self.rollback_slots = int(llama_cpp.llama_n_rs_seq(ctx))
+        self.batch_capacity = max(config.n_batch, 64)
+        self._batch = llama_cpp.llama_batch_init(self.batch_capacity, 0, 1)
+        self._piece_buffer = ctypes.create_string_buffer(256)
+        self._pieces: dict[int, bytes] = {}
+        self._eog: dict[int, bool] = {}
+
+    @property
+    def keeps_recurrent_state(self) -> bool:
+        return self.is_recurrent or self.is_hybrid
+
+    # --- tokens -------------------------------------------------------------------------------
+    def tokenize(self, text: str, *, add_bos: bool = True, special: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        capacity = len(data) + 16
+        buffer = (llama_cpp.llama_token * capacity)()
+        count = llama_cpp.llama_tokenize(
+            self.vocab, data, len(data), buffer, capacity, add_bos, special
+        )
+        if count < 0:
+            capacity = -count
+            buffer = (llama_cpp.llama_token * capacity)()
+            count = llama_cpp.llama_tokenize(
+                self.vocab, data, len(data), buffer, capacity, add_bos, special
+            )
+        return list(buffer[:count])
+
+    def piece(self, token: int) -> bytes:
+        """The bytes a token renders to (special tokens render empty)."""
+        cached = self._pieces.get(token)
+        if cached is not None:
+            return cached
+        size = llama_cpp.llama_token_to_piece(
+            self.vocab, token, self._piece_buffer, len(self._piece_buffer), 0, False
+        )
+        if size < 0:
+            bigger = ctypes.create_string_buffer(-size)
+            size = llama_cpp.llama_token_to_piece(self.vocab, token, bigger, -size, 0, False)
+            data = bigger.raw[:size]
+        else:
+            data = self._piece_buffer.raw[:size]
+        self._pieces[token] = data
+        return data
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+    def is_eog(self, token: int) -> bool:
+        known = self._eog.get(token)
+        if known is None:
+            known = self._eog[token] = bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+        return known
+
+    def special_token(self, name: str) -> int:
+        """Ids of llama.cpp's known special tokens ("bos", "fim_pre", "fim_suf", "fim_mid", ...)."""
+        getter = getattr(llama_cpp, f"llama_vocab_{name}")
+        return int(getter(self.vocab))
+
+    @property
+    def adds_bos(self) -> bool:
+        return bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
+
+    # --- decoding -----------------------------------------------------------------------------
+    def decode(self, tokens: Sequence[int], start_pos: int, n_logits: int) -> None:
+        """Evaluate tokens at positions start_pos...; logits for the last n_logits of them."""
+        count = len(tokens)
+        if count == 0:
+            return
+        if count > self.batch_capacity:
+            raise GenerationError("internal error: batch larger than its capacity")
+        batch = self._batch
+        first_logit = count - n_logits
+        token_arr, pos_arr, nseq_arr = batch.token, batch.pos, batch.n_seq_id
+        seq_arr, logit_arr = batch.seq_id, batch.logits
+        for i, token in enumerate(tokens):
+            token_arr[i] = token
+            pos_arr[i] = start_pos + i
+            nseq_arr[i] = 1
+            seq_arr[i][0] = 0
+            logit_arr[i] = i >= first_logit
+        batch.n_tokens = count
+        status = llama_cpp.llama_decode(self.ctx, batch)
+        if status != 0:
+            if status == 1:
+                raise GenerationError("the context is full (no room left in the KV cache)")
+            if status == 2:
+                raise GenerationError("decoding was aborted")
+            raise GenerationError(f"llama_decode failed ({status}): {llama_log.recent_errors()}")
+
+    def logits(self, n_rows: int) -> Logits:
+        """The logits of the last decode, one row per requested output, without copying."""
+        pointer = llama_cpp.llama_get_logits(self.ctx)
+        return np.ctypeslib.as_array(pointer, shape=(n_rows, self.n_vocab))
+
+    # --- memory -------------------------------------------------------------------------------
+    def remove_from(self, pos: int) -> bool:
+        """Forget positions >= pos. False where the memory cannot (recurrent state past its slots)."""
+        return bool(llama_cpp.llama_memory_seq_rm(self.memory, 0, pos, -1))
+
+    def clear(self) -> None:
+        llama_cpp.llama_memory_clear(self.memory, True)
+
+    def save_state(self, partial: bool) -> bytes:
+        """The sequence's state: all of it, or (partial) only the recurrent / SWA part."""
+        flags = PARTIAL_STATE if partial else 0
+        size = llama_cpp.llama_state_seq_get_size_ext(self.ctx, 0, flags)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data_ext(self.ctx, buffer, size, 0, flags)
+        return bytes(buffer[:written])
+
+    def load_state(self, data: bytes, partial: bool) -> bool:
+        flags = PARTIAL_STATE if partial else 0
+        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        read = llama_cpp.llama_state_seq_set_data_ext(self.ctx, buffer, len(data), 0, flags)
+        return int(read) > 0
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        llama_cpp.llama_batch_free(self._batch)
+        llama_cpp.llama_free(self.ctx)
+        llama_cpp.llama_model_free(self.model)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may already be gone
+            pass
