@@ -1,0 +1,171 @@
+"""A fast stand-in for the engine, for widget tests.
+
+FakeEngine honours the Engine contract (info, n_ctx, count_tokens, stream with cancel, close);
+FakeTasks honours engine.tasks' (TaskInput, run_task, complete_at) by building a request and
+streaming it through the FakeEngine. Answers come from a `respond(request) -> str` function.
+The fake also checks the one rule the app must keep: never two streams at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ModelError
+from engine.events import DoneEvent, GenerationRequest, NoticeEvent, Stats, TextEvent
+from engine.settings import QcodeSettings
+from tui.backend import EngineBackend, Progress
+
+Event = TextEvent | NoticeEvent | DoneEvent
+
+
+@dataclass(frozen=True)
+class FakeInfo:
+    path: Path = Path("/models/fake-coder-1b.Q4_K_S.gguf")
+    arch: str = "fake"
+    name: str = "fake-coder-1b"
+    quant: str = "Q4_K_S"
+    size_bytes: int = 1_000_000
+    n_ctx_train: int = 32768
+    vocab_size: int = 32000
+    has_fim: bool = True
+    chat_template: str | None = None
+    n_nextn_layers: int = 0
+    is_hybrid: bool = False
+    is_recurrent: bool = False
+    n_swa: int = 0
+
+
+def _rewrite(task: str, instruction: str | None, code: str) -> str:
+    """A deterministic 'rewrite': one marker comment line in front of the code."""
+    indent = code[: len(code) - len(code.lstrip(" \t"))]
+    note = f"{indent}# {task}: {instruction}\n" if instruction else f"{indent}# {task}ed\n"
+    return note + code
+
+
+def default_respond(request: GenerationRequest) -> str:
+    prompt = request.prompt if isinstance(request.prompt, str) else ""
+    if prompt.startswith("COMPLETE\n"):
+        return "return a + b\n"
+    head, _, code = prompt.partition("\n---\n")
+    _, task, instruction = (head.split("\n", 2) + ["", ""])[:3]
+    if task in ("refactor", "fix", "doc"):
+        return f"Here is the rewrite:\n\n```python\n{_rewrite(task, instruction or None, code)}```\n"
+    if task == "test":
+        return "```python\ndef test_add():\n    assert add(1, 2) == 3\n```\n"
+    body = " ".join(f"word{i}" for i in range(40))
+    return f"## {task.capitalize()}\n\nThis code adds two numbers. {body}\n\n- one\n- two\n"
+
+
+@dataclass
+class FakeEngine:
+    respond: Callable[[GenerationRequest], str] = default_respond
+    delay: float = 0.002  # seconds per streamed piece
+    piece: int = 4  # characters per piece
+    n_ctx: int = 4096
+    info: FakeInfo = field(default_factory=FakeInfo)
+    notice: str | None = None
+    fail_with: Exception | None = None
+    requests: list[GenerationRequest] = field(default_factory=list)
+    closed: bool = False
+    cancelled: int = 0
+    _active: threading.Lock = field(default_factory=threading.Lock)
+    # set by a test to hold the stream at its first piece until released
+    gate: threading.Event | None = None
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event | None = None
+    ) -> Iterator[Event]:
+        if not self._active.acquire(blocking=False):
+            raise RuntimeError("FakeEngine used from two threads at once")
+        try:
+            yield from self._stream(request, cancel)
+        finally:
+            self._active.release()
+
+    def _stream(self, request: GenerationRequest, cancel: threading.Event | None) -> Iterator[Event]:
+        if self.closed:
+            raise ModelError("engine is closed")
+        self.requests.append(request)
+        if self.notice:
+            yield NoticeEvent(self.notice)
+        if self.fail_with is not None:
+            raise self.fail_with
+        answer = self.respond(request)
+        started = time.monotonic()
+        sent: list[str] = []
+        reason = "eog"
+        for start in range(0, len(answer), self.piece):
+            if self.gate is not None and start:
+                self.gate.wait(5)
+            if cancel is not None and cancel.is_set():
+                reason = "cancelled"
+                self.cancelled += 1
+                break
+            time.sleep(self.delay)
+            sent.append(answer[start : start + self.piece])
+            yield TextEvent(sent[-1])
+        elapsed = max(time.monotonic() - started, 1e-6)
+        prompt = request.prompt if isinstance(request.prompt, str) else ""
+        yield DoneEvent("".join(sent), Stats(
+            prompt_tokens=self.count_tokens(prompt), prompt_tokens_evaluated=5,
+            completion_tokens=len(sent), ttft_ms=1.0, decode_tokens_per_s=len(sent) / elapsed,
+            decode_s=elapsed, draft_proposed=10, draft_accepted=7, draft_steps=3,
+            drafter="ngram", kv_type="q8_0", model=self.info.name, finish_reason=reason,  # type: ignore[arg-type]
+        ))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    task: str
+    code: str
+    path: Path | None = None
+    language: str | None = None
+    instruction: str | None = None
+    symbol: str | None = None
+    lines: tuple[int, int] | None = None
+
+
+class FakeTasks:
+    """engine.tasks' signatures over a FakeEngine; the prompt spells out what was asked."""
+
+    TaskInput = TaskInput
+
+    @staticmethod
+    def run_task(engine: Any, task: TaskInput, cancel: threading.Event | None = None
+                 ) -> Iterator[Event]:
+        prompt = f"TASK\n{task.task}\n{task.instruction or ''}\n---\n{task.code}"
+        return engine.stream(GenerationRequest(prompt, reference=task.code), cancel)
+
+    @staticmethod
+    def complete_at(engine: Any, text: str, offset: int, language: str | None = None,
+                    max_tokens: int | None = None, cancel: threading.Event | None = None
+                    ) -> Iterator[Event]:
+        prompt = f"COMPLETE\n{text[:offset]}<CURSOR>{text[offset:]}"
+        return engine.stream(GenerationRequest(prompt, max_tokens=max_tokens), cancel)
+
+
+def fake_loader(
+    engine: FakeEngine | None = None, fail: str | None = None, load_delay: float = 0.0,
+) -> Callable[[QcodeSettings, Progress], EngineBackend]:
+    """A loader for QcodeApp(loader=...): reports progress, then gives the fake (or fails)."""
+    engine = engine if engine is not None else FakeEngine()
+
+    def load(settings: QcodeSettings, progress: Progress) -> EngineBackend:
+        progress("reading fake model", 0.5)
+        time.sleep(load_delay)
+        if fail is not None:
+            raise ModelError(fail)
+        return EngineBackend(engine, FakeTasks, settings)
+
+    return load

@@ -1,0 +1,645 @@
+"""The qcode Textual app: an editor, a prompt line, a streamed answer, a status line.
+
+The engine loads on a worker thread and every request runs on one too; workers post typed
+messages (tui.messages) back, and one lock keeps the engine on one thread at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from functools import cache, partial
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.actions import SkipAction
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import Footer, Input, TextArea
+
+from engine.errors import QcodeError
+from engine.settings import QcodeSettings
+
+from . import compat
+from .backend import Backend, Event, Loader, load_engine_backend
+from .jobs import Job, Location, drive
+from .messages import (
+    EngineFailed,
+    EngineReady,
+    JobChunk,
+    JobDone,
+    JobFailed,
+    JobNotice,
+    LoadProgress,
+)
+from .widgets import (
+    AnswerPane,
+    CodeEditor,
+    ConfirmScreen,
+    DiffReviewScreen,
+    GhostLines,
+    HelpScreen,
+    Metrics,
+    PathScreen,
+    PromptLine,
+    StatusLine,
+)
+
+TASKS: tuple[tuple[str, str, str], ...] = (
+    # task, key, what it does
+    ("explain", "f2", "Explain the code"),
+    ("refactor", "f3", "Rewrite the code as the prompt line says"),
+    ("review", "f4", "Review the code for bugs and risks"),
+    ("fix", "f5", "Fix bugs in the code"),
+    ("doc", "f6", "Add documentation to the code"),
+    ("test", "f7", "Write tests for the code"),
+)
+NARROW_WIDTH = 100  # below this the answer pane goes under the editor instead of beside it
+
+
+class QcodeApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "qcode"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help", id="help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+space", "complete", "Complete", id="complete", priority=True),
+        *(Binding(key, f"task('{task}')", task.capitalize(), id=task) for task, key, _ in TASKS),
+        Binding("ctrl+s", "save", "Save", id="save"),
+        Binding("ctrl+o", "open", "Open", id="open"),
+        Binding("ctrl+l", "focus_prompt", "Prompt", id="prompt"),
+        Binding("ctrl+t", "toggle_answer", "Answer", id="toggle-answer", show=False),
+        Binding("escape", "cancel", "Cancel", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        settings: QcodeSettings,
+        path: Path | None = None,
+        text: str | None = None,
+        loader: Loader = load_engine_backend,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.path = path
+        self._initial_text = text if text is not None else _read_file(path)
+        self._saved_text = self._initial_text if text is None else ""
+        self._loader = loader
+        self.backend: Backend | None = None
+        self.load_error: str | None = None
+        self.job: Job | None = None
+        self._job_ids = 0
+        self._engine_lock = threading.Lock()
+        self.metrics = Metrics()
+        self.language: str | None = None
+        self._state = "loading model…"
+        self._busy_flag = False
+        self._error_flag = False
+        key = settings.complete_key
+        if key in ("ctrl+space", "ctrl+@", "ctrl+at"):
+            key = "ctrl+space,ctrl+@,ctrl+at"  # terminals send NUL for ctrl+space
+        self.set_keymap({"complete": key})
+
+    # ---- layout --------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        self.language = _usable_language(compat.detect_language(self.path, self._initial_text))
+        editor = CodeEditor(self._initial_text, language=self.language, id="editor")
+        ghost = GhostLines("", id="ghost")
+        editor.ghost_lines = ghost
+        with Horizontal(id="main"):
+            yield editor
+            yield AnswerPane(id="answer", classes="-hidden")
+        yield PromptLine(id="prompt")
+        yield StatusLine(id="status")
+        yield Footer(compact=True)
+        yield ghost
+
+    @property
+    def editor(self) -> CodeEditor:
+        return self.query_one("#editor", CodeEditor)
+
+    @property
+    def answer(self) -> AnswerPane:
+        return self.query_one("#answer", AnswerPane)
+
+    @property
+    def prompt(self) -> PromptLine:
+        return self.query_one("#prompt", PromptLine)
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one("#status", StatusLine)
+
+    def on_mount(self) -> None:
+        self.query_one("#ghost", GhostLines).display = False
+        self.editor.focus()
+        self._set_state("loading model…", busy=True)
+        self._refresh_info()
+        self.load_engine()
+
+    def on_resize(self, event: Resize) -> None:
+        self.screen.set_class(event.size.width < NARROW_WIDTH, "-narrow")
+
+    # ---- engine loading ------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load_engine(self) -> None:
+        started = time.monotonic()
+
+        def progress(text: str, fraction: float | None) -> None:
+            self.post_message(LoadProgress(text, fraction))
+
+        try:
+            backend = self._loader(self.settings, progress)
+        except QcodeError as exc:
+            self.post_message(EngineFailed(str(exc)))
+        except Exception as exc:  # any loader crash is a message, never a dead app
+            self.post_message(EngineFailed(f"model failed to load: {type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(EngineReady(backend, time.monotonic() - started))
+
+    def on_load_progress(self, message: LoadProgress) -> None:
+        if self.backend is None and self.load_error is None:
+            percent = f" {message.fraction:.0%}" if message.fraction is not None else ""
+            self._set_state(f"loading: {message.text}{percent}", busy=True)
+
+    def on_engine_ready(self, message: EngineReady) -> None:
+        self.backend = message.backend
+        self._set_state(f"ready (loaded in {message.seconds:.1f} s)")
+        self._refresh_info()
+
+    def on_engine_failed(self, message: EngineFailed) -> None:
+        self.load_error = message.error
+        self._set_state("model not loaded", error=True)
+        self.notify(message.error, title="Model failed to load", severity="error", timeout=15)
+
+    def _require_backend(self) -> Backend | None:
+        if self.backend is not None:
+            return self.backend
+        if self.load_error is not None:
+            self.notify(self.load_error, title="No model", severity="error")
+        else:
+            self.notify("The model is still loading.", severity="warning")
+        return None
+
+    # ---- requests ------------------------------------------------------------------------
+    def _start_job(self, job: Job, open_events: Callable[[], Iterator[Event]]) -> None:
+        self.job = job
+        self.run_worker(
+            partial(drive, job, open_events, self._engine_lock, self.post_message),
+            thread=True, group="job", name=f"{job.task}-{job.id}", exit_on_error=False,
+        )
+
+    def _next_job(self, kind: str, task: str, **fields: object) -> Job:
+        self._job_ids += 1
+        return Job(self._job_ids, kind, task, version=self.editor.version, **fields)  # type: ignore[arg-type]
+
+    def _busy(self) -> bool:
+        if self.job is None:
+            return False
+        self.notify(f"Busy with {self.job.task}: Esc cancels it.", severity="warning")
+        return True
+
+    def action_complete(self) -> None:
+        backend = self._require_backend()
+        if backend is None:
+            return
+        if self.job is not None and self.job.kind == "complete":
+            return  # the suggestion is already on its way
+        if self._busy():
+            return
+        editor = self.editor
+        editor.dismiss_ghost()
+        if not editor.selection.is_empty:
+            editor.move_cursor(editor.selection.end)
+        where = editor.cursor_location
+        text, offset, language = editor.text, editor.offset_of(where), self.language
+        job = self._next_job("complete", "complete", start=where, end=where)
+        self._set_state("completing…", busy=True)
+        self._start_job(job, lambda: backend.complete(
+            text, offset, language=language, cancel=job.cancel,
+        ))
+
+    async def action_task(self, task: str) -> None:
+        instruction = self.prompt.value or None
+        if task == "refactor" and instruction is None:
+            self.notify("Type what to change in the prompt line, then press F3.",
+                        severity="warning")
+            self.prompt.input.focus()
+            return
+        await self._run_task(task, instruction)
+
+    @on(Input.Submitted, "#prompt-input")
+    async def ask(self, event: Input.Submitted) -> None:
+        question = event.value.strip()
+        if question:
+            await self._run_task("ask", question)
+
+    async def _run_task(self, task: str, instruction: str | None) -> None:
+        backend = self._require_backend()
+        if backend is None or self._busy():
+            return
+        editor = self.editor
+        editor.dismiss_ghost()
+        start, end, label = self._target()
+        code = editor.get_text_range(start, end)
+        if not code.strip():
+            self.notify("There is no code to work on.", severity="warning")
+            return
+        job = self._next_job("task", task, start=start, end=end, original=code, target=label)
+        self.job = job  # claimed before the await below, so a second key press is refused
+        path, language = self.path, self.language
+        self._set_state(f"{task}: {label}… (Esc cancels)", busy=True)
+        self._show_answer(True)
+        # the stream opens before the worker starts, so every chunk finds it ready
+        await self.answer.begin(f"{task} · {label}" + (f" · {instruction}" if instruction else ""))
+        self._start_job(job, lambda: backend.run_task(
+            task, code, path=path, language=language, instruction=instruction, cancel=job.cancel,
+        ))
+
+    def _target(self) -> tuple[Location, Location, str]:
+        """The selection, else the scope around the cursor, else the whole file."""
+        editor = self.editor
+        if not editor.selection.is_empty:
+            start, end = sorted(editor.selection)
+            return start, end, f"lines {start[0] + 1}-{end[0] + 1}"
+        row, column = editor.cursor_location
+        scope = compat.enclosing_scope(editor.text, self.language, row, column)
+        if scope is not None:
+            start, end = editor.location_of(scope.start), editor.location_of(scope.end)
+            # take the indentation before the scope too, so a rewrite keeps its nesting
+            if not editor.document[start[0]][: start[1]].strip():
+                start = (start[0], 0)
+            return start, end, f"{scope.kind} {scope.name}".strip()
+        return (0, 0), editor.document.end, "file"
+
+    def action_cancel(self) -> None:
+        if not isinstance(self.screen, Screen) or self.screen is not self.screen_stack[0]:
+            raise SkipAction()  # a dialog's own Esc closes it
+        if self.job is not None:
+            if not self.job.cancel.is_set():
+                self.job.cancel.set()
+                self._set_state(f"cancelling {self.job.task}…", busy=True)
+            return
+        if self.editor.dismiss_ghost():
+            return
+        if self.prompt.input.has_focus:
+            self.editor.focus()
+            return
+        raise SkipAction()
+
+    # ---- worker messages -----------------------------------------------------------------
+    def _current(self, job_id: int) -> Job | None:
+        return self.job if self.job is not None and self.job.id == job_id else None
+
+    async def on_job_chunk(self, message: JobChunk) -> None:
+        job = self._current(message.job_id)
+        if job is None:
+            return
+        if job.first_text_at is None:
+            job.first_text_at = time.monotonic()
+        job.text += message.text
+        if job.kind == "complete":
+            self._show_suggestion(job)
+        else:
+            await self.answer.write(message.text)
+
+    def on_job_notice(self, message: JobNotice) -> None:
+        if self._current(message.job_id) is not None:
+            self.notify(message.message, title="Note")
+
+    async def on_job_done(self, message: JobDone) -> None:
+        job = self._current(message.job_id)
+        if job is None:
+            return
+        self.job = None
+        elapsed_ms = (time.monotonic() - job.started) * 1000
+        if message.stats.completion_tokens:
+            self.metrics.stats = message.stats
+        if job.kind == "complete":
+            job.text = message.text
+            if message.cancelled:
+                self._set_state("completion cancelled")
+            elif not job.text.strip():
+                self._set_state("no suggestion")
+                self.notify("The model suggested nothing here.", severity="warning")
+            else:
+                self.metrics.suggestion_ms = elapsed_ms
+                shown = self._show_suggestion(job)
+                self._set_state("Tab accepts, Esc dismisses" if shown else "ready")
+            self._refresh_info()
+            return
+        await self.answer.finish("\n\n*(cancelled)*" if message.cancelled else "")
+        self._refresh_info()
+        if message.cancelled:
+            self._set_state(f"{job.task} cancelled")
+        elif job.is_rewrite:
+            self._review_rewrite(job, message.text)
+        else:
+            self._set_state(f"{job.task} done")
+
+    async def on_job_failed(self, message: JobFailed) -> None:
+        job = self._current(message.job_id)
+        if job is None:
+            return
+        self.job = None
+        if job.kind == "task":
+            await self.answer.finish()
+        self._set_state(f"{job.task} failed", error=True)
+        self.notify(message.error, title=f"{job.task.capitalize()} failed", severity="error",
+                    timeout=10)
+
+    def _show_suggestion(self, job: Job) -> bool:
+        editor = self.editor
+        if editor.version != job.version or editor.cursor_location != job.start:
+            job.cancel.set()  # the text moved on: this suggestion is for a buffer that is gone
+            return False
+        return editor.show_ghost(job.text, job.start)
+
+    @on(TextArea.Changed, "#editor")
+    def _editor_changed(self) -> None:
+        job = self.job
+        if job is not None and job.kind == "complete" and self.editor.version != job.version:
+            job.cancel.set()
+        self._refresh_state_line()
+
+    @on(TextArea.SelectionChanged, "#editor")
+    def _cursor_moved(self) -> None:
+        job = self.job
+        if job is not None and job.kind == "complete" and self.editor.cursor_location != job.start:
+            job.cancel.set()
+
+    @on(CodeEditor.GhostChanged)
+    def _ghost_changed(self, event: CodeEditor.GhostChanged) -> None:
+        job = self.job
+        if not event.shown and job is not None and job.kind == "complete":
+            job.cancel.set()  # accepted or dismissed while still streaming: stop it
+        if not event.shown and self._state.startswith("Tab accepts"):
+            self._set_state("accepted" if event.accepted else "ready")
+
+    # ---- rewrites ------------------------------------------------------------------------
+    def _review_rewrite(self, job: Job, answer: str) -> None:
+        proposed = compat.extract_code(answer, self.language)
+        if proposed is None or not proposed.strip():
+            self._set_state(f"{job.task}: no code in the answer", error=True)
+            self.notify("The answer holds no code to apply.", severity="warning")
+            return
+        proposed = compat.fit_replacement(job.original, proposed)
+        if proposed == job.original:
+            self._set_state(f"{job.task}: no changes")
+            self.notify("The rewrite changes nothing.")
+            return
+        editor = self.editor
+        full_old = editor.text
+        start, end = editor.offset_of(job.start), editor.offset_of(job.end)
+        full_new = full_old[:start] + proposed + full_old[end:]
+        diff = compat.unified_diff(full_old, full_new, self.path)
+        self._set_state(f"{job.task}: review the diff")
+        self.push_screen(
+            DiffReviewScreen(f"{job.task.capitalize()} {job.target}", diff),
+            partial(self._apply_rewrite, job, proposed),
+        )
+
+    def _apply_rewrite(self, job: Job, proposed: str, accepted: bool | None) -> None:
+        if not accepted:
+            self._set_state(f"{job.task} rejected")
+            return
+        editor = self.editor
+        if editor.get_text_range(job.start, job.end) != job.original:
+            self._set_state(f"{job.task} not applied", error=True)
+            self.notify("The code changed since the request; the rewrite was not applied.",
+                        severity="error")
+            return
+        editor.history.checkpoint()  # one undo step for the whole rewrite
+        editor.replace(proposed, job.start, job.end, maintain_selection_offset=False)
+        editor.history.checkpoint()
+        editor.move_cursor(job.start)
+        editor.focus()
+        self._set_state(f"{job.task} applied (ctrl+z undoes it)")
+
+    # ---- files ---------------------------------------------------------------------------
+    @property
+    def dirty(self) -> bool:
+        return self.editor.text != self._saved_text
+
+    def action_save(self) -> None:
+        if self.path is None:
+            self.push_screen(PathScreen("", title="Save as (Enter saves, Esc cancels)"),
+                             self._save_to)
+        else:
+            self._save_to(self.path)
+
+    def _save_to(self, path: Path | None) -> None:
+        if path is None:
+            return
+        text = self.editor.text
+        try:
+            compat.atomic_write(path, text)
+        except OSError as exc:
+            self.notify(f"cannot save {path}: {exc.strerror or exc}", severity="error")
+            return
+        if self.path != path:
+            self.path = path
+            self._set_language(compat.detect_language(path, text))
+        self._saved_text = text
+        self.notify(f"Saved {path}")
+        self._refresh_state_line()
+
+    def action_open(self) -> None:
+        if self.dirty:
+            question = f"Discard unsaved changes to {self._file_name}?"
+            self.push_screen(ConfirmScreen(question, "Discard", "Keep"), self._confirmed_open)
+        else:
+            self._ask_path()
+
+    def _confirmed_open(self, discard: bool | None) -> None:
+        if discard:
+            self._ask_path()
+
+    def _ask_path(self) -> None:
+        start = str(self.path.parent) + "/" if self.path is not None else ""
+        self.push_screen(PathScreen(start), self._open_path)
+
+    def _open_path(self, path: Path | None) -> None:
+        if path is None:
+            return
+        try:
+            text = _read_file(path)
+        except QcodeError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.path = path
+        self._saved_text = text
+        editor = self.editor
+        language = _usable_language(compat.detect_language(path, text))
+        editor.language = None  # load the text without highlighting the old language on it
+        editor.load_text(text)
+        self._set_language(language)
+        editor.focus()
+        self._refresh_state_line()
+
+    def _set_language(self, language: str | None) -> None:
+        self.language = _usable_language(language)
+        self.editor.language = self.language
+
+    async def action_quit(self) -> None:
+        if self.dirty:
+            question = f"Quit without saving {self._file_name}?"
+            self.push_screen(ConfirmScreen(question, "Quit", "Stay"), self._confirmed_quit)
+        else:
+            self.exit(0)
+
+    def _confirmed_quit(self, quit_: bool | None) -> None:
+        if quit_:
+            self.exit(0)
+
+    def shutdown_engine(self, timeout: float = 10.0) -> None:
+        """Stop any request and free the model; waits for the worker to leave the engine."""
+        if self.job is not None:
+            self.job.cancel.set()
+        backend, self.backend = self.backend, None
+        if backend is not None and self._engine_lock.acquire(timeout=timeout):
+            try:
+                backend.close()
+            finally:
+                self._engine_lock.release()
+
+    # ---- other actions -------------------------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.key_rows()))
+
+    def action_focus_prompt(self) -> None:
+        self.prompt.input.focus()
+
+    def action_toggle_answer(self) -> None:
+        self._show_answer(self.answer.has_class("-hidden"))
+
+    def _show_answer(self, visible: bool) -> None:
+        self.answer.set_class(not visible, "-hidden")
+
+    def key_rows(self) -> list[tuple[str, str]]:
+        """(key, description) for the help screen, from the live bindings."""
+        rows: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for bindings in self._bindings.key_to_bindings.values():
+            for binding in bindings:
+                if binding.action in seen or not binding.description:
+                    continue
+                seen.add(binding.action)
+                keys = sorted(
+                    {b.key for bs in self._bindings.key_to_bindings.values() for b in bs
+                     if b.action == binding.action}, key=len)
+                shown = ", ".join(self.get_key_display(Binding(k, "")) for k in keys[:2])
+                rows.append((shown, _ACTION_HELP.get(binding.action, binding.description)))
+        rows += [
+            ("tab / →", "Accept the suggestion"),
+            ("ctrl+z / ctrl+y", "Undo / redo"),
+            ("enter (prompt)", "Ask the question about the code"),
+            ("ctrl+p", "Command palette"),
+        ]
+        return rows
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Complete", "Suggest code at the cursor", self.action_complete)
+        for task, _key, text in TASKS:
+            yield SystemCommand(task.capitalize(), text, partial(self.action_task, task))
+        yield SystemCommand("Ask", "Ask the prompt line's question about the code",
+                            self._ask_from_palette)
+        yield SystemCommand("Save", "Save the file", self.action_save)
+        yield SystemCommand("Open", "Open another file", self.action_open)
+        yield SystemCommand("Cancel request", "Stop the running request", self._cancel_job)
+        yield SystemCommand("Toggle answer pane", "Show or hide the answer",
+                            self.action_toggle_answer)
+        yield SystemCommand("Focus prompt", "Type an instruction or question",
+                            self.action_focus_prompt)
+        yield SystemCommand("Help", "Keys and how actions pick their code", self.action_help)
+
+    async def _ask_from_palette(self) -> None:
+        if self.prompt.value:
+            await self._run_task("ask", self.prompt.value)
+        else:
+            self.notify("Type the question in the prompt line first.", severity="warning")
+            self.prompt.input.focus()
+
+    def _cancel_job(self) -> None:
+        if self.job is not None:
+            self.job.cancel.set()
+
+    # ---- status line ---------------------------------------------------------------------
+    @property
+    def _file_name(self) -> str:
+        return self.path.name if self.path is not None else "untitled"
+
+    def _set_state(self, text: str, busy: bool = False, error: bool = False) -> None:
+        self._state = text
+        self._busy_flag = busy
+        self._error_flag = error
+        self._refresh_state_line()
+
+    def _refresh_state_line(self) -> None:
+        if not self.is_mounted:
+            return
+        mark = " ●" if self.dirty else ""
+        self.status.set_state(f"{self._file_name}{mark} │ {self._state}",
+                              busy=self._busy_flag, error=self._error_flag)
+
+    def _refresh_info(self) -> None:
+        summary = self.backend.summary if self.backend is not None else None
+        self.status.set_info(summary, self.metrics)
+
+
+_ACTION_HELP = {
+    "complete": "Complete at the cursor (ghost text)",
+    **{f"task('{task}')": text for task, _key, text in TASKS},
+    "save": "Save the file",
+    "open": "Open another file",
+    "focus_prompt": "Go to the prompt line",
+    "toggle_answer": "Show or hide the answer pane",
+    "help": "This help",
+    "quit": "Quit (asks first if there are unsaved changes)",
+    "cancel": "Cancel the request / dismiss the suggestion",
+}
+
+
+@cache
+def _highlightable() -> frozenset[str]:
+    return frozenset(TextArea().available_languages)
+
+
+def _usable_language(language: str | None) -> str | None:
+    """The language if TextArea has its tree-sitter grammar installed, else None (plain text)."""
+    return language if language in _highlightable() else None
+
+
+def _read_file(path: Path | None) -> str:
+    from engine.errors import InputError
+
+    if path is None or not path.exists():
+        return ""  # a new file: it is created on save
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if b"\0" in data[:8192]:
+        raise InputError(f"{path} looks binary; qcode edits text files")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
+
+
+def run_app(settings: QcodeSettings, path: Path | None, text: str | None) -> int:
+    """Run the interface until the user quits; returns the exit code."""
+    app = QcodeApp(settings, path, text)
+    try:
+        app.run()
+    finally:
+        app.shutdown_engine()
+    return app.return_code or 0

@@ -1,0 +1,103 @@
+"""The one seam between the app and the engine: load it, run a task, complete at a cursor.
+
+The app only talks to a Backend, built in a worker thread by a loader; tests hand the app a
+loader that wraps tests/fake_engine.FakeEngine in the same EngineBackend, so everything above
+engine.tasks runs the same code with the fake and with the real model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.errors import ModelError
+from engine.events import DoneEvent, NoticeEvent, TextEvent
+from engine.settings import QcodeSettings
+
+Event = TextEvent | NoticeEvent | DoneEvent
+Progress = Callable[[str, float | None], None]
+
+# a completion is a few lines: keep it short so the suggestion comes back quickly
+COMPLETION_MAX_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What the status line shows about the loaded model."""
+
+    name: str
+    quant: str
+    kv_type: str
+    drafter: str
+    n_ctx: int
+
+
+class Backend(Protocol):
+    summary: ModelSummary
+
+    def run_task(
+        self, task: str, code: str, *, path: Path | None, language: str | None,
+        instruction: str | None, cancel: threading.Event,
+    ) -> Iterator[Event]: ...
+
+    def complete(
+        self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
+    ) -> Iterator[Event]: ...
+
+    def close(self) -> None: ...
+
+
+class EngineBackend:
+    """An Engine plus the engine.tasks functions (or stand-ins with the same signatures)."""
+
+    def __init__(self, engine: Any, tasks: Any, settings: QcodeSettings) -> None:
+        self.engine = engine
+        self.tasks = tasks
+        info = engine.info
+        kv = settings.kv_type_k if settings.kv_type_k == settings.kv_type_v else (
+            f"{settings.kv_type_k}/{settings.kv_type_v}"
+        )
+        self.summary = ModelSummary(
+            name=str(getattr(info, "name", "") or Path(str(getattr(info, "path", "?"))).stem),
+            quant=str(getattr(info, "quant", "") or "?"),
+            kv_type=kv,
+            drafter=settings.draft,
+            n_ctx=int(engine.n_ctx),
+        )
+
+    def run_task(
+        self, task: str, code: str, *, path: Path | None, language: str | None,
+        instruction: str | None, cancel: threading.Event,
+    ) -> Iterator[Event]:
+        request = self.tasks.TaskInput(
+            task, code, path=path, language=language, instruction=instruction or None,
+        )
+        return iter(self.tasks.run_task(self.engine, request, cancel))
+
+    def complete(
+        self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
+    ) -> Iterator[Event]:
+        return iter(self.tasks.complete_at(
+            self.engine, text, offset, language=language,
+            max_tokens=COMPLETION_MAX_TOKENS, cancel=cancel,
+        ))
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+Loader = Callable[[QcodeSettings, Progress], Backend]
+
+
+def load_engine_backend(settings: QcodeSettings, progress: Progress) -> Backend:
+    """Load the real engine (slow: reads the model); raises QcodeError on failure."""
+    try:
+        import engine.tasks as tasks
+
+        from engine import Engine
+    except ImportError as exc:
+        raise ModelError(f"the engine is not available: {exc}") from exc
+    return EngineBackend(Engine(settings, progress=progress), tasks, settings)

@@ -1,0 +1,88 @@
+"""One request to the engine, and the loop a worker thread runs to stream it as messages."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from textual.message import Message
+
+from engine.errors import QcodeError
+from engine.events import DoneEvent, NoticeEvent, Stats, TextEvent
+
+from .messages import JobChunk, JobDone, JobFailed, JobNotice
+
+Location = tuple[int, int]
+REWRITE_TASKS = frozenset({"refactor", "fix", "doc"})
+
+
+@dataclass
+class Job:
+    id: int
+    kind: Literal["task", "complete"]
+    task: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    first_text_at: float | None = None
+    # the buffer region the request is about: a rewrite replaces exactly this range
+    start: Location = (0, 0)
+    end: Location = (0, 0)
+    original: str = ""
+    target: str = ""
+    # the editor's edit count when the job started: a completion for older text is stale
+    version: int = 0
+    # the answer so far, filled on the UI thread as chunks arrive
+    text: str = ""
+
+    @property
+    def is_rewrite(self) -> bool:
+        return self.kind == "task" and self.task in REWRITE_TASKS
+
+
+def drive(
+    job: Job,
+    open_events: Callable[[], Iterator[TextEvent | NoticeEvent | DoneEvent]],
+    lock: threading.Lock,
+    post: Callable[[Message], object],
+) -> None:
+    """Run one request on a worker thread; every outcome ends in JobDone or JobFailed."""
+    # the lock keeps a second request off the engine while a cancelled one is still unwinding
+    with lock:
+        if job.cancel.is_set():
+            post(JobDone(job.id, "", Stats(finish_reason="cancelled"), cancelled=True))
+            return
+        pieces: list[str] = []
+        done: DoneEvent | None = None
+        events: Iterator[TextEvent | NoticeEvent | DoneEvent] | None = None
+        try:
+            events = open_events()
+            for event in events:
+                if isinstance(event, TextEvent):
+                    pieces.append(event.text)
+                    post(JobChunk(job.id, event.text))
+                elif isinstance(event, NoticeEvent):
+                    post(JobNotice(job.id, event.message))
+                elif isinstance(event, DoneEvent):
+                    done = event
+                if job.cancel.is_set() and done is None:
+                    break
+        except QcodeError as exc:
+            post(JobFailed(job.id, str(exc)))
+            return
+        except Exception as exc:  # a crash in generation is a notification, not a dead app
+            post(JobFailed(job.id, f"generation failed: {type(exc).__name__}: {exc}"))
+            return
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+        cancelled = job.cancel.is_set() or (
+            done is not None and done.stats.finish_reason == "cancelled"
+        )
+        if done is None:
+            reason = "cancelled" if cancelled else "eog"
+            done = DoneEvent("".join(pieces), Stats(finish_reason=reason))
+        post(JobDone(job.id, done.text or "".join(pieces), done.stats, cancelled))

@@ -1,0 +1,66 @@
+"""The answer pane: streams Markdown through textual's MarkdownStream.
+
+MarkdownStream appends to the document and re-parses only from the last block onwards, merging
+fragments that arrive faster than it can draw, so a long answer costs about its length rather
+than its length squared.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Label, Markdown
+from textual.widgets.markdown import MarkdownStream
+
+
+class AnswerPane(VerticalScroll):
+    """A title line over a Markdown document that one request at a time streams into."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._stream: MarkdownStream | None = None
+        self.text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="answer-title")
+        yield Markdown("", id="answer-body")
+
+    @property
+    def markdown(self) -> Markdown:
+        return self.query_one("#answer-body", Markdown)
+
+    @property
+    def streaming(self) -> bool:
+        return self._stream is not None
+
+    async def begin(self, title: str) -> None:
+        """Clear the pane for a new answer and start a stream into it."""
+        await self.finish()
+        self.text = ""
+        self.query_one("#answer-title", Label).update(title)
+        await self.markdown.update("")
+        self.scroll_home(animate=False)
+        self.anchor()  # follow the end while the answer grows, until the user scrolls up
+        self._stream = Markdown.get_stream(self.markdown)
+
+    async def write(self, fragment: str) -> None:
+        if self._stream is None:
+            return
+        self.text += fragment
+        await self._stream.write(fragment)
+
+    async def finish(self, footnote: str = "") -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            await stream.stop()
+        if footnote:
+            self.text += footnote
+            await self.markdown.append(footnote)
+
+    async def show(self, title: str, markdown: str) -> None:
+        """Replace the pane with a finished document (help text, errors)."""
+        await self.finish()
+        self.text = markdown
+        self.query_one("#answer-title", Label).update(title)
+        await self.markdown.update(markdown)
+        self.scroll_home(animate=False)

@@ -1,0 +1,64 @@
+"""The status line: engine state on the left, model and last-request metrics on the right."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from engine.events import Stats
+
+from ..backend import ModelSummary
+
+
+@dataclass
+class Metrics:
+    """The numbers of the last finished request."""
+
+    stats: Stats | None = None
+    suggestion_ms: float | None = None
+    first_ms: float | None = None
+
+
+def describe_model(summary: ModelSummary | None) -> str:
+    if summary is None:
+        return ""
+    return f"{summary.name} {summary.quant} · kv {summary.kv_type} · draft {summary.drafter}"
+
+
+def describe_metrics(metrics: Metrics, n_ctx: int | None) -> str:
+    parts: list[str] = []
+    stats = metrics.stats
+    if stats is not None:
+        parts.append(f"{stats.decode_tokens_per_s:.1f} tok/s")
+        if stats.draft_proposed:
+            parts.append(f"acc {stats.acceptance:.0%}")
+        if n_ctx:
+            used = stats.prompt_tokens + stats.completion_tokens
+            parts.append(f"ctx {used}/{n_ctx}")
+    if metrics.suggestion_ms is not None:
+        parts.append(f"suggest {metrics.suggestion_ms:.0f} ms")
+    return " · ".join(parts)
+
+
+class StatusLine(Horizontal):
+    """Two one-line Statics; the right one gives way first when the terminal is narrow."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status-state")
+        yield Static("", id="status-info")
+
+    def set_state(self, text: str, busy: bool = False, error: bool = False) -> None:
+        state = self.query_one("#status-state", Static)
+        state.update(text)
+        state.set_class(busy, "-busy")
+        state.set_class(error, "-error")
+
+    def set_info(self, summary: ModelSummary | None, metrics: Metrics) -> None:
+        model = describe_model(summary)
+        numbers = describe_metrics(metrics, summary.n_ctx if summary else None)
+        self.query_one("#status-info", Static).update(
+            " │ ".join(part for part in (model, numbers) if part)
+        )
