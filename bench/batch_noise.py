@@ -5,7 +5,7 @@ produced; where the two differ, greedy output with drafting can part from greedy
 This prints, per position, the largest logit difference between the two ways, and how large the
 top-1/top-2 gaps are (a difference smaller than every gap can never flip the argmax).
 
-    python bench/batch_noise.py MODEL.gguf [--kv q8_0] [--k 16] [--threads 1]
+    python bench/batch_noise.py MODEL.gguf [--kv q8_0] [--k 16] [--depth 0] [--threads 1]
                                 [--no-fa] [--no-repack] [--no-tiled]
 
 On x86 with llama.cpp as vendored in llama-cpp-python 0.3.36, `--no-repack --no-tiled` makes the
@@ -32,13 +32,19 @@ PROMPT = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n'
 CONTINUATION = (
     "    if n <= 1:\n        return 0\n    elif n == 2:\n        return 1\n"
     "    elif n == 3:\n        return 1\n    a, b = 0, 1\n    for _ in range(n):\n"
+    "        a, b = b, a + b\n    return a\n\n\ndef factorial(n: int) -> int:\n"
+    '    """Return n! for a non-negative integer n."""\n    result = 1\n'
+    "    for i in range(2, n + 1):\n        result *= i\n    return result\n"
 )
+# Filler for --depth: unrelated code that pushes the measured tokens deeper into the context.
+FILLER = "import os\nimport sys\n\n\ndef main(argv: list[str]) -> int:\n    return len(argv)\n\n"
 
 
 def load(path: Path, args: argparse.Namespace) -> Runtime:
     config = RuntimeConfig(
-        n_ctx=512, n_batch=max(64, args.k), kv_type_k=args.kv, kv_type_v=args.kv,
-        flash_attn=not args.no_fa, gpu_layers=-1, threads=args.threads,
+        n_ctx=512 + args.depth + args.k, n_batch=max(512, args.k),
+        kv_type_k=args.kv, kv_type_v=args.kv, flash_attn=not args.no_fa,
+        gpu_layers=-1, threads=args.threads,
     )
     if not args.no_repack:
         return Runtime(path, config)
@@ -57,14 +63,19 @@ def load(path: Path, args: argparse.Namespace) -> Runtime:
         llama_cpp.llama_model_default_params = original
 
 
-def measure(rt: Runtime, k: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+def measure(rt: Runtime, k: int, depth: int) -> tuple[np.ndarray, np.ndarray, float, float]:
     """(batch logits, step logits, batch seconds, seconds per step) for k tokens after a prompt."""
     prompt = rt.tokenize(PROMPT)
+    if depth:
+        filler = rt.tokenize(FILLER, add_bos=False)
+        padding = (filler * (depth // len(filler) + 1))[:depth]
+        prompt = prompt[:1] + padding + prompt[1:]
     tokens = rt.tokenize(CONTINUATION, add_bos=False)
     if len(tokens) < k:
         raise SystemExit(f"the continuation has only {len(tokens)} tokens: use --k {len(tokens)}")
     tokens = tokens[:k]
-    rt.decode(prompt, 0, 1)
+    for at in range(0, len(prompt), rt.batch_capacity):
+        rt.decode(prompt[at : at + rt.batch_capacity], at, 1)
     start = len(prompt)
     began = time.perf_counter()
     rt.decode(tokens, start, k)
@@ -92,6 +103,7 @@ def main() -> None:
     parser.add_argument("--kv", default="q8_0", choices=sorted(KV_TYPES))
     parser.add_argument("--k", type=int, default=16, help="tokens in the batch")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--depth", type=int, default=0, help="filler tokens before the prompt")
     parser.add_argument("--no-fa", action="store_true", help="flash attention off")
     parser.add_argument("--no-repack", action="store_true", help="no CPU weight repacking")
     parser.add_argument(
@@ -103,8 +115,8 @@ def main() -> None:
 
     rt = load(args.model, args)
     try:
-        first, _, _, _ = measure(rt, args.k)  # also warms up
-        batch, step, batch_s, step_s = measure(rt, args.k)
+        first, _, _, _ = measure(rt, args.k, args.depth)  # also warms up
+        batch, step, batch_s, step_s = measure(rt, args.k, args.depth)
     finally:
         rt.close()
     repeatable = bool(np.array_equal(first, batch))
@@ -112,8 +124,8 @@ def main() -> None:
     gaps = top2_gap(step)
     same_argmax = batch.argmax(axis=1) == step.argmax(axis=1)
     spread = float(np.median(step.max(axis=1) - step.min(axis=1)))
-    flags = f"kv={args.kv} k={args.k} threads={args.threads} fa={not args.no_fa} "
-    flags += f"repack={not args.no_repack} tiled={not args.no_tiled}"
+    flags = f"kv={args.kv} k={args.k} depth={args.depth} threads={args.threads} "
+    flags += f"fa={not args.no_fa} repack={not args.no_repack} tiled={not args.no_tiled}"
     print(f"{args.model.name}: {flags}")
     print("pos  max|batch-step|  top2 gap  argmax same")
     for i in range(args.k):
