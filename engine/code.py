@@ -287,15 +287,16 @@ def _query(language: str) -> object | None:
 
 
 def _type_name(node: Node) -> str:
-    """The bare type name in a type expression: `*P[T]` -> P, `fmt::Display` -> Display."""
-    if node.type in ("type_identifier", "identifier"):
-        return _text(node)
-    stack = [node]
-    while stack:
-        current = stack.pop(0)
-        if current.type in ("type_identifier", "identifier") and current.parent is not None:
-            return _text(current)
-        stack.extend(current.named_children)
+    """The bare type name in a type expression: `*P[T]` -> P, `(p *P)` -> P, `a::B<T>` -> B."""
+    for wanted in ("type_identifier", "identifier"):
+        stack = [node]
+        while stack:  # breadth first: the outermost name wins
+            current = stack.pop(0)
+            if current.type == wanted:
+                return _text(current)
+            if current.type == "type_arguments":
+                continue
+            stack.extend(current.named_children)
     return _text(node)
 
 
@@ -578,7 +579,16 @@ def _collect_cuts(analysis: _Analysis, children: list[Node], cuts: list[_Cut]) -
         # Any other statement: keep it when short, else its first line.
         first_line_end = source.line_end(start)
         if source.line_of(end) - source.line_of(start) >= 3 and first_line_end < end:
+            # A trailing comment on the statement's last line goes with it.
+            last_line_end = source.line_end(end)
+            if source.text[end:last_line_end].lstrip().startswith(_comment_starts(analysis)):
+                end = last_line_end
             cuts.append(_Cut(first_line_end, end, " ...", "statement"))
+
+
+def _comment_starts(analysis: _Analysis) -> tuple[str, ...]:
+    marker = line_comment(analysis.language)
+    return (marker, "/*") if marker else ("/*",)
 
 
 def _split_around(source: _Source, cut: _Cut, focus: Span) -> list[_Cut]:
@@ -662,11 +672,17 @@ def _ranges(lines: list[tuple[int, int]], limit: int = 4) -> str:
 
 
 def _left_out(source: _Source, cuts: list[_Cut]) -> str:
-    bodies = [c for c in cuts if c.what == "body"]
+    # A body split around the focus is still one body: group its pieces by label.
+    bodies: dict[str, tuple[int, int]] = {}
+    for cut in cuts:
+        if cut.what == "body":
+            first, last = source.line_of(cut.start), source.line_of(max(cut.start, cut.end - 1))
+            seen = bodies.get(cut.label, (first, last))
+            bodies[cut.label] = (min(seen[0], first), max(seen[1], last))
     statements = [c for c in cuts if c.what == "statement"]
     parts: list[str] = []
     if bodies:
-        spans = [(source.line_of(c.start), source.line_of(max(c.start, c.end - 1))) for c in bodies]
+        spans = sorted(bodies.values())
         noun = "function body" if len(bodies) == 1 else "function bodies"
         parts.append(f"{len(bodies)} {noun} (lines {_ranges(spans)})")
     if statements:
@@ -701,18 +717,17 @@ def _head(
 ) -> tuple[str, str]:
     """The longest head of `text` that fits, cut after a top-level node or else a line."""
     source = _Source(text)
-    cut: int | None = None
+    line_ends = [source.line_end(s) for s in source.line_starts[: source.n_lines]]
+    cut = _largest_fitting(text, line_ends, budget, count_tokens)
     how = "at a line boundary"
     tree = parse(text, language)
-    if tree is not None:
+    if tree is not None and cut is not None:
         node_ends = sorted({source.line_end(source.end(n) - 1) for n in
                             tree.root_node.named_children if source.end(n) > 0})
-        cut = _largest_fitting(text, node_ends, budget, count_tokens)
-        how = "after a top-level definition or statement"
-    if cut is None:
-        line_ends = [source.line_end(s) for s in source.line_starts[: source.n_lines]]
-        cut = _largest_fitting(text, line_ends, budget, count_tokens)
-        how = "at a line boundary"
+        at_node = _largest_fitting(text, node_ends, budget, count_tokens)
+        # A clean cut is worth some loss, but not most of the room (one huge class, say).
+        if at_node is not None and at_node * 2 >= cut:
+            cut, how = at_node, "after a top-level definition or statement"
     if cut is None or not text[:cut].strip():
         raise ContextError(
             f"the input does not fit the context: not even the first line of {what} "
