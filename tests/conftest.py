@@ -75,6 +75,19 @@ def run_qcode() -> RunQcode:
 
 
 @pytest.fixture
+def spawn_qcode() -> Callable[..., subprocess.Popen[bytes]]:
+    """spawn_qcode(args, env=None) -> Popen with stdout/stderr pipes, for signals mid-run."""
+
+    def spawn(args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tui.cli", *args], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=qcode_env(env), cwd=REPO,
+        )
+
+    return spawn
+
+
+@pytest.fixture
 def pipe_stdin(monkeypatch: pytest.MonkeyPatch) -> Callable[[str | bytes], None]:
     """For in-process runs: make sys.stdin a pipe holding the given text or bytes."""
 

@@ -219,7 +219,7 @@ def run_edit(args: argparse.Namespace) -> int:
 def _edit_one(
     args: argparse.Namespace, engine: Engine, settings: QcodeSettings, source: Source, color: bool
 ) -> int:
-    from engine.edit import atomic_write, unified_diff
+    from engine.edit import atomic_write, new_file, unified_diff
     from engine.tasks import result_to_file, run_task
 
     language = _language(source, args)
@@ -241,19 +241,18 @@ def _edit_one(
     status = 0
     written: Path | None = None
     backup: Path | None = None
-    if args.apply or args.output:
-        if refusal:
-            err_line(f"not writing {args.output or source.label}: {refusal}", "error")
-            status = 1
-        elif args.output:
-            written = Path(args.output)
-            backup = atomic_write(written, new_text, backup=True)
-        elif diff:
-            written = source.path
-            backup = atomic_write(source.path, new_text, backup=True)  # type: ignore[arg-type]
+    if refusal and (args.apply or args.output):
+        err_line(f"not writing {args.output or source.label}: {refusal}", "error")
+        status = 1
     elif refusal:
         err_line(refusal, "warning")
         status = 1 if done.stats.finish_reason in CUT_OFF else 0
+    elif args.output:
+        written = Path(args.output)
+        backup = new_file(written, new_text, force=True)  # an existing file keeps a backup
+    elif args.apply and diff and source.path is not None:
+        written = source.path
+        backup = atomic_write(source.path, new_text, backup=True)
     if args.json:
         print_json({
             **record, "result": new_text, "diff": diff,
@@ -311,7 +310,7 @@ def run_test(args: argparse.Namespace) -> int:
         figures = _report_stats(args, done, engine, settings)
     if was_cancelled(done, cancel):
         return INTERRUPTED
-    code = extract_code(done.text, language)
+    code = _test_code(done.text, language, extract_code)
     record: dict[str, Any] = {"text": done.text, "stats": figures, "written": None}
     if code is None:
         err_line("no code could be extracted from the answer", "error")
@@ -331,12 +330,20 @@ def run_test(args: argparse.Namespace) -> int:
         if args.json:
             print_json(record)
         return 1
-    new_file(target, code, force=args.force)
+    backup = new_file(target, code, force=args.force)
     record["written"] = str(target)
     if args.json:
         print_json(record)
-    err_line(f"wrote {target}")
+    err_line(f"wrote {target}" + (f" (backup: {backup})" if backup else ""))
     return 0
+
+
+def _test_code(answer: str, language: str | None, extract: Callable[..., str | None]) -> str | None:
+    """The test file in the answer: the prompt opened a fence, so it is normally bare code."""
+    if "```" in answer or "~~~" in answer:
+        return extract(answer, language)
+    code = answer.strip("\n")
+    return code + "\n" if code.strip() else None
 
 
 # complete: only the text to insert
@@ -486,7 +493,7 @@ def run_interface(args: argparse.Namespace) -> int:
         raise InputError("the interface needs a terminal; in pipes use a command (qcode --help)")
     name = getattr(args, "file", None)
     path: Path | None = None
-    text = ""
+    text: str | None = None
     if name == "-" or (name is None and stdin_is_piped()):
         text = read_stdin().text
         _reattach_terminal()

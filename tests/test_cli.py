@@ -1,0 +1,343 @@
+"""`qcode` on the real default model, in-process and as a process.
+
+The default model is a small base model, so what it writes is not predictable enough to test
+an edit's content; the edit tests therefore come in two kinds: the real model end to end
+(the pipeline holds whatever it answers), and scripted answers through the real code
+extraction, splicing, parse check, diff and atomic write (exact outcomes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.events import DoneEvent, Stats, TextEvent
+from tui import cli_commands
+from tui.cli import main
+
+RunQcode = Callable[..., subprocess.CompletedProcess[str]]
+ANSI = re.compile(r"\x1b\[")
+CODE = (
+    "def add(a, b):\n"
+    "    return a + b\n"
+    "\n"
+    "\n"
+    "def mul(a, b):\n"
+    "    total = 0\n"
+    "    for _ in range(b):\n"
+    "        total = total + a\n"
+    "    return total\n"
+)
+STATS_KEYS = {
+    "prompt_tokens", "prompt_tokens_evaluated", "completion_tokens", "ttft_ms",
+    "decode_tokens_per_s", "draft_proposed", "draft_accepted", "drafter", "kv_type", "model",
+}
+
+
+@pytest.fixture
+def calc(tmp_path: Path) -> Path:
+    path = tmp_path / "calc.py"
+    path.write_text(CODE)
+    return path
+
+
+def error_lines(err: str) -> list[str]:
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if line.startswith("qcode: error:")]
+
+
+# the real model, end to end
+
+
+@pytest.mark.slow
+def test_piped_explain_streams_plain_text(run_qcode: RunQcode) -> None:
+    done = run_qcode(["explain", "--max-tokens", "12", "--stats"], stdin=CODE)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    assert not ANSI.search(done.stdout)  # piped: no colour
+    assert done.stdout.endswith("\n")
+    stats = [line for line in done.stderr.splitlines() if line.startswith("qcode: stats:")]
+    assert len(stats) == 1
+    assert re.search(r"prompt \d+ tok .* \d+ tok, ttft \d+ ms, [\d.]+ tok/s", stats[0])
+    assert "kv q8_0" in stats[0]
+
+
+@pytest.mark.slow
+def test_explain_in_process_with_json(
+    calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["explain", str(calc), "--max-tokens", "8", "--json", "--kv-type", "f16"]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)  # exactly one JSON document, nothing else on stdout
+    assert set(record) == {"text", "stats"}
+    assert record["text"]
+    stats = record["stats"]
+    assert set(stats) >= STATS_KEYS
+    assert 1 <= stats["completion_tokens"] <= 8
+    assert stats["kv_type"] == "f16"  # the flag reached the engine
+    assert stats["model"]
+    assert stats["prompt_tokens"] > 20
+
+
+@pytest.mark.slow
+def test_explain_does_not_import_textual(run_qcode: RunQcode, calc: Path) -> None:
+    done = run_qcode(
+        ["explain", str(calc), "--max-tokens", "4"], env={"PYTHONPROFILEIMPORTTIME": "1"}
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in done.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "llama_cpp" in imported  # the log is real: the model was loaded
+    assert "tui.cli_commands" in imported
+    assert not {name for name in imported if name.split(".")[0] == "textual"}
+
+
+@pytest.mark.slow
+def test_complete_prints_only_the_insertion(run_qcode: RunQcode, calc: Path) -> None:
+    args = ["complete", str(calc), "--line", "9", "--col", "5", "--max-tokens", "8"]
+    plain = run_qcode(args)
+    assert plain.returncode == 0, plain.stderr
+    record = json.loads(run_qcode([*args, "--json"]).stdout)
+    assert record["offset"] == CODE.index("return total")
+    # the same greedy run twice: stdout carries the insertion text and nothing more
+    assert plain.stdout == record["text"]
+    assert record["stats"]["completion_tokens"] <= 8
+
+
+@pytest.mark.slow
+def test_complete_from_stdin_with_offset(run_qcode: RunQcode) -> None:
+    done = run_qcode(["complete", "--offset", "15", "--max-tokens", "6", "--json"], stdin=CODE)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["offset"] == 15
+    assert record["stats"]["completion_tokens"] <= 6
+
+
+@pytest.mark.slow
+def test_refactor_on_the_real_model(run_qcode: RunQcode, calc: Path) -> None:
+    """Whatever the small model answers, the file is either rewritten safely or left alone."""
+    done = run_qcode(
+        ["refactor", str(calc), "-m", "rename mul to times", "--max-tokens", "96", "--apply"]
+    )
+    backups = [p for p in calc.parent.iterdir() if p.name != calc.name]
+    if done.returncode == 0:
+        assert done.stdout.startswith("---") or "no changes" in done.stderr
+        if backups:
+            assert [p.read_text() for p in backups] == [CODE]
+            assert "backup:" in done.stderr
+    else:
+        assert done.returncode == 1
+        assert len(error_lines(done.stderr)) == 1
+        assert calc.read_text() == CODE
+        assert backups == []
+
+
+@pytest.mark.slow
+def test_missing_and_corrupt_model(run_qcode: RunQcode, calc: Path, tmp_path: Path) -> None:
+    done = run_qcode(["explain", str(calc), "--model", str(tmp_path / "nope.gguf")])
+    assert done.returncode == 1
+    assert "does not exist" in error_lines(done.stderr)[0]
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 64)
+    done = run_qcode(["explain", str(calc), "--model", str(bad)])
+    assert done.returncode == 1
+    assert len(error_lines(done.stderr)) == 1
+    assert done.stdout == ""
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_generation(
+    calc: Path, spawn_qcode: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    process = spawn_qcode(["explain", str(calc), "--max-tokens", "3000"])
+    assert process.stdout is not None
+    first = process.stdout.read(1)  # blocks until the answer starts streaming
+    assert first
+    process.send_signal(signal.SIGINT)
+    try:
+        rest, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert b"Traceback" not in err
+    assert len(first + rest) > 0
+
+
+# scripted answers: exact outcomes of the edit path
+
+
+class StubEngine:
+    """Stands in for the model where a test scripts the answer; nothing else is faked."""
+
+    info = type("Info", (), {"name": "stub", "path": Path("stub.gguf")})()
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[Any]]:
+    """script(answer, finish="stop") makes the next task stream `answer`; returns its inputs."""
+    seen: list[Any] = []
+
+    @contextmanager
+    def stub_engine(settings: Any) -> Iterator[StubEngine]:
+        yield StubEngine()
+
+    def script(answer: str, finish: str = "stop") -> list[Any]:
+        def run_task(engine: Any, task_input: Any, cancel: Any = None) -> Iterator[Any]:
+            seen.append(task_input)
+            for start in range(0, len(answer), 7):
+                yield TextEvent(answer[start : start + 7])
+            yield DoneEvent(answer, Stats(completion_tokens=len(answer) // 4, finish_reason=finish))
+
+        monkeypatch.setattr("engine.tasks.run_task", run_task)
+        return seen
+
+    monkeypatch.setattr(cli_commands, "_engine", stub_engine)
+    return script
+
+
+TIMES = CODE.replace("def mul(", "def times(")
+
+
+def leftovers(folder: Path, keep: str) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != keep)
+
+
+def test_refactor_prints_a_diff_and_leaves_the_file(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = scripted(TIMES)
+    assert main(["refactor", str(calc), "-m", "rename mul to times"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("--- a/") and "\n-def mul(a, b):\n+def times(a, b):\n" in out
+    assert not ANSI.search(out)
+    assert calc.read_text() == CODE
+    assert inputs[0].task == "refactor" and inputs[0].instruction == "rename mul to times"
+    assert inputs[0].language == "python" and inputs[0].path == calc
+
+
+def test_apply_writes_atomically_with_a_backup(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted(TIMES)
+    inode = calc.stat().st_ino
+    assert main(["refactor", str(calc), "-m", "rename", "--apply"]) == 0
+    captured = capsys.readouterr()
+    assert calc.read_text() == TIMES
+    assert calc.stat().st_ino != inode  # replaced by a rename, never rewritten in place
+    (backup,) = leftovers(calc.parent, calc.name)  # and no temporary file left behind
+    assert (calc.parent / backup).read_text() == CODE
+    assert f"(backup: {calc.parent / backup})" in captured.err
+    assert "+def times(a, b):" in captured.out
+
+
+def test_apply_refuses_a_result_that_does_not_parse(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = CODE.replace("def mul(a, b):", "def mul(a, b:")
+    scripted(broken)
+    assert main(["fix", str(calc), "--apply"]) == 1
+    captured = capsys.readouterr()
+    assert "does not parse as python" in error_lines(captured.err)[0]
+    assert calc.read_text() == CODE and leftovers(calc.parent, calc.name) == []
+    assert "+def mul(a, b:" in captured.out  # the diff is still shown
+    scripted(broken)
+    assert main(["fix", str(calc), "--apply", "--force"]) == 0
+    assert calc.read_text() == broken
+
+
+def test_apply_refuses_a_cut_off_answer_even_with_force(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted(TIMES[:40], finish="length")
+    assert main(["doc", str(calc), "--apply", "--force"]) == 1
+    assert "cut off (length)" in error_lines(capsys.readouterr().err)[0]
+    assert calc.read_text() == CODE and leftovers(calc.parent, calc.name) == []
+
+
+def test_apply_refuses_an_answer_without_code(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted("   \n")
+    assert main(["refactor", str(calc), "-m", "x", "--apply"]) == 1
+    assert "no code could be extracted" in error_lines(capsys.readouterr().err)[0]
+    assert calc.read_text() == CODE
+
+
+def test_a_focused_symbol_is_spliced_back(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = scripted("def mul(a, b):\n    return a * b\n")
+    assert main(["refactor", str(calc), "--symbol", "mul", "-m", "simplify", "--apply"]) == 0
+    assert inputs[0].symbol == "mul"
+    assert calc.read_text() == CODE[: CODE.index("def mul")] + "def mul(a, b):\n    return a * b\n"
+
+
+def test_output_writes_elsewhere_and_stdin_works(
+    scripted: Callable[..., list[Any]], pipe_stdin: Callable[[str], None], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    scripted(TIMES)
+    pipe_stdin(CODE)
+    target = tmp_path / "out" / "new.py"
+    assert main(["refactor", "-m", "rename", "--output", str(target), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert target.read_text() == TIMES
+    assert record["written"] == str(target) and record["backup"] is None
+    assert record["result"] == TIMES and record["diff"].startswith("--- a/<stdin>")
+
+
+def test_test_writes_a_new_file_and_never_overwrites(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tests = "from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+    scripted(tests)
+    assert main(["test", str(calc)]) == 0
+    target = calc.with_name("test_calc.py")
+    assert target.read_text() == tests
+    assert f"wrote {target}" in capsys.readouterr().err
+    scripted("def test_other():\n    pass\n")
+    assert main(["test", str(calc)]) == 1
+    assert target.read_text() == tests
+    assert main(["test", str(calc), "--force"]) == 0
+    assert target.read_text() == "def test_other():\n    pass\n"
+
+
+def test_colour_on_request(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted("It adds.\n```python\ndef add(a, b):\n    return a + b\n```\n")
+    assert main(["explain", str(calc), "--color", "always"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("It adds.\n```python\n") and ANSI.search(out)
+    scripted(TIMES)
+    assert main(["refactor", str(calc), "-m", "x", "--color", "always"]) == 0
+    assert ANSI.search(capsys.readouterr().out)
+
+
+def test_a_missing_symbol_is_an_input_error(
+    calc: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real task rejects an unknown --symbol before it asks the model for anything."""
+
+    @contextmanager
+    def stub_engine(settings: Any) -> Iterator[StubEngine]:
+        engine = StubEngine()
+        engine.settings = settings  # type: ignore[attr-defined]
+        yield engine
+
+    monkeypatch.setattr(cli_commands, "_engine", stub_engine)
+    assert main(["explain", str(calc), "--symbol", "nope"]) == 2
+    assert "no function or class named 'nope'" in error_lines(capsys.readouterr().err)[0]
