@@ -462,6 +462,8 @@ def line_span(text: str, start_line: int, end_line: int) -> Span:
         )
     start = source.line_starts[start_line - 1]
     end = source.line_end(source.line_starts[end_line - 1])
+    if text[end - 1 : end] == "\r":
+        end -= 1  # a CRLF line's \r belongs to its line ending
     return Span(f"lines {start_line}-{end_line}", "lines", start_line, end_line, start, end)
 
 
@@ -646,8 +648,8 @@ def _build_outline(
         pos = cut.end
         kept.append(cut)
     pieces.append(text[pos:])
-    result = re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", "".join(pieces))
-    return _Outline(result.strip("\n") + "\n", kept)
+    result = re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", "".join(pieces)).strip("\n")
+    return _Outline(result + "\n" if result.strip() else "", kept)
 
 
 def outline(text: str, language: str | None, exclude: Span | None = None) -> str:

@@ -371,6 +371,8 @@ def test_line_span() -> None:
         line_span(text, 0, 2)
     with pytest.raises(InputError):
         line_span("", 1, 1)
+    crlf = "one\r\ntwo\r\n"
+    assert sliced(crlf, line_span(crlf, 1, 2)) == "one\r\ntwo"
     with pytest.raises(InputError) as error:
         line_span(text + "\n", 5, 5)  # a final newline does not start a fifth line
     assert "\n" not in str(error.value)
@@ -447,6 +449,8 @@ def test_outline_of_other_languages(
 
 
 def test_outline_without_grammar_is_empty() -> None:
+    assert outline("", "python") == ""
+    assert outline("# only a comment\n", "python") == ""
     assert outline("let x: number = 1;\n", "typescript") == ""
     assert outline('{"a": 1}', "json") == ""  # a grammar but no definitions
 
