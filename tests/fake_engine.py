@@ -44,7 +44,7 @@ def _rewrite(task: str, instruction: str | None, code: str) -> str:
     """A deterministic 'rewrite': one marker comment line in front of the code."""
     indent = code[: len(code) - len(code.lstrip(" \t"))]
     note = f"{indent}# {task}: {instruction}\n" if instruction else f"{indent}# {task}ed\n"
-    return note + code
+    return note + code + ("" if code.endswith("\n") else "\n")
 
 
 def default_respond(request: GenerationRequest) -> str:
@@ -52,9 +52,10 @@ def default_respond(request: GenerationRequest) -> str:
     if prompt.startswith("COMPLETE\n"):
         return "return a + b\n"
     head, _, code = prompt.partition("\n---\n")
-    _, task, instruction = (head.split("\n", 2) + ["", ""])[:3]
+    _, task, instruction = [*head.split("\n", 2), "", ""][:3]
     if task in ("refactor", "fix", "doc"):
-        return f"Here is the rewrite:\n\n```python\n{_rewrite(task, instruction or None, code)}```\n"
+        rewritten = _rewrite(task, instruction or None, code)
+        return f"Here is the rewrite:\n\n```python\n{rewritten}```\n"
     if task == "test":
         return "```python\ndef test_add():\n    assert add(1, 2) == 3\n```\n"
     body = " ".join(f"word{i}" for i in range(40))
@@ -90,7 +91,9 @@ class FakeEngine:
         finally:
             self._active.release()
 
-    def _stream(self, request: GenerationRequest, cancel: threading.Event | None) -> Iterator[Event]:
+    def _stream(
+        self, request: GenerationRequest, cancel: threading.Event | None
+    ) -> Iterator[Event]:
         if self.closed:
             raise ModelError("engine is closed")
         self.requests.append(request)
@@ -99,7 +102,6 @@ class FakeEngine:
         if self.fail_with is not None:
             raise self.fail_with
         answer = self.respond(request)
-        started = time.monotonic()
         sent: list[str] = []
         reason = "eog"
         for start in range(0, len(answer), self.piece):
@@ -112,12 +114,12 @@ class FakeEngine:
             time.sleep(self.delay)
             sent.append(answer[start : start + self.piece])
             yield TextEvent(sent[-1])
-        elapsed = max(time.monotonic() - started, 1e-6)
         prompt = request.prompt if isinstance(request.prompt, str) else ""
+        # fixed numbers, so the status line is the same in every snapshot
         yield DoneEvent("".join(sent), Stats(
             prompt_tokens=self.count_tokens(prompt), prompt_tokens_evaluated=5,
-            completion_tokens=len(sent), ttft_ms=1.0, decode_tokens_per_s=len(sent) / elapsed,
-            decode_s=elapsed, draft_proposed=10, draft_accepted=7, draft_steps=3,
+            completion_tokens=len(sent), ttft_ms=1.0, decode_tokens_per_s=50.0,
+            decode_s=len(sent) / 50.0, draft_proposed=10, draft_accepted=7, draft_steps=3,
             drafter="ngram", kv_type="q8_0", model=self.info.name, finish_reason=reason,  # type: ignore[arg-type]
         ))
 

@@ -16,7 +16,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
 from textual.screen import Screen
@@ -65,17 +65,19 @@ NARROW_WIDTH = 100  # below this the answer pane goes under the editor instead o
 class QcodeApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "qcode"
+    # the completion key comes from settings and is added per instance (see _ordered_bindings)
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help", id="help"),
+        # priority: TextArea binds F6/F7 itself, and the tasks must work from the prompt too
+        *(Binding(key, f"task('{task}')", task.capitalize(), priority=True)
+          for task, key, _ in TASKS),
+        Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
-        Binding("ctrl+space", "complete", "Complete", id="complete", priority=True),
-        *(Binding(key, f"task('{task}')", task.capitalize(), id=task) for task, key, _ in TASKS),
-        Binding("ctrl+s", "save", "Save", id="save"),
-        Binding("ctrl+o", "open", "Open", id="open"),
-        Binding("ctrl+l", "focus_prompt", "Prompt", id="prompt"),
-        Binding("ctrl+t", "toggle_answer", "Answer", id="toggle-answer", show=False),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+o", "open", "Open", priority=True),
+        Binding("ctrl+l", "focus_prompt", "Prompt", priority=True),
+        Binding("ctrl+t", "toggle_answer", "Answer pane", show=False, priority=True),
         Binding("escape", "cancel", "Cancel", show=False, priority=True),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
     def __init__(
@@ -88,8 +90,13 @@ class QcodeApp(App[int]):
         super().__init__()
         self.settings = settings
         self.path = path
-        self._initial_text = text if text is not None else _read_file(path)
-        self._saved_text = self._initial_text if text is None else ""
+        if text is None:
+            text = _read_file(path)
+            self._saved_text = text
+        else:
+            # text read for us from `path` is what is on disk; piped text has never been saved
+            self._saved_text = text if path is not None else ""
+        self._initial_text = text
         self._loader = loader
         self.backend: Backend | None = None
         self.load_error: str | None = None
@@ -101,10 +108,11 @@ class QcodeApp(App[int]):
         self._state = "loading model…"
         self._busy_flag = False
         self._error_flag = False
-        key = settings.complete_key
-        if key in ("ctrl+space", "ctrl+@", "ctrl+at"):
-            key = "ctrl+space,ctrl+@,ctrl+at"  # terminals send NUL for ctrl+space
-        self.set_keymap({"complete": key})
+        self._bindings = _ordered_bindings(self._bindings, settings.complete_key)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # a dialog has the keyboard: the main screen's actions wait until it closes
+        return not (action in _MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1)
 
     # ---- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -117,7 +125,7 @@ class QcodeApp(App[int]):
             yield AnswerPane(id="answer", classes="-hidden")
         yield PromptLine(id="prompt")
         yield StatusLine(id="status")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
         yield ghost
 
     @property
@@ -389,14 +397,17 @@ class QcodeApp(App[int]):
             self._set_state(f"{job.task}: no code in the answer", error=True)
             self.notify("The answer holds no code to apply.", severity="warning")
             return
-        proposed = compat.fit_replacement(job.original, proposed)
+        editor = self.editor
+        if editor.get_text_range(job.start, job.end) != job.original:
+            self._code_changed(job)
+            return
+        full_old = editor.text
+        start, end = editor.offset_of(job.start), editor.offset_of(job.end)
+        proposed = compat.splice(full_old, start, end, proposed)
         if proposed == job.original:
             self._set_state(f"{job.task}: no changes")
             self.notify("The rewrite changes nothing.")
             return
-        editor = self.editor
-        full_old = editor.text
-        start, end = editor.offset_of(job.start), editor.offset_of(job.end)
         full_new = full_old[:start] + proposed + full_old[end:]
         diff = compat.unified_diff(full_old, full_new, self.path)
         self._set_state(f"{job.task}: review the diff")
@@ -411,16 +422,20 @@ class QcodeApp(App[int]):
             return
         editor = self.editor
         if editor.get_text_range(job.start, job.end) != job.original:
-            self._set_state(f"{job.task} not applied", error=True)
-            self.notify("The code changed since the request; the rewrite was not applied.",
-                        severity="error")
+            self._code_changed(job)
             return
         editor.history.checkpoint()  # one undo step for the whole rewrite
         editor.replace(proposed, job.start, job.end, maintain_selection_offset=False)
         editor.history.checkpoint()
         editor.move_cursor(job.start)
-        editor.focus()
+        # after the dialog closes, so the screen's focus restore does not take it back
+        self.call_after_refresh(editor.focus)
         self._set_state(f"{job.task} applied (ctrl+z undoes it)")
+
+    def _code_changed(self, job: Job) -> None:
+        self._set_state(f"{job.task} not applied", error=True)
+        self.notify("The code changed since the request; the rewrite was not applied.",
+                    severity="error")
 
     # ---- files ---------------------------------------------------------------------------
     @property
@@ -430,18 +445,29 @@ class QcodeApp(App[int]):
     def action_save(self) -> None:
         if self.path is None:
             self.push_screen(PathScreen("", title="Save as (Enter saves, Esc cancels)"),
-                             self._save_to)
+                             self._save_as)
         else:
             self._save_to(self.path)
+
+    def _save_as(self, path: Path | None) -> None:
+        if path is not None and path.exists():
+            self.push_screen(ConfirmScreen(f"{path} exists. Overwrite it?", "Overwrite", "Cancel"),
+                             lambda yes: self._save_to(path) if yes else None)
+        else:
+            self._save_to(path)
 
     def _save_to(self, path: Path | None) -> None:
         if path is None:
             return
         text = self.editor.text
         try:
-            compat.atomic_write(path, text)
+            compat.write_file(path, text)
+        except QcodeError as exc:
+            self.notify(str(exc), title="Not saved", severity="error")
+            return
         except OSError as exc:
-            self.notify(f"cannot save {path}: {exc.strerror or exc}", severity="error")
+            self.notify(f"cannot write {path}: {exc.strerror or exc}", title="Not saved",
+                        severity="error")
             return
         if self.path != path:
             self.path = path
@@ -595,6 +621,9 @@ class QcodeApp(App[int]):
         self.status.set_info(summary, self.metrics)
 
 
+_MAIN_SCREEN_ACTIONS = frozenset({
+    "complete", "task", "save", "open", "focus_prompt", "toggle_answer", "help",
+})
 _ACTION_HELP = {
     "complete": "Complete at the cursor (ghost text)",
     **{f"task('{task}')": text for task, _key, text in TASKS},
@@ -606,6 +635,32 @@ _ACTION_HELP = {
     "quit": "Quit (asks first if there are unsaved changes)",
     "cancel": "Cancel the request / dismiss the suggestion",
 }
+
+
+# the order bindings take in the footer: on a narrow terminal only the first few fit
+_FOOTER_ORDER = ["complete", *(f"task('{task}')" for task, _, _ in TASKS), "help", "save", "open",
+                 "focus_prompt", "quit"]
+_CTRL_SPACE = ("ctrl+space", "ctrl+@", "ctrl+at")  # terminals send NUL for ctrl+space
+
+
+def _ordered_bindings(current: BindingsMap, complete_key: str) -> BindingsMap:
+    """The app's bindings with the configured completion key added, in footer order."""
+    keys = [key.strip() for key in complete_key.split(",") if key.strip()]
+    if any(key in _CTRL_SPACE for key in keys):
+        keys += [key for key in _CTRL_SPACE if key not in keys]
+    pairs = [(key, binding) for key, bindings in current.key_to_bindings.items()
+             for binding in bindings if key not in keys]
+    pairs += [(key, Binding(key, "complete", "Complete", show=index == 0, priority=True))
+              for index, key in enumerate(keys)]
+
+    def rank(pair: tuple[str, Binding]) -> int:
+        action = pair[1].action
+        return _FOOTER_ORDER.index(action) if action in _FOOTER_ORDER else len(_FOOTER_ORDER)
+
+    ordered = BindingsMap()
+    for key, binding in sorted(pairs, key=rank):
+        ordered.key_to_bindings.setdefault(key, []).append(binding)
+    return ordered
 
 
 @cache

@@ -79,39 +79,41 @@ def unified_diff(old: str, new: str, path: Path | None) -> str:
     try:
         from engine.edit import unified_diff as engine_diff
     except ImportError:
-        pass
-    else:
-        try:
-            return str(engine_diff(old, new, name))
-        except TypeError:
-            pass
-    lines = difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True),
-        f"a/{name}", f"b/{name}",
-    )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+        lines = difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True),
+            f"a/{name}", f"b/{name}",
+        )
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return engine_diff(old, new, name)
 
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.DOTALL | re.MULTILINE)
 
 
 def extract_code(answer: str, language: str | None) -> str | None:
-    """The code a rewrite answer proposes: its longest fenced block, else the whole answer."""
+    """The code a rewrite answer proposes, or None when it holds none."""
     try:
         from engine.edit import extract_code as engine_extract
     except ImportError:
-        pass
-    else:
-        try:
-            found = engine_extract(answer, language)
-        except TypeError:
-            found = engine_extract(answer)
-        return None if found is None else str(found)
-    blocks = [match.group(2) for match in _FENCE.finditer(answer)]
-    if blocks:
-        return max(blocks, key=len)
-    stripped = answer.strip("\n")
-    return stripped + "\n" if stripped else None
+        blocks = [match.group(2) for match in _FENCE.finditer(answer)]
+        if blocks:
+            return max(blocks, key=len)
+        stripped = answer.strip("\n")
+        return stripped + "\n" if stripped else None
+    return engine_extract(answer, language)
+
+
+def splice(text: str, start: int, end: int, replacement: str) -> str:
+    """What text[start:end] becomes when `replacement` goes there, indentation made to fit."""
+    try:
+        from engine.code import Span
+        from engine.edit import splice as engine_splice
+    except ImportError:
+        return fit_replacement(text[start:end], replacement)
+    first = text.count("\n", 0, start) + 1
+    span = Span("selection", "lines", first, first + text.count("\n", start, end), start, end)
+    spliced = engine_splice(text, span, replacement)
+    return spliced[start : len(spliced) - (len(text) - end)]
 
 
 def fit_replacement(original: str, replacement: str) -> str:
@@ -123,14 +125,24 @@ def fit_replacement(original: str, replacement: str) -> str:
     return replacement
 
 
-def atomic_write(path: Path, text: str) -> None:
+def write_file(path: Path, text: str) -> None:
+    """Save the buffer: atomically replace `path`, or create it. Raises QcodeError or OSError.
+
+    No backup copy: the user saves their own edits here, as in any editor, and a rewrite they
+    accepted is still one undo step away in the buffer.
+    """
     try:
-        from engine.edit import atomic_write as engine_write
+        from engine.edit import atomic_write, new_file
     except ImportError:
-        pass
-    else:
-        engine_write(path, text)
+        _replace_file(path, text)
         return
+    if path.exists():
+        atomic_write(path, text, backup=False)
+    else:
+        new_file(path, text)
+
+
+def _replace_file(path: Path, text: str) -> None:
     # write a sibling temp file then rename, so a crash never leaves half a file
     directory = path.parent if str(path.parent) else Path(".")
     mode = path.stat().st_mode & 0o777 if path.exists() else None

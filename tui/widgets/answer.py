@@ -39,7 +39,6 @@ class AnswerPane(VerticalScroll):
         self.text = ""
         self.query_one("#answer-title", Label).update(title)
         await self.markdown.update("")
-        self.scroll_home(animate=False)
         self.anchor()  # follow the end while the answer grows, until the user scrolls up
         self._stream = Markdown.get_stream(self.markdown)
 

@@ -28,8 +28,10 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(classes="dialog"):
             yield Label(self.question, classes="dialog-text", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.yes} (y)", variant="warning", id="confirm-yes")
-                yield Button(f"{self.no} (n)", variant="primary", id="confirm-no")
+                yield Button(f"{self.yes} (y)", variant="warning", id="confirm-yes",
+                             compact=True)
+                yield Button(f"{self.no} (n)", variant="primary", id="confirm-no",
+                             compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()

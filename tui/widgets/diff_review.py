@@ -46,8 +46,10 @@ class DiffReviewScreen(ModalScreen[bool]):
                     id="diff-text",
                 )
             with Horizontal(id="diff-buttons"):
-                yield Button("Accept (a)", variant="success", id="diff-accept")
-                yield Button("Reject (r)", variant="error", id="diff-reject")
+                yield Button("Accept (a)", variant="success", id="diff-accept",
+                             compact=True)
+                yield Button("Reject (r)", variant="error", id="diff-reject",
+                             compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#diff-body").focus()

@@ -63,6 +63,9 @@ class CodeEditor(TextArea):
             show_line_numbers=True,
             **kwargs,  # type: ignore[arg-type]
         )
+        # F6/F7 (select line / select all in TextArea) are the app's doc and test actions
+        for key in ("f6", "f7"):
+            self._bindings.key_to_bindings.pop(key, None)
 
     # ---- offsets -------------------------------------------------------------------------
     def offset_of(self, location: Location) -> int:
@@ -124,13 +127,14 @@ class CodeEditor(TextArea):
             return
         rest = self.ghost_text.split("\n")[1:]
         region = self.content_region
-        cursor = self.cursor_screen_offset
-        x = region.x + self.gutter_width
-        top = cursor.y + 1
+        top = self.cursor_screen_offset.y + 1
+        # cover the gutter too: the ghost lines are not the numbered lines they sit on
+        gutter = " " * self.gutter_width
+        scroll_x = self.scroll_offset.x
         self.ghost_lines.show_lines(
-            [line.expandtabs(self.indent_width) for line in rest],
-            Offset(x, top),
-            width=region.right - x,
+            [gutter + line.expandtabs(self.indent_width)[scroll_x:] for line in rest],
+            Offset(region.x, top),
+            width=region.width,
             max_height=region.bottom - top,
         )
 

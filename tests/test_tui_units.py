@@ -1,0 +1,230 @@
+"""The TUI's pieces that need no screen: the worker loop, the engine adapters, the formatters."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from fake_engine import FakeEngine, FakeTasks, fake_loader
+
+from engine.errors import ContextError, ModelError
+from engine.events import DoneEvent, GenerationRequest, Stats, TextEvent
+from engine.settings import QcodeSettings
+from tui import compat
+from tui.app import _ordered_bindings, _read_file, _usable_language
+from tui.backend import COMPLETION_MAX_TOKENS, EngineBackend, ModelSummary
+from tui.jobs import Job, drive
+from tui.messages import JobChunk, JobDone, JobFailed, JobNotice
+from tui.widgets.diff_review import count_changes
+from tui.widgets.help import help_markdown
+from tui.widgets.status import Metrics, describe_metrics, describe_model
+
+
+def run_drive(job: Job, events, lock: threading.Lock | None = None) -> list[object]:
+    posted: list[object] = []
+    drive(job, events, lock or threading.Lock(), posted.append)
+    return posted
+
+
+def test_drive_streams_chunks_then_done() -> None:
+    events = [TextEvent("a"), TextEvent("b"), DoneEvent("ab", Stats(completion_tokens=2))]
+    posted = run_drive(Job(1, "task", "explain"), lambda: iter(events))
+    assert [type(m) for m in posted] == [JobChunk, JobChunk, JobDone]
+    assert [m.text for m in posted[:2]] == ["a", "b"]
+    done = posted[-1]
+    assert done.text == "ab" and not done.cancelled and done.stats.completion_tokens == 2
+
+
+def test_drive_reports_qcode_errors_as_their_message() -> None:
+    def events():
+        yield TextEvent("x")
+        raise ContextError("the request needs 9000 tokens but the context holds 8192")
+
+    posted = run_drive(Job(2, "task", "review"), events)
+    assert isinstance(posted[-1], JobFailed)
+    assert posted[-1].error == "the request needs 9000 tokens but the context holds 8192"
+
+
+def test_drive_turns_crashes_into_failures() -> None:
+    def events():
+        raise ValueError("boom")
+        yield  # pragma: no cover
+
+    posted = run_drive(Job(3, "task", "fix"), events)
+    assert isinstance(posted[-1], JobFailed) and "ValueError: boom" in posted[-1].error
+
+
+def test_drive_cancelled_before_start_never_opens_the_engine() -> None:
+    job = Job(4, "complete", "complete")
+    job.cancel.set()
+    opened: list[bool] = []
+    posted = run_drive(job, lambda: opened.append(True) or iter(()))
+    assert not opened
+    assert isinstance(posted[-1], JobDone) and posted[-1].cancelled
+
+
+def test_drive_stops_reading_once_cancelled_and_closes_the_stream() -> None:
+    job = Job(5, "task", "explain")
+    closed: list[bool] = []
+
+    def events():
+        try:
+            yield TextEvent("one")
+            job.cancel.set()  # the user pressed Esc; an engine that ignores it still stops here
+            yield TextEvent("two")
+            yield TextEvent("three")
+        finally:
+            closed.append(True)
+
+    posted = run_drive(job, events)
+    assert closed == [True]
+    assert posted[-1].cancelled and posted[-1].text == "onetwo"
+
+
+def test_drive_waits_for_the_engine_lock() -> None:
+    lock = threading.Lock()
+    lock.acquire()
+    posted: list[object] = []
+    worker = threading.Thread(target=drive, args=(
+        Job(6, "task", "explain"), lambda: iter([DoneEvent("x")]), lock, posted.append))
+    worker.start()
+    worker.join(0.2)
+    assert worker.is_alive() and posted == []  # still waiting for the first request to finish
+    lock.release()
+    worker.join(5)
+    assert isinstance(posted[-1], JobDone)
+
+
+def test_drive_forwards_notices() -> None:
+    engine = FakeEngine(notice="input trimmed to fit the context")
+    backend = EngineBackend(engine, FakeTasks, QcodeSettings())
+    job = Job(7, "task", "explain")
+    posted = run_drive(job, lambda: backend.run_task(
+        "explain", "x = 1\n", path=None, language="python", instruction=None, cancel=job.cancel))
+    assert isinstance(posted[0], JobNotice)
+    assert posted[0].message == "input trimmed to fit the context"
+
+
+def test_engine_backend_passes_the_task_and_completion_through() -> None:
+    engine = FakeEngine()
+    settings = QcodeSettings(kv_type_k="q8_0", kv_type_v="f16", draft="ngram")
+    backend = EngineBackend(engine, FakeTasks, settings)
+    assert backend.summary == ModelSummary("fake-coder-1b", "Q4_K_S", "q8_0/f16", "ngram", 4096)
+    cancel = threading.Event()
+    list(backend.run_task("refactor", "x = 1\n", path=Path("a.py"), language="python",
+                          instruction="rename x", cancel=cancel))
+    assert engine.requests[-1].prompt == "TASK\nrefactor\nrename x\n---\nx = 1\n"
+    events = list(backend.complete("ab", 1, language=None, cancel=cancel))
+    assert engine.requests[-1].prompt == "COMPLETE\na<CURSOR>b"
+    assert engine.requests[-1].max_tokens == COMPLETION_MAX_TOKENS
+    assert isinstance(events[-1], DoneEvent)
+    backend.close()
+    assert engine.closed
+
+
+def test_fake_loader_fails_with_a_model_error() -> None:
+    with pytest.raises(ModelError, match="no such model"):
+        fake_loader(fail="no such model")(QcodeSettings(), lambda text, fraction: None)
+
+
+def test_fake_engine_refuses_two_streams_at_once() -> None:
+    engine = FakeEngine()
+    first = engine.stream(GenerationRequest("a"))
+    next(first)
+    with pytest.raises(RuntimeError, match="two threads"):
+        next(engine.stream(GenerationRequest("b")))
+    first.close()
+
+
+def test_language_detection_and_highlighting_fallback() -> None:
+    assert compat.detect_language(Path("x.py"), "") == "python"
+    assert compat.detect_language(None, "#!/usr/bin/env python3\nprint(1)\n") == "python"
+    assert _usable_language("python") == "python"
+    assert _usable_language("cobol") is None  # no grammar installed: plain text, no crash
+    assert _usable_language(None) is None
+
+
+def test_enclosing_scope_is_zero_based_and_in_characters() -> None:
+    text = "x = 'é'\n\nclass A:\n    def f(self):\n        return 1\n"
+    scope = compat.enclosing_scope(text, "python", 4, 10)  # 0-based: inside `return 1`
+    assert scope is not None and scope.name.endswith("f") and scope.kind == "method"
+    assert text[scope.start:scope.end] == "    def f(self):\n        return 1"
+    assert compat.enclosing_scope(text, "python", 0, 0) is None
+    assert compat.enclosing_scope(text, None, 4, 0) is None
+
+
+def test_extract_code_takes_the_fenced_block() -> None:
+    answer = "Sure:\n\n```python\ndef f():\n    return 2\n```\n\nDone."
+    assert compat.extract_code(answer, "python") == "def f():\n    return 2\n"
+
+
+def test_fit_replacement_keeps_the_original_line_ending() -> None:
+    assert compat.fit_replacement("a\n", "b") == "b\n"
+    assert compat.fit_replacement("a", "b\n") == "b"
+    assert compat.fit_replacement("a\n", "b\n") == "b\n"
+
+
+def test_splice_reindents_a_dedented_method() -> None:
+    text = "class A:\n    def f(self):\n        return 1\n"
+    start = text.index("    def")
+    end = len(text) - 1
+    new = compat.splice(text, start, end, "def f(self):\n    return 2\n")
+    assert new == "    def f(self):\n        return 2"
+
+
+def test_unified_diff_names_the_file() -> None:
+    diff = compat.unified_diff("a\nb\n", "a\nc\n", Path("m.py"))
+    assert "m.py" in diff and "-b" in diff and "+c" in diff
+    assert count_changes(diff) == (1, 1)
+
+
+def test_write_file_replaces_keeps_mode_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    target = tmp_path / "f.py"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    compat.write_file(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["f.py"]  # no temp file, no backup
+    fresh = tmp_path / "sub" / "g.py"
+    compat.write_file(fresh, "x\n")
+    assert fresh.read_text() == "x\n"
+
+
+def test_read_file_refuses_binary_and_non_utf8(tmp_path: Path) -> None:
+    binary = tmp_path / "b.bin"
+    binary.write_bytes(b"\x00\x01\x02")
+    latin = tmp_path / "l.txt"
+    latin.write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(Exception, match="looks binary"):
+        _read_file(binary)
+    with pytest.raises(Exception, match="not UTF-8"):
+        _read_file(latin)
+    assert _read_file(tmp_path / "new.py") == ""  # a new file opens empty
+
+
+def test_status_formatters() -> None:
+    summary = ModelSummary("gemma", "Q4_K_M", "q8_0", "auto", 8192)
+    assert describe_model(summary) == "gemma Q4_K_M · kv q8_0 · draft auto"
+    stats = Stats(prompt_tokens=300, completion_tokens=12, decode_tokens_per_s=85.25,
+                  draft_proposed=10, draft_accepted=6)
+    text = describe_metrics(Metrics(stats=stats, suggestion_ms=123.4), 8192)
+    assert text == "85.2 tok/s · acc 60% · ctx 312/8192 · suggest 123 ms"
+    assert "acc" not in describe_metrics(Metrics(stats=Stats(completion_tokens=1)), 8192)
+
+
+def test_completion_key_bindings_put_complete_first() -> None:
+    from tui.app import QcodeApp
+
+    bindings = _ordered_bindings(QcodeApp._merged_bindings.copy(), "ctrl+space")
+    keys = list(bindings.key_to_bindings)
+    assert keys[0] == "ctrl+space"
+    assert {"ctrl+@", "ctrl+at"} <= set(keys)  # the NUL a terminal sends for ctrl+space
+    custom = _ordered_bindings(QcodeApp._merged_bindings.copy(), "f9")
+    assert next(iter(custom.key_to_bindings)) == "f9" and "ctrl+space" not in custom.key_to_bindings
+
+
+def test_help_lists_the_rows() -> None:
+    text = help_markdown([("f2", "Explain the code")])
+    assert "| `f2` | Explain the code |" in text
