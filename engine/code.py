@@ -35,6 +35,7 @@ __all__ = [
     "outline",
     "parse",
     "parses_cleanly",
+    "symbols",
     "trim_completion",
 ]
 
