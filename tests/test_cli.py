@@ -115,10 +115,12 @@ def test_complete_prints_only_the_insertion(run_qcode: RunQcode, calc: Path) -> 
 
 
 @pytest.mark.slow
-def test_complete_from_stdin_with_offset(run_qcode: RunQcode) -> None:
-    done = run_qcode(["complete", "--offset", "15", "--max-tokens", "6", "--json"], stdin=CODE)
-    assert done.returncode == 0, done.stderr
-    record = json.loads(done.stdout)
+def test_complete_from_stdin_with_offset(
+    pipe_stdin: Callable[[str], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipe_stdin(CODE)
+    assert main(["complete", "--offset", "15", "--max-tokens", "6", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
     assert record["offset"] == 15
     assert record["stats"]["completion_tokens"] <= 6
 
@@ -341,3 +343,24 @@ def test_a_missing_symbol_is_an_input_error(
     monkeypatch.setattr(cli_commands, "_engine", stub_engine)
     assert main(["explain", str(calc), "--symbol", "nope"]) == 2
     assert "no function or class named 'nope'" in error_lines(capsys.readouterr().err)[0]
+
+
+def test_complete_prints_the_final_text_only(
+    calc: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamed pieces a final boundary trim takes back never reach stdout."""
+
+    @contextmanager
+    def stub_engine(settings: Any) -> Iterator[StubEngine]:
+        yield StubEngine()
+
+    def complete_at(engine: Any, text: str, offset: int, **options: Any) -> Iterator[Any]:
+        assert (text, offset, options["language"]) == (CODE, CODE.index("total = 0"), "python")
+        yield TextEvent("total = 0\n")
+        yield TextEvent("    for")
+        yield DoneEvent("total = 0", Stats(finish_reason="stop"))
+
+    monkeypatch.setattr(cli_commands, "_engine", stub_engine)
+    monkeypatch.setattr("engine.tasks.complete_at", complete_at)
+    assert main(["complete", str(calc), "--line", "6", "--col", "5"]) == 0
+    assert capsys.readouterr().out == "total = 0"

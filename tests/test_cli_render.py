@@ -120,3 +120,72 @@ def test_render_diff() -> None:
     assert render_diff(diff, color=False) == diff
     coloured = render_diff(diff, color=True)
     assert coloured != diff and ANSI.sub("", coloured) == diff
+
+
+# progress, notices and Ctrl+C (tui/cli_output.py)
+
+
+def test_progress_off_a_terminal_is_one_line_per_ten_percent() -> None:
+    from tui.cli_output import ProgressLine
+
+    out = io.StringIO()
+    progress = ProgressLine(out)
+    for step in range(101):
+        progress("quantizing", step / 100)
+    progress("done", None)
+    progress.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "quantizing: 0%" and lines[-2] == "quantizing: 100%"
+    assert len(lines) == 12 and lines[-1] == "done"
+    quiet = io.StringIO()
+    ProgressLine(quiet, quiet_unless_tty=True)("loading", 0.5)
+    assert quiet.getvalue() == ""
+
+
+def test_progress_on_a_terminal_rewrites_one_line_and_clears_it() -> None:
+    from tui.cli_output import ProgressLine
+
+    out = FakeTty()
+    progress = ProgressLine(out, quiet_unless_tty=True)
+    for step in range(1000):
+        progress("loading", step / 1000)
+    progress.close()
+    text = out.getvalue()
+    assert "\n" not in text
+    assert text.count("\r\x1b[K") == 100 + 1  # each percent once, then the clear
+    assert text.endswith("loading: 99%\r\x1b[K")
+
+
+def test_consume_routes_text_notices_and_done(capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    from engine.events import DoneEvent, NoticeEvent, Stats, TextEvent
+    from tui.cli_output import consume
+
+    pieces: list[str] = []
+    events = [TextEvent("a"), NoticeEvent("left out lines 3-9"), TextEvent("b"),
+              DoneEvent("ab", Stats(finish_reason="stop"))]
+    done = consume(iter(events), pieces.append, threading.Event())
+    assert pieces == ["a", "b"] and done.text == "ab" and done.stats.finish_reason == "stop"
+    assert capsys.readouterr().err == "qcode: note: left out lines 3-9\n"
+    cancel = threading.Event()
+    cancel.set()
+    done = consume(iter([TextEvent("part")]), None, cancel)  # a stream cut short by Ctrl+C
+    assert done.text == "part" and done.stats.finish_reason == "cancelled"
+
+
+def test_first_ctrl_c_cancels_and_the_second_interrupts() -> None:
+    import os
+    import signal
+    import threading
+
+    from tui.cli_output import sigint_cancels
+
+    cancel = threading.Event()
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), sigint_cancels(cancel):
+        os.kill(os.getpid(), signal.SIGINT)
+        assert cancel.wait(5)
+        os.kill(os.getpid(), signal.SIGINT)
+        threading.Event().wait(5)  # the handler raises here
+    assert signal.getsignal(signal.SIGINT) is before

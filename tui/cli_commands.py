@@ -371,17 +371,17 @@ def run_complete(args: argparse.Namespace) -> int:
         from engine.tasks import complete_at
 
         cancel = threading.Event()
-        write: Callable[[str], None] | None = None
-        if not args.json:
-            def write(text: str) -> None:
-                sys.stdout.write(text)
-                sys.stdout.flush()
         events = complete_at(
             engine, source.text, offset, language=language, max_tokens=args.max_tokens,
             cancel=cancel,
         )
-        done = consume(events, write, cancel)
+        # printed whole at the end, not streamed: the final trim at a block or statement
+        # boundary may take back streamed text, and an editor reads the whole answer anyway
+        done = consume(events, None, cancel)
         figures = _report_stats(args, done, engine, settings)
+    if not args.json:
+        sys.stdout.write(done.text)
+        sys.stdout.flush()
     if args.json:
         print_json({"text": done.text, "offset": offset, "stats": figures})
     return INTERRUPTED if was_cancelled(done, cancel) else 0

@@ -33,6 +33,7 @@ class ProgressLine:
         self.silent = quiet_unless_tty and not self.tty
         self._open = False
         self._last: tuple[str, int] | None = None
+        self._shown = ""
 
     def __call__(self, message: str, fraction: float | None) -> None:
         if self.silent:
@@ -40,6 +41,9 @@ class ProgressLine:
         step = -1 if fraction is None else int(max(0.0, min(fraction, 1.0)) * 100)
         text = message if fraction is None else f"{message}: {step}%"
         if self.tty:
+            if text == self._shown:
+                return
+            self._shown = text
             self.stream.write("\r\x1b[K" + text)
             self._open = True
         else:
