@@ -97,9 +97,9 @@ class StateCache:
     def _best_snapshot(self, prompt: Sequence[int], limit: int) -> tuple[int, ...] | None:
         best: tuple[int, ...] | None = None
         for key in self._prefixes:
-            if len(key) <= limit and (best is None or len(key) > len(best)):
-                if tuple(prompt[: len(key)]) == key:
-                    best = key
+            longer = best is None or len(key) > len(best)
+            if len(key) <= limit and longer and tuple(prompt[: len(key)]) == key:
+                best = key
         return best
 
     def _restore_snapshot(self, key: tuple[int, ...]) -> int:

@@ -21,7 +21,7 @@ from .draft.select import DraftChoice, choose_drafter
 from .errors import ContextError, GenerationError
 from .events import DoneEvent, Event, FinishReason, GenerationRequest, Stats, TextEvent
 from .model import ModelInfo, Progress, read_model_info, resolve_model_path
-from .runtime import Runtime, RuntimeConfig
+from .runtime import Logits, Runtime, RuntimeConfig
 from .settings import QcodeSettings
 from .text_stream import TextStream
 
@@ -299,7 +299,7 @@ class Engine:
         return samp
 
     def _pick(
-        self, row: sampling.Logits, index: int, drafted: int | None, samp: _Sampling
+        self, row: Logits, index: int, drafted: int | None, samp: _Sampling
     ) -> tuple[bool, int]:
         """The target's token at one verified position, and whether it keeps the draft going."""
         if samp.greedy:

@@ -5,6 +5,7 @@ Everything here runs on the calling thread; one Runtime must never be used from 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 from collections.abc import Callable, Sequence
@@ -239,7 +240,5 @@ class Runtime:
         llama_cpp.llama_model_free(self.model)
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # at interpreter exit the library may already be gone
             self.close()
-        except Exception:  # interpreter shutdown: the library may already be gone
-            pass

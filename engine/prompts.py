@@ -1,0 +1,86 @@
+"""Prompts: task templates from prompts/ (strict: a missing variable is an error), the model's chat template,
+a plain format for base models, and fill-in-the-middle prompts from the model's own FIM tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import TemplateError
+from .model import ModelInfo
+
+_SENTINEL = "\x00qcode-user-turn\x00"
+_task_env = jinja2.Environment(
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+)
+
+
+def template_text(name: str, override_dir: Path | None) -> str:
+    """The template for `name`: the user's folder first, then the packaged prompts/."""
+    if override_dir is not None:
+        candidate = override_dir.expanduser() / f"{name}.txt"
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    try:
+        return resources.files("prompts").joinpath(f"{name}.txt").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TemplateError(f"no prompt template named {name!r}") from None
+
+
+def render(name: str, override_dir: Path | None, **variables: Any) -> str:
+    """Render a task template; a variable it uses but was not given is an error, not an empty string."""
+    source = template_text(name, override_dir)
+    try:
+        return _task_env.from_string(source).render(**variables).strip()
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"prompt template {name!r}: {exc.message}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"prompt template {name!r} line {exc.lineno}: {exc.message}") from None
+
+
+@dataclass(frozen=True)
+class BuiltPrompt:
+    text: str
+    prefix_chars: int  # text[:prefix_chars] is the same for every request of this task
+
+
+def build_prompt(
+    info: ModelInfo, system: str, user: str, *, prefill: str = "", think: bool = False
+) -> BuiltPrompt:
+    """A single-turn prompt: the model's chat template when it has one, else a plain format.
+
+    `prefill` starts the answer (for example an opening code fence), so the model writes code straight away.
+    """
+    if info.chat_template:
+        head = _render_chat(info.chat_template, system, _SENTINEL, think)
+        prefix_chars = head.index(_SENTINEL)
+        text = head.replace(_SENTINEL, user)
+        return BuiltPrompt(text + prefill, prefix_chars)
+    head = f"{system}\n\n"
+    return BuiltPrompt(f"{head}### Task\n{user}\n\n### Answer\n{prefill}", len(head))
+
+
+def _render_chat(template: str, system: str, user: str, think: bool) -> str:
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+
+    def raise_exception(message: str) -> None:
+        raise TemplateError(f"the model's chat template refused the prompt: {message}")
+
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    try:
+        return env.from_string(template).render(
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+            add_generation_prompt=True,
+            enable_thinking=think,
+            bos_token="",  # llama.cpp's tokenizer adds BOS itself where the model wants one
+            eos_token="",
+        )
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"the model's chat template failed: {exc}") from None

@@ -1,0 +1,259 @@
+"""Single-turn tasks: each request is built fresh and short from one template, the code and its focus.
+
+explain, review, ask stream prose; refactor, fix, doc rewrite code (the answer is code only: the prompt opens a code
+fence for the model, and the n-gram drafter copies from the original); test writes a new file; completion fills the
+text at a cursor.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import code as codetools
+from . import edit
+from .errors import ContextError, InputError
+from .events import DoneEvent, Event, GenerationRequest, NoticeEvent, TextEvent
+from .languages import fence_names
+from .prompts import build_prompt, render
+
+if TYPE_CHECKING:
+    from .generate import Engine
+
+PROSE_TASKS = ("explain", "review", "ask")
+EDIT_TASKS = ("refactor", "fix", "doc")
+TASKS = (*PROSE_TASKS, *EDIT_TASKS, "test")
+CODE_FENCE_END = "```"
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    task: str
+    code: str
+    path: Path | None = None
+    language: str | None = None
+    instruction: str | None = None
+    symbol: str | None = None
+    lines: tuple[int, int] | None = None
+
+    def resolved_language(self) -> str | None:
+        return self.language or codetools.detect_language(self.path, self.code)
+
+    def focus(self) -> codetools.Span | None:
+        """The symbol or line range the task is about, or None for the whole input."""
+        language = self.resolved_language()
+        if self.symbol:
+            span = codetools.find_symbol(self.code, language, self.symbol)
+            if span is None:
+                where = self.path or "the input"
+                raise InputError(f"no function or class named {self.symbol!r} in {where}")
+            return span
+        if self.lines:
+            return codetools.line_span(self.code, *self.lines)
+        return None
+
+
+def _fence(language: str | None) -> str:
+    if not language:
+        return ""
+    names = sorted(fence_names(language), key=len)
+    return names[0] if names else language
+
+
+def _language_name(language: str | None) -> str:
+    return {"javascript": "JavaScript", "typescript": "TypeScript", "cpp": "C++", "csharp": "C#"}.get(
+        language or "", (language or "").capitalize() or "source"
+    )
+
+
+def build_request(engine: Engine, task: TaskInput) -> tuple[GenerationRequest, list[str]]:
+    """The request for a task and the notices the user should see (what was trimmed)."""
+    if task.task not in TASKS:
+        raise InputError(f"unknown task {task.task!r}; choose one of {', '.join(TASKS)}")
+    if task.task == "refactor" and not (task.instruction or "").strip():
+        raise InputError("refactor needs an instruction: -m \"what to change\"")
+    if task.task == "ask" and not (task.instruction or "").strip():
+        raise InputError("ask needs a question")
+    settings = engine.settings
+    language = task.resolved_language()
+    focus = task.focus()
+    editing = task.task in EDIT_TASKS
+    variables = {
+        "language": language or "",
+        "language_name": _language_name(language),
+        "fence": _fence(language),
+        "path": str(task.path) if task.path else "",
+        "instruction": (task.instruction or "").strip(),
+    }
+    system = render("system", settings.prompts_dir)
+    prefill = f"```{variables['fence']}\n" if task.task in (*EDIT_TASKS, "test") else ""
+
+    def assemble(code: str, context: str) -> str:
+        user = render(task.task, settings.prompts_dir, code=code, context=context, **variables)
+        return build_prompt(engine.info, system, user, prefill=prefill, think=settings.think).text
+
+    overhead = engine.count_tokens(assemble("", ""))
+    notices: list[str] = []
+    target = task.code[focus.start_byte : focus.end_byte] if focus else task.code
+    max_tokens = settings.max_tokens
+    if editing:
+        # the answer repeats the code it rewrites, so it needs room for all of it and some growth
+        # (a model stuck in a loop then stops soon, and the answer is refused as cut off)
+        max_tokens = int(engine.count_tokens(target) * 1.5) + 128
+    budget = engine.n_ctx - overhead - max_tokens - settings.draft_max - 8
+    if editing:
+        if engine.count_tokens(target) > budget:
+            raise ContextError(
+                f"the code to rewrite ({engine.count_tokens(target)} tokens) does not fit the "
+                f"context of {engine.n_ctx} tokens with room for the answer; focus on part of it "
+                "with --symbol NAME or --lines A:B, or raise --ctx"
+            )
+        context = ""
+        if focus is not None:
+            outline = codetools.outline(task.code, language, exclude=focus)
+            rest_budget = budget - engine.count_tokens(target)
+            if outline and engine.count_tokens(outline) <= rest_budget:
+                context = outline
+            elif outline:
+                notices.append("left out the outline of the rest of the file: it does not fit")
+        code_text, context_text = target, context
+    else:
+        fitted = codetools.fit_to_budget(
+            task.code, language, max(budget, 0), engine.count_tokens, focus
+        )
+        if fitted.note:
+            notices.append(fitted.note)
+        code_text, context_text = fitted.text, ""
+        if focus is not None and not fitted.trimmed and len(task.code) != len(target):
+            # the focus is the subject; the rest of the file is context only
+            code_text = target
+            outline = codetools.outline(task.code, language, exclude=focus)
+            context_text = outline if engine.count_tokens(outline) < max(budget, 0) else ""
+    user = render(task.task, settings.prompts_dir, code=code_text, context=context_text, **variables)
+    built = build_prompt(engine.info, system, user, prefill=prefill, think=settings.think)
+    request = GenerationRequest(
+        prompt=built.text,
+        max_tokens=max_tokens,
+        stop=(CODE_FENCE_END,) if prefill else (),
+        prefix_chars=built.prefix_chars,
+        reference=code_text if prefill else "",
+    )
+    return request, notices
+
+
+def run_task(
+    engine: Engine, task: TaskInput, cancel: threading.Event | None = None
+) -> Iterator[Event]:
+    """Notices first, then the engine's stream for the task's request."""
+    request, notices = build_request(engine, task)
+    for notice in notices:
+        yield NoticeEvent(notice)
+    yield from engine.stream(request, cancel)
+
+
+def result_to_file(task: TaskInput, answer: str) -> str | None:
+    """The whole new file an edit task's answer stands for; None when the answer holds no code.
+
+    The prompt opened a code fence, so the answer is normally bare code; a model that wrote prose and fences
+    anyway is handled by extract_code. A focused symbol is spliced back into its file.
+    """
+    language = task.resolved_language()
+    if CODE_FENCE_END in answer:
+        new_code = edit.extract_code(answer, language)
+    else:
+        new_code = answer if answer.strip() else None
+    if new_code is None:
+        return None
+    focus = task.focus()
+    if focus is None:
+        if task.code.endswith("\n") and not new_code.endswith("\n"):
+            new_code += "\n"
+        return new_code
+    return edit.splice(task.code, focus, new_code.rstrip("\n"))
+
+
+# --- completion at a cursor ------------------------------------------------------------------------
+PREFIX_WINDOW_TOKENS = 1536
+SUFFIX_WINDOW_TOKENS = 512
+_WINDOW_LINE_GRAIN = 32  # the window's first line moves in steps, so typing keeps the prompt's start stable
+
+
+def _window(engine: Engine, text: str, offset: int) -> tuple[str, str]:
+    """The prefix and suffix around a cursor, cut at line boundaries to fit their token budgets."""
+    prefix, suffix = text[:offset], text[offset:]
+    if engine.count_tokens(prefix) > PREFIX_WINDOW_TOKENS:
+        lines = prefix.split("\n")
+        start = 0
+        while start < len(lines) - 1 and engine.count_tokens(
+            "\n".join(lines[start:])
+        ) > PREFIX_WINDOW_TOKENS:
+            start += _WINDOW_LINE_GRAIN
+        prefix = "\n".join(lines[min(start, len(lines) - 1) :])
+    if engine.count_tokens(suffix) > SUFFIX_WINDOW_TOKENS:
+        lines = suffix.split("\n")
+        end = len(lines)
+        while end > 1 and engine.count_tokens("\n".join(lines[:end])) > SUFFIX_WINDOW_TOKENS:
+            end = max(1, end - _WINDOW_LINE_GRAIN)
+        suffix = "\n".join(lines[:end])
+    return prefix, suffix
+
+
+def completion_prompt(engine: Engine, prefix: str, suffix: str) -> list[int]:
+    """FIM tokens around prefix and suffix where the model has them, else the prefix alone."""
+    runtime = engine.runtime
+    if engine.info.has_fim:
+        pre, suf, mid = (runtime.special_token(n) for n in ("fim_pre", "fim_suf", "fim_mid"))
+        if min(pre, suf, mid) >= 0:
+            head = engine.tokenize("", add_bos=True)
+            return [
+                *head, pre, *engine.tokenize(prefix, add_bos=False),
+                suf, *engine.tokenize(suffix, add_bos=False), mid,
+            ]
+    return engine.tokenize(prefix)
+
+
+def complete_at(
+    engine: Engine,
+    text: str,
+    offset: int,
+    language: str | None = None,
+    max_tokens: int | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[Event]:
+    """Stream the text to insert at `offset`, stopping at the end of the statement or block."""
+    if not 0 <= offset <= len(text):
+        raise InputError(f"cursor offset {offset} is outside the text (0-{len(text)})")
+    prefix, suffix = _window(engine, text, offset)
+    request = GenerationRequest(
+        prompt=completion_prompt(engine, prefix, suffix),
+        max_tokens=max_tokens or min(engine.settings.max_tokens, 256),
+        reference=prefix[-2000:] + suffix[:2000],
+    )
+    # the engine stops at the next step once `stop` is set: by the caller's cancel, or at a boundary
+    stop = threading.Event()
+    shown, generated, boundary = "", "", False
+    done: DoneEvent | None = None
+    for event in engine.stream(request, stop):
+        if cancel is not None and cancel.is_set():
+            stop.set()
+        if isinstance(event, TextEvent) and not boundary:
+            generated += event.text
+            keep, boundary = codetools.trim_completion(generated, prefix, suffix, language)
+            if keep.startswith(shown) and len(keep) > len(shown):
+                yield TextEvent(keep[len(shown) :])
+                shown = keep
+            if boundary:
+                stop.set()
+        elif isinstance(event, DoneEvent):
+            done = event
+    final, _ = codetools.trim_completion(generated, prefix, suffix, language, final=True)
+    if final.startswith(shown) and len(final) > len(shown):
+        yield TextEvent(final[len(shown) :])
+    shown = final
+    assert done is not None
+    if boundary:
+        done.stats.finish_reason = "stop"
+    yield DoneEvent(shown, done.stats)
