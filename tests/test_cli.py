@@ -301,6 +301,19 @@ def test_output_writes_elsewhere_and_stdin_works(
     assert record["result"] == TIMES and record["diff"].startswith("--- a/<stdin>")
 
 
+@pytest.mark.parametrize(("given", "language"), [(None, "python"), ("py", "python"),
+                                                 ("JS", "javascript"), ("cobol", "cobol")])
+def test_language_from_content_or_lang(
+    given: str | None, language: str, scripted: Callable[..., list[Any]],
+    pipe_stdin: Callable[[str], None], capsys: pytest.CaptureFixture[str],
+) -> None:
+    inputs = scripted("It multiplies.")
+    pipe_stdin("#!/usr/bin/env python3\n" + CODE)
+    assert main(["review", *(["--lang", given] if given else [])]) == 0
+    assert inputs[0].language == language and inputs[0].path is None
+    assert capsys.readouterr().out == "It multiplies.\n"
+
+
 def test_test_writes_a_new_file_and_never_overwrites(
     scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -47,7 +47,7 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _common_options() -> argparse.ArgumentParser:
+def _common_options() -> Parser:
     """Options every model-using command takes; None means 'not given' to the settings."""
     common = Parser(add_help=False)
     model = common.add_argument_group("model")
@@ -154,7 +154,9 @@ def build_app_parser() -> Parser:
 
 def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The command line's settings; None where an option was not given."""
-    get = lambda name: getattr(args, name, None)  # noqa: E731
+    def get(name: str) -> Any:
+        return getattr(args, name, None)
+
     return {
         "model": get("model"),
         "n_ctx": get("ctx"),

@@ -31,7 +31,7 @@ from .cli_output import (
 from .render import StreamRenderer, render_code, render_diff, use_color
 
 if TYPE_CHECKING:
-    from engine import Engine
+    from engine.generate import Engine
 
 INTERRUPTED = 130
 
@@ -63,7 +63,7 @@ def _settings(args: argparse.Namespace) -> tuple[QcodeSettings, dict[str, Any]]:
 
 @contextmanager
 def _engine(settings: QcodeSettings) -> Iterator[Engine]:
-    from engine import Engine
+    from engine.generate import Engine
 
     progress = ProgressLine(quiet_unless_tty=True)
     try:
@@ -78,7 +78,10 @@ def _engine(settings: QcodeSettings) -> Iterator[Engine]:
 
 def _language(source: Source, args: argparse.Namespace) -> str | None:
     if getattr(args, "lang", None):
-        return str(args.lang).lower()
+        from engine.languages import FENCE_ALIASES
+
+        name = str(args.lang).strip().lower()
+        return next((lang for lang, names in FENCE_ALIASES.items() if name in names), name)
     from engine.code import detect_language
 
     return detect_language(source.path, source.text)
@@ -283,8 +286,8 @@ _TEST_NAMES: dict[str, Callable[[Path], str]] = {
 
 def test_path_for(path: Path, language: str | None) -> Path:
     """Where the tests for `path` go by the language's habit (test_<name>.py for Python)."""
-    name = _TEST_NAMES.get(language or "", lambda p: f"test_{p.name}")(path)
-    return path.with_name(name)
+    namer = _TEST_NAMES.get(language or "")
+    return path.with_name(namer(path) if namer else f"test_{path.name}")
 
 
 def run_test(args: argparse.Namespace) -> int:
