@@ -67,7 +67,7 @@ def test_piped_explain_streams_plain_text(run_qcode: RunQcode) -> None:
     stats = [line for line in done.stderr.splitlines() if line.startswith("qcode: stats:")]
     assert len(stats) == 1
     assert re.search(r"prompt \d+ tok .* \d+ tok, ttft \d+ ms, [\d.]+ tok/s", stats[0])
-    assert "kv q8_0" in stats[0]
+    assert "kv q8_0" in stats[0] and stats[0].endswith(", model Gemma 3 270m")
 
 
 @pytest.mark.slow
@@ -377,3 +377,42 @@ def test_complete_prints_the_final_text_only(
     monkeypatch.setattr("engine.tasks.complete_at", complete_at)
     assert main(["complete", str(calc), "--line", "6", "--col", "5"]) == 0
     assert capsys.readouterr().out == "total = 0"
+
+
+# model facts and quantization
+
+
+@pytest.mark.slow
+def test_model_facts_of_the_default_model(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["model"]) == 0
+    text = capsys.readouterr().out
+    for label in ("path", "architecture", "quant type", "size", "trained context",
+                  "FIM tokens", "MTP layers", "memory"):
+        assert re.search(rf"^{label} +\S", text, re.MULTILINE), label
+    assert main(["model", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["arch"] == "gemma3" and facts["quant"] == "Q4_K_S"
+    assert facts["has_fim"] is False and facts["n_nextn_layers"] == 0
+    assert Path(facts["path"]).stat().st_size == facts["size_bytes"]
+
+
+@pytest.mark.slow
+def test_quantize_shows_progress_and_model_reads_the_result(
+    run_qcode: RunQcode, tmp_path: Path
+) -> None:
+    from synthetic_qwen35 import build_synthetic_qwen35
+
+    source = build_synthetic_qwen35(tmp_path / "syn-f16.gguf", n_layer=4, weight_type="f16")
+    target = tmp_path / "syn-q8.gguf"
+    done = run_qcode(["quantize", str(source), str(target), "--type", "q8_0"])
+    assert done.returncode == 0, done.stderr
+    steps = re.findall(r"^quantizing to Q8_0: (\d+)%$", done.stderr, re.MULTILINE)
+    assert len(steps) >= 5 and steps[-1] == "100"
+    assert f"wrote {target}" in done.stderr
+    facts = json.loads(run_qcode(["model", "--model", str(target), "--json"]).stdout)
+    assert (facts["arch"], facts["quant"]) == ("qwen35", "Q8_0")
+    assert facts["has_fim"] and facts["n_nextn_layers"] == 1 and facts["is_hybrid"]
+    assert facts["size_bytes"] < source.stat().st_size
+    done = run_qcode(["quantize", str(source), str(tmp_path / "x.gguf"), "--type", "Q9_Z"])
+    assert done.returncode == 1
+    assert error_lines(done.stderr)[0].startswith("qcode: error: unknown quant type 'Q9_Z'")

@@ -122,7 +122,10 @@ def _report_stats(
             from dataclasses import replace
 
             stats = replace(stats, model=figures["model"], kv_type=figures["kv_type"])
-        err_line(stats.one_line(), "stats")
+        line = stats.one_line()
+        if stats.model and stats.model not in line:
+            line += f", model {stats.model}"
+        err_line(line, "stats")
     return figures
 
 
