@@ -83,6 +83,7 @@ class NoticeEvent:
 class DoneEvent:
     text: str
     stats: Stats = field(default_factory=Stats)
+    tokens: tuple[int, ...] = ()  # the answer's tokens, for tests and benchmarks
 
 
 Event = TextEvent | NoticeEvent | DoneEvent

@@ -245,7 +245,7 @@ class Engine:
         stats.finish_reason = finish
         if samp.chain:
             samp.chain.close()
-        yield DoneEvent(text.text, stats)
+        yield DoneEvent(text.text, stats, tuple(history[len(prompt) :]))
 
     # --- pieces of the loop -----------------------------------------------------------------------
     def _prompt_tokens(self, request: GenerationRequest) -> list[int]:

@@ -69,6 +69,11 @@ def _language_name(language: str | None) -> str:
     )
 
 
+def _prose_stops(engine: Engine) -> tuple[str, ...]:
+    # a base model in the plain format tends to start another "### Task" section after its answer
+    return () if engine.info.chat_template else ("\n### ",)
+
+
 def build_request(engine: Engine, task: TaskInput) -> tuple[GenerationRequest, list[str]]:
     """The request for a task and the notices the user should see (what was trimmed)."""
     if task.task not in TASKS:
@@ -137,7 +142,7 @@ def build_request(engine: Engine, task: TaskInput) -> tuple[GenerationRequest, l
     request = GenerationRequest(
         prompt=built.text,
         max_tokens=max_tokens,
-        stop=(CODE_FENCE_END,) if prefill else (),
+        stop=(CODE_FENCE_END,) if prefill else _prose_stops(engine),
         prefix_chars=built.prefix_chars,
         reference=code_text if prefill else "",
     )
