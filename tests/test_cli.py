@@ -88,6 +88,12 @@ def test_explain_in_process_with_json(
 
 
 @pytest.mark.slow
+def test_ask_about_a_file(calc: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "What does mul return?", str(calc), "--max-tokens", "6"]) == 0
+    assert capsys.readouterr().out.strip()
+
+
+@pytest.mark.slow
 def test_explain_does_not_import_textual(run_qcode: RunQcode, calc: Path) -> None:
     done = run_qcode(
         ["explain", str(calc), "--max-tokens", "4"], env={"PYTHONPROFILEIMPORTTIME": "1"}
@@ -299,6 +305,34 @@ def test_output_writes_elsewhere_and_stdin_works(
     assert target.read_text() == TIMES
     assert record["written"] == str(target) and record["backup"] is None
     assert record["result"] == TIMES and record["diff"].startswith("--- a/<stdin>")
+
+
+def test_ask_without_code(
+    scripted: Callable[..., list[Any]], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("tui.cli_input.stdin_is_piped", lambda: False)  # typed at a prompt
+    inputs = scripted("Use a dict.")
+    assert main(["ask", "How do I count words?"]) == 0
+    assert capsys.readouterr().out == "Use a dict.\n"
+    assert (inputs[0].task, inputs[0].code, inputs[0].instruction) == (
+        "ask", "", "How do I count words?"
+    )
+
+
+def test_several_files_get_headers_or_json_lines(
+    scripted: Callable[..., list[Any]], calc: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    other = tmp_path / "other.py"
+    other.write_text("x = 1\n")
+    inputs = scripted("Fine.\n")
+    assert main(["review", str(calc), str(other)]) == 0
+    assert capsys.readouterr().out == f"==> {calc} <==\nFine.\n\n==> {other} <==\nFine.\n"
+    assert [i.code for i in inputs] == [CODE, "x = 1\n"]
+    assert main(["review", str(calc), str(other), "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["file"] for r in records] == [str(calc), str(other)]
 
 
 @pytest.mark.parametrize(("given", "language"), [(None, "python"), ("py", "python"),
