@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.code import line_span
+from engine.edit import extract_code, splice
 from engine.errors import ModelError
 from engine.events import DoneEvent, GenerationRequest, NoticeEvent, Stats, TextEvent
 from engine.settings import QcodeSettings
@@ -139,15 +141,36 @@ class TaskInput:
 
 
 class FakeTasks:
-    """engine.tasks' signatures over a FakeEngine; the prompt spells out what was asked."""
+    """engine.tasks' signatures over a FakeEngine; the prompt spells out what was asked.
+
+    The prompt holds only the focus (the `lines` of the code, else all of it), so the fake's
+    answers rewrite just that part, as a real model is asked to.
+    """
 
     TaskInput = TaskInput
 
     @staticmethod
+    def focus_text(task: TaskInput) -> str:
+        if task.lines is None:
+            return task.code
+        span = line_span(task.code, *task.lines)
+        return task.code[span.start_byte : span.end_byte]
+
+    @staticmethod
     def run_task(engine: Any, task: TaskInput, cancel: threading.Event | None = None
                  ) -> Iterator[Event]:
-        prompt = f"TASK\n{task.task}\n{task.instruction or ''}\n---\n{task.code}"
-        return engine.stream(GenerationRequest(prompt, reference=task.code), cancel)
+        code = FakeTasks.focus_text(task)
+        prompt = f"TASK\n{task.task}\n{task.instruction or ''}\n---\n{code}"
+        return engine.stream(GenerationRequest(prompt, reference=code), cancel)
+
+    @staticmethod
+    def result_to_file(task: TaskInput, answer: str) -> str | None:
+        new_code = extract_code(answer, task.language)
+        if new_code is None:
+            return None
+        if task.lines is None:
+            return new_code
+        return splice(task.code, line_span(task.code, *task.lines), new_code.rstrip("\n"))
 
     @staticmethod
     def complete_at(engine: Any, text: str, offset: int, language: str | None = None,

@@ -101,7 +101,8 @@ def test_drive_forwards_notices() -> None:
     backend = EngineBackend(engine, FakeTasks, QcodeSettings())
     job = Job(7, "task", "explain")
     posted = run_drive(job, lambda: backend.run_task(
-        "explain", "x = 1\n", path=None, language="python", instruction=None, cancel=job.cancel))
+        "explain", "x = 1\n", path=None, language="python", instruction=None, lines=None,
+        cancel=job.cancel))
     assert isinstance(posted[0], JobNotice)
     assert posted[0].message == "input trimmed to fit the context"
 
@@ -112,9 +113,13 @@ def test_engine_backend_passes_the_task_and_completion_through() -> None:
     backend = EngineBackend(engine, FakeTasks, settings)
     assert backend.summary == ModelSummary("fake-coder-1b", "Q4_K_S", "q8_0/f16", "ngram", 4096)
     cancel = threading.Event()
-    list(backend.run_task("refactor", "x = 1\n", path=Path("a.py"), language="python",
-                          instruction="rename x", cancel=cancel))
-    assert engine.requests[-1].prompt == "TASK\nrefactor\nrename x\n---\nx = 1\n"
+    code = "x = 1\ny = 2\n"
+    list(backend.run_task("refactor", code, path=Path("a.py"), language="python",
+                          instruction="rename y", lines=(2, 2), cancel=cancel))
+    assert engine.requests[-1].prompt == "TASK\nrefactor\nrename y\n---\ny = 2"
+    answer = "```python\nz = 2\n```\n"
+    assert backend.rewritten("refactor", code, answer, path=None, language="python",
+                             instruction="rename y", lines=(2, 2)) == "x = 1\nz = 2\n"
     events = list(backend.complete("ab", 1, language=None, cancel=cancel))
     assert engine.requests[-1].prompt == "COMPLETE\na<CURSOR>b"
     assert engine.requests[-1].max_tokens == COMPLETION_MAX_TOKENS

@@ -63,7 +63,7 @@ NARROW_WIDTH = 100  # below this the answer pane goes under the editor instead o
 
 
 class QcodeApp(App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "qcode"
     # the completion key comes from settings and is added per instance (see _ordered_bindings)
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -254,37 +254,46 @@ class QcodeApp(App[int]):
             return
         editor = self.editor
         editor.dismiss_ghost()
-        start, end, label = self._target()
+        start, end, label, lines = self._target()
         code = editor.get_text_range(start, end)
         if not code.strip():
             self.notify("There is no code to work on.", severity="warning")
             return
-        job = self._next_job("task", task, start=start, end=end, original=code, target=label)
+        buffer, path, language = editor.text, self.path, self.language
+        job = self._next_job("task", task, start=start, end=end, original=code, target=label,
+                             buffer=buffer, lines=lines, instruction=instruction)
         self.job = job  # claimed before the await below, so a second key press is refused
-        path, language = self.path, self.language
         self._set_state(f"{task}: {label}… (Esc cancels)", busy=True)
         self._show_answer(True)
         # the stream opens before the worker starts, so every chunk finds it ready
         await self.answer.begin(f"{task} · {label}" + (f" · {instruction}" if instruction else ""))
+        # the whole buffer goes with a line focus: the engine adds an outline of the rest
         self._start_job(job, lambda: backend.run_task(
-            task, code, path=path, language=language, instruction=instruction, cancel=job.cancel,
+            task, buffer, path=path, language=language, instruction=instruction, lines=lines,
+            cancel=job.cancel,
         ))
 
-    def _target(self) -> tuple[Location, Location, str]:
-        """The selection, else the scope around the cursor, else the whole file."""
+    def _target(self) -> tuple[Location, Location, str, tuple[int, int] | None]:
+        """The lines of the selection, else of the scope around the cursor, else the whole file.
+
+        Returns the region's start and end locations, its name and its 1-based line range.
+        """
         editor = self.editor
+        document = editor.document
         if not editor.selection.is_empty:
-            start, end = sorted(editor.selection)
-            return start, end, f"lines {start[0] + 1}-{end[0] + 1}"
-        row, column = editor.cursor_location
-        scope = compat.enclosing_scope(editor.text, self.language, row, column)
-        if scope is not None:
-            start, end = editor.location_of(scope.start), editor.location_of(scope.end)
-            # take the indentation before the scope too, so a rewrite keeps its nesting
-            if not editor.document[start[0]][: start[1]].strip():
-                start = (start[0], 0)
-            return start, end, f"{scope.kind} {scope.name}".strip()
-        return (0, 0), editor.document.end, "file"
+            (first, _), (last, last_column) = sorted(editor.selection)
+            if last_column == 0 and last > first:
+                last -= 1  # a selection of whole lines ends at the start of the next one
+            label = f"lines {first + 1}-{last + 1}"
+        else:
+            row, column = editor.cursor_location
+            scope = compat.enclosing_scope(editor.text, self.language, row, column)
+            if scope is None:
+                return (0, 0), document.end, "file", None
+            first = editor.location_of(scope.start)[0]
+            last = editor.location_of(scope.end)[0]
+            label = f"{scope.kind} {scope.name}".strip()
+        return (first, 0), (last, len(document[last])), label, (first + 1, last + 1)
 
     def action_cancel(self) -> None:
         if not isinstance(self.screen, Screen) or self.screen is not self.screen_stack[0]:
@@ -392,24 +401,40 @@ class QcodeApp(App[int]):
 
     # ---- rewrites ------------------------------------------------------------------------
     def _review_rewrite(self, job: Job, answer: str) -> None:
-        proposed = compat.extract_code(answer, self.language)
-        if proposed is None or not proposed.strip():
+        editor, backend = self.editor, self.backend
+        if backend is None:
+            return
+        try:
+            result = backend.rewritten(
+                job.task, job.buffer, answer, path=self.path, language=self.language,
+                instruction=job.instruction, lines=job.lines,
+            )
+        except QcodeError as exc:
+            self.notify(str(exc), title=f"{job.task.capitalize()} failed", severity="error")
+            return
+        if result is None or not result.strip():
             self._set_state(f"{job.task}: no code in the answer", error=True)
             self.notify("The answer holds no code to apply.", severity="warning")
             return
-        editor = self.editor
-        if editor.get_text_range(job.start, job.end) != job.original:
-            self._code_changed(job)
+        # the new text of the region: what the result has between the untouched head and tail
+        head = job.buffer[: editor_offset(job.buffer, job.start)]
+        tail = job.buffer[editor_offset(job.buffer, job.end):]
+        if not (result.startswith(head) and result.endswith(tail)):
+            self.notify("The rewrite changed code outside its region; not applied.",
+                        severity="error")
             return
-        full_old = editor.text
-        start, end = editor.offset_of(job.start), editor.offset_of(job.end)
-        proposed = compat.splice(full_old, start, end, proposed)
+        proposed = result[len(head) : len(result) - len(tail)]
         if proposed == job.original:
             self._set_state(f"{job.task}: no changes")
             self.notify("The rewrite changes nothing.")
             return
-        full_new = full_old[:start] + proposed + full_old[end:]
-        diff = compat.unified_diff(full_old, full_new, self.path)
+        if editor.get_text_range(job.start, job.end) != job.original:
+            self._code_changed(job)
+            return
+        # diff against the buffer as it is now: edits made elsewhere meanwhile are not undone
+        now = editor.text
+        start, end = editor.offset_of(job.start), editor.offset_of(job.end)
+        diff = compat.unified_diff(now, now[:start] + proposed + now[end:], self.path)
         self._set_state(f"{job.task}: review the diff")
         self.push_screen(
             DiffReviewScreen(f"{job.task.capitalize()} {job.target}", diff),
@@ -550,26 +575,23 @@ class QcodeApp(App[int]):
         self.answer.set_class(not visible, "-hidden")
 
     def key_rows(self) -> list[tuple[str, str]]:
-        """(key, description) for the help screen, from the live bindings."""
-        rows: list[tuple[str, str]] = []
-        seen: set[str] = set()
+        """(keys, description) for the help screen, from the live bindings."""
+        keys_of: dict[str, list[str]] = {}
         for bindings in self._bindings.key_to_bindings.values():
             for binding in bindings:
-                if binding.action in seen or not binding.description:
-                    continue
-                seen.add(binding.action)
-                keys = sorted(
-                    {b.key for bs in self._bindings.key_to_bindings.values() for b in bs
-                     if b.action == binding.action}, key=len)
-                shown = ", ".join(self.get_key_display(Binding(k, "")) for k in keys[:2])
-                rows.append((shown, _ACTION_HELP.get(binding.action, binding.description)))
-        rows += [
+                if binding.description:
+                    shown = self.get_key_display(binding)
+                    keys = keys_of.setdefault(binding.action, [])
+                    if shown not in keys:
+                        keys.append(shown)
+        rows = [(" / ".join(keys[:2]), _ACTION_HELP.get(action, action))
+                for action, keys in keys_of.items()]
+        return [
+            *rows,
             ("tab / →", "Accept the suggestion"),
-            ("ctrl+z / ctrl+y", "Undo / redo"),
-            ("enter (prompt)", "Ask the question about the code"),
-            ("ctrl+p", "Command palette"),
+            ("^z / ^y", "Undo / redo"),
+            ("enter", "In the prompt line: ask the question about the code"),
         ]
-        return rows
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -634,6 +656,7 @@ _ACTION_HELP = {
     "help": "This help",
     "quit": "Quit (asks first if there are unsaved changes)",
     "cancel": "Cancel the request / dismiss the suggestion",
+    "command_palette": "Command palette: every action by name",
 }
 
 
@@ -650,7 +673,8 @@ def _ordered_bindings(current: BindingsMap, complete_key: str) -> BindingsMap:
         keys += [key for key in _CTRL_SPACE if key not in keys]
     pairs = [(key, binding) for key, bindings in current.key_to_bindings.items()
              for binding in bindings if key not in keys]
-    pairs += [(key, Binding(key, "complete", "Complete", show=index == 0, priority=True))
+    # the aliases have no description: neither the footer nor the help lists them
+    pairs += [(key, Binding(key, "complete", "" if index else "Complete", priority=True))
               for index, key in enumerate(keys)]
 
     def rank(pair: tuple[str, Binding]) -> int:
@@ -671,6 +695,15 @@ def _highlightable() -> frozenset[str]:
 def _usable_language(language: str | None) -> str | None:
     """The language if TextArea has its tree-sitter grammar installed, else None (plain text)."""
     return language if language in _highlightable() else None
+
+
+def editor_offset(text: str, location: Location) -> int:
+    """The character offset of a (row, column) location in `text`."""
+    row, column = location
+    offset = 0
+    for _ in range(row):
+        offset = text.index("\n", offset) + 1
+    return offset + column
 
 
 def _read_file(path: Path | None) -> str:

@@ -35,13 +35,21 @@ class ModelSummary:
     n_ctx: int
 
 
+Lines = tuple[int, int]  # 1-based, inclusive: the part of the buffer a task is about
+
+
 class Backend(Protocol):
     summary: ModelSummary
 
     def run_task(
         self, task: str, code: str, *, path: Path | None, language: str | None,
-        instruction: str | None, cancel: threading.Event,
+        instruction: str | None, lines: Lines | None, cancel: threading.Event,
     ) -> Iterator[Event]: ...
+
+    def rewritten(
+        self, task: str, code: str, answer: str, *, path: Path | None, language: str | None,
+        instruction: str | None, lines: Lines | None,
+    ) -> str | None: ...
 
     def complete(
         self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
@@ -68,14 +76,31 @@ class EngineBackend:
             n_ctx=int(engine.n_ctx),
         )
 
+    def _input(self, task: str, code: str, path: Path | None, language: str | None,
+               instruction: str | None, lines: Lines | None) -> Any:
+        return self.tasks.TaskInput(
+            task, code, path=path, language=language, instruction=instruction or None,
+            lines=lines,
+        )
+
     def run_task(
         self, task: str, code: str, *, path: Path | None, language: str | None,
-        instruction: str | None, cancel: threading.Event,
+        instruction: str | None, lines: Lines | None, cancel: threading.Event,
     ) -> Iterator[Event]:
-        request = self.tasks.TaskInput(
-            task, code, path=path, language=language, instruction=instruction or None,
-        )
+        request = self._input(task, code, path, language, instruction, lines)
         return iter(self.tasks.run_task(self.engine, request, cancel))
+
+    def rewritten(
+        self, task: str, code: str, answer: str, *, path: Path | None, language: str | None,
+        instruction: str | None, lines: Lines | None,
+    ) -> str | None:
+        """The whole buffer as an edit task's answer would leave it; None if it holds no code.
+
+        Pure text work (no model), so the UI thread may call it while no request runs.
+        """
+        request = self._input(task, code, path, language, instruction, lines)
+        result = self.tasks.result_to_file(request, answer)
+        return None if result is None else str(result)
 
     def complete(
         self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
@@ -96,7 +121,6 @@ def load_engine_backend(settings: QcodeSettings, progress: Progress) -> Backend:
     """Load the real engine (slow: reads the model); raises QcodeError on failure."""
     try:
         import engine.tasks as tasks
-
         from engine import Engine
     except ImportError as exc:
         raise ModelError(f"the engine is not available: {exc}") from exc

@@ -27,11 +27,15 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
     first_text_at: float | None = None
-    # the buffer region the request is about: a rewrite replaces exactly this range
+    # the buffer region the request is about (whole lines): a rewrite replaces exactly this range
     start: Location = (0, 0)
     end: Location = (0, 0)
-    original: str = ""
-    target: str = ""
+    original: str = ""  # the region's text
+    target: str = ""  # the region in words: "function add", "lines 3-9", "file"
+    # what the task was given, kept to turn its answer back into a buffer
+    buffer: str = ""
+    lines: tuple[int, int] | None = None
+    instruction: str | None = None
     # the editor's edit count when the job started: a completion for older text is stale
     version: int = 0
     # the answer so far, filled on the UI thread as chunks arrive

@@ -1,0 +1,800 @@
+"""Pilot tests of every action and binding of the app, on the fake engine (fast).
+
+tests/test_tui_real.py runs the end-to-end paths again on the real default model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+from fake_engine import FakeEngine, default_respond
+from textual.pilot import Pilot
+from tui_helpers import SAMPLE, RecordingApp, idle, make_app, play, ready, status_text, until
+
+from engine.errors import ContextError, GenerationError
+from engine.events import GenerationRequest
+from engine.settings import QcodeSettings
+from tui.widgets import AnswerPane, ConfirmScreen, DiffReviewScreen, HelpScreen, PathScreen
+
+ADD_BODY = (4, 16)  # the end of `    return a + b`, inside function add
+
+
+def respond_multiline(request: GenerationRequest) -> str:
+    if isinstance(request.prompt, str) and request.prompt.startswith("COMPLETE\n"):
+        return "total = a + b\n    print(total)\n    return total"
+    return default_respond(request)
+
+
+# ---- loading ---------------------------------------------------------------------------------
+
+
+def test_loading_state_shows_until_the_model_is_ready() -> None:
+    app = make_app(load_delay=0.5)
+
+    async def main() -> None:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.1)
+            loading = status_text(app)
+            assert app.editor.has_focus  # the editor works while the model loads
+            await pilot.press("x")
+            await until(pilot, lambda: app.backend is not None, what="the load")
+            await pilot.pause()
+            assert "loading: reading fake model 50%" in loading
+            assert "ready" in status_text(app)
+            assert "fake-coder-1b Q4_K_S · kv q8_0 · draft auto" in status_text(app)
+            assert app.editor.text.startswith("ximport math")
+
+    asyncio.run(main())
+
+
+def test_a_failed_load_is_a_notification_and_actions_say_why() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.pause()
+        assert ("model file /x.gguf does not exist", "error") in app.notes
+        assert "model not loaded" in status_text(app)
+        await pilot.press("f2")
+        await pilot.press("ctrl+space")
+        await pilot.pause()
+        assert sum("does not exist" in note for note, _ in app.notes) == 3
+        assert app.is_running
+
+    play(scenario, make_app(fail="model file /x.gguf does not exist"))
+
+
+def test_actions_before_the_model_is_loaded_say_it_is_loading() -> None:
+    gate = threading.Event()
+
+    def loader(settings, progress):  # type: ignore[no-untyped-def]
+        gate.wait(5)
+        raise GenerationError("never mind")
+
+    app = make_app(loader=loader)
+
+    async def main() -> None:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("f2")
+            await pilot.pause()
+            assert app.noted("still loading")
+            gate.set()
+
+    asyncio.run(main())
+
+
+# ---- completion ------------------------------------------------------------------------------
+
+
+def test_ctrl_space_shows_ghost_text_and_tab_accepts_it_as_one_undo_step() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.editor
+        editor.move_cursor((4, 4))
+        editor.replace("", (4, 4), (4, 16))  # leave `    ` to complete
+        before = editor.text
+        await pilot.press("ctrl+space")
+        await until(pilot, lambda: app.job is None and editor.has_ghost, what="the suggestion")
+        assert editor.ghost_text == "return a + b\n"
+        assert editor.suggestion == "return a + b"  # drawn inline after the cursor
+        assert editor.text == before  # ghost text is not in the buffer
+        assert "suggest" in status_text(app) and " ms" in status_text(app)
+        await pilot.press("tab")
+        assert editor.text == before[: before.index("    \n") + 4] + "return a + b\n" + before[
+            before.index("    \n") + 4:]
+        assert not editor.has_ghost and editor.suggestion == ""
+        await pilot.press("ctrl+z")
+        assert editor.text == before
+
+    play(scenario)
+
+
+def test_the_completion_request_carries_the_cursor_offset() -> None:
+    engine = FakeEngine()
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor(ADD_BODY)
+        await pilot.press("ctrl+space")
+        await idle(pilot, app)
+        prompt = engine.requests[-1].prompt
+        assert prompt == "COMPLETE\n" + SAMPLE.replace("a + b\n", "a + b<CURSOR>\n", 1)
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_right_arrow_also_accepts() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor((5, 0))
+        await pilot.press("ctrl+space")
+        await until(pilot, lambda: app.editor.has_ghost)
+        await idle(pilot, app)
+        await pilot.press("right")
+        assert app.editor.document[5] == "return a + b"
+
+    play(scenario)
+
+
+@pytest.mark.parametrize("key", ["escape", "x", "up"])
+def test_escape_typing_or_moving_dismisses_the_suggestion(key: str) -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.editor
+        editor.move_cursor((5, 0))
+        await pilot.press("ctrl+space")
+        await until(pilot, lambda: editor.has_ghost)
+        await idle(pilot, app)
+        await pilot.press(key)
+        assert not editor.has_ghost and editor.suggestion == ""
+        assert "return a + b" not in editor.document[5]
+        assert editor.document[5] == ("x" if key == "x" else "")
+
+    play(scenario)
+
+
+def test_a_multi_line_suggestion_shows_its_later_lines_below_the_cursor() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.editor
+        editor.move_cursor((5, 0))
+        editor.insert("    ")
+        await pilot.press("ctrl+space")
+        await until(pilot, lambda: app.job is None and editor.has_ghost)
+        await pilot.pause()
+        ghost = app.query_one("#ghost")
+        assert editor.suggestion == "total = a + b"
+        assert ghost.display
+        shown = str(ghost.render())
+        assert "    print(total)" in shown and "    return total" in shown
+        cursor = editor.cursor_screen_offset
+        assert ghost.region.y == cursor.y + 1 and ghost.region.height == 2
+        await pilot.press("tab")
+        assert not ghost.display
+        assert editor.document[5:8] == ["    total = a + b", "    print(total)", "    return total"]
+
+    play(scenario, make_app(engine=FakeEngine(respond=respond_multiline)))
+
+
+def test_typing_while_a_suggestion_streams_cancels_it() -> None:
+    engine = FakeEngine(gate=threading.Event())
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.editor
+        editor.move_cursor((5, 0))
+        await pilot.press("ctrl+space")
+        await until(pilot, lambda: editor.has_ghost, what="the first piece")
+        await pilot.press("y")
+        assert not editor.has_ghost
+        engine.gate.set()
+        await idle(pilot, app)
+        assert engine.cancelled == 1
+        assert not editor.has_ghost  # the rest of the stale suggestion never shows
+        assert editor.document[5] == "y"
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_a_second_ctrl_space_while_completing_is_ignored() -> None:
+    engine = FakeEngine(gate=threading.Event())
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor((5, 0))
+        await pilot.press("ctrl+space")
+        await until(pilot, lambda: app.editor.has_ghost)
+        await pilot.press("ctrl+space")
+        engine.gate.set()
+        await idle(pilot, app)
+        assert len(engine.requests) == 1 and not app.noted("Busy")
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_ctrl_at_the_nul_a_terminal_sends_for_ctrl_space_completes_too() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor((5, 0))
+        await pilot.press("ctrl+@")
+        await until(pilot, lambda: app.editor.has_ghost)
+
+    play(scenario)
+
+
+def test_the_completion_key_comes_from_settings() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor((5, 0))
+        await pilot.press("ctrl+space")
+        await pilot.pause(0.2)
+        assert not app.editor.has_ghost
+        await pilot.press("f9")
+        await until(pilot, lambda: app.editor.has_ghost)
+
+    play(scenario, make_app(settings=QcodeSettings(complete_key="f9")))
+
+
+def test_no_suggestion_says_so() -> None:
+    engine = FakeEngine(respond=lambda request: "")
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("ctrl+space")
+        await idle(pilot, app)
+        assert app.noted("suggested nothing") and not app.editor.has_ghost
+
+    play(scenario, make_app(engine=engine))
+
+
+# ---- tasks -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "task"), [("f2", "explain"), ("f4", "review"), ("f7", "test")])
+def test_prose_tasks_stream_into_the_answer_pane(key: str, task: str) -> None:
+    engine = FakeEngine()
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        assert app.answer.has_class("-hidden")
+        app.editor.move_cursor(ADD_BODY)
+        await pilot.press(key)
+        await idle(pilot, app)
+        answer = app.query_one(AnswerPane)
+        assert not answer.has_class("-hidden")
+        expected = default_respond(engine.requests[-1])
+        assert answer.text == expected
+        assert answer.markdown.source == expected
+        assert engine.requests[-1].prompt == (
+            f"TASK\n{task}\n\n---\ndef add(a, b):\n    return a + b")
+        assert f"{task} done" in status_text(app)
+        assert "50.0 tok/s · acc 70%" in status_text(app)
+        assert isinstance(app.screen, type(app.screen_stack[0]))  # no diff for prose
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_the_answer_streams_in_pieces_without_reparsing_everything() -> None:
+    """MarkdownStream appends: the blocks already shown stay the same widgets."""
+    long_answer = "\n\n".join(f"Paragraph {i}: " + "words " * 12 for i in range(40))
+    engine = FakeEngine(respond=lambda request: long_answer, piece=16, delay=0.001)
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("f2")
+        await until(pilot, lambda: len(app.answer.markdown.children) >= 5, what="five blocks")
+        first = app.answer.markdown.children[0]
+        await idle(pilot, app)
+        assert app.answer.markdown.children[0] is first
+        assert len(app.answer.markdown.children) == 40
+        assert app.answer.scroll_y == app.answer.max_scroll_y > 0  # it followed the end
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_actions_use_the_selection_when_there_is_one() -> None:
+    engine = FakeEngine()
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.select_line(8)  # `    def __init__(self, radius):` plus its newline
+        await pilot.press("f2")
+        await idle(pilot, app)
+        assert engine.requests[-1].prompt.endswith("---\n    def __init__(self, radius):")
+        assert "lines 9-9" in app.query_one("#answer-title").render().plain  # type: ignore[attr-defined]
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_actions_use_the_whole_file_outside_any_scope() -> None:
+    engine = FakeEngine()
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor((1, 0))
+        await pilot.press("f2")
+        await idle(pilot, app)
+        assert engine.requests[-1].prompt.endswith("---\n" + SAMPLE)
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_enter_in_the_prompt_line_asks_about_the_code() -> None:
+    engine = FakeEngine()
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor(ADD_BODY)
+        await pilot.press("ctrl+l")
+        assert app.prompt.input.has_focus
+        await pilot.press(*"what types", "enter")
+        await idle(pilot, app)
+        assert engine.requests[-1].prompt.startswith("TASK\nask\nwhat types\n---\ndef add")
+        assert app.answer.text.startswith("## Ask")
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_refactor_needs_an_instruction() -> None:
+    engine = FakeEngine()
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("f3")
+        await pilot.pause()
+        assert app.noted("Type what to change") and app.prompt.input.has_focus
+        assert engine.requests == []
+
+    play(scenario, make_app(engine=engine))
+
+
+@pytest.mark.parametrize(("key", "task"), [("f3", "refactor"), ("f5", "fix"), ("f6", "doc")])
+def test_rewrites_open_a_diff_and_accepting_is_one_undo_step(key: str, task: str) -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.editor
+        app.prompt.input.value = "use sum" if task == "refactor" else ""
+        editor.move_cursor(ADD_BODY)
+        await pilot.press(key)
+        await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen), what="the diff")
+        screen = app.screen
+        assert isinstance(screen, DiffReviewScreen)
+        note = "# refactor: use sum" if task == "refactor" else f"# {task}ed"
+        assert f"+{note}" in screen.diff and "--- a/sample.py" in screen.diff
+        await pilot.press("a")
+        await pilot.pause()
+        assert not isinstance(app.screen, DiffReviewScreen)
+        assert editor.document[3] == note and editor.document[4] == "def add(a, b):"
+        assert editor.text == SAMPLE.replace("def add", note + "\ndef add", 1)
+        assert f"{task} applied" in status_text(app)
+        assert editor.has_focus
+        await pilot.press("ctrl+z")
+        assert editor.text == SAMPLE
+
+    play(scenario)
+
+
+def test_a_rewrite_of_an_indented_method_keeps_its_indentation() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor((12, 10))  # inside Circle.area
+        await pilot.press("f6")
+        await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen))
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.editor.document[11] == "    # doced"
+        assert app.editor.document[12] == "    def area(self):"
+
+    play(scenario)
+
+
+@pytest.mark.parametrize("key", ["r", "n", "escape"])
+def test_rejecting_a_rewrite_leaves_the_buffer_alone(key: str) -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor(ADD_BODY)
+        await pilot.press("f5")
+        await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen))
+        await pilot.press(key)
+        await pilot.pause()
+        assert not isinstance(app.screen, DiffReviewScreen)
+        assert app.editor.text == SAMPLE and "fix rejected" in status_text(app)
+
+    play(scenario)
+
+
+def test_the_diff_buttons_work_with_the_mouse() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor(ADD_BODY)
+        await pilot.press("f5")
+        await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen))
+        await pilot.click("#diff-accept")
+        await pilot.pause()
+        assert app.editor.text != SAMPLE
+
+    play(scenario)
+
+
+def test_a_rewrite_is_not_applied_when_its_code_changed_meanwhile() -> None:
+    engine = FakeEngine(gate=threading.Event())
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor(ADD_BODY)
+        await pilot.press("f5")
+        await until(pilot, lambda: app.answer.text, what="the first piece")
+        app.editor.insert("total = ", (4, 11))  # inside the function being fixed
+        engine.gate.set()
+        await idle(pilot, app)
+        assert not isinstance(app.screen, DiffReviewScreen)
+        assert app.noted("The code changed since the request")
+        assert app.editor.document[4] == "    return total = a + b"
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_a_rewrite_without_code_or_without_changes_says_so() -> None:
+    engine = FakeEngine(respond=lambda request: "def add(a, b):\n    return a + b\n")
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor(ADD_BODY)
+        await pilot.press("f5")
+        await idle(pilot, app)
+        assert app.noted("changes nothing") and not isinstance(app.screen, DiffReviewScreen)
+
+    play(scenario, make_app(engine=engine))
+
+
+# ---- one request at a time, cancel, errors ---------------------------------------------------
+
+
+def test_escape_cancels_a_running_task() -> None:
+    engine = FakeEngine(gate=threading.Event())
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("f2")
+        await until(pilot, lambda: app.answer.text, what="the first piece")
+        await pilot.press("escape")
+        engine.gate.set()
+        await idle(pilot, app)
+        assert engine.cancelled == 1
+        assert app.answer.text.endswith("*(cancelled)*")
+        assert "explain cancelled" in status_text(app)
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_a_cancelled_rewrite_opens_no_diff() -> None:
+    engine = FakeEngine(gate=threading.Event())
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor(ADD_BODY)
+        await pilot.press("f5")
+        await until(pilot, lambda: app.answer.text)
+        await pilot.press("escape")
+        engine.gate.set()
+        await idle(pilot, app)
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, DiffReviewScreen) and app.editor.text == SAMPLE
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_one_request_at_a_time() -> None:
+    engine = FakeEngine(gate=threading.Event())
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("f2")
+        await until(pilot, lambda: app.answer.text)
+        await pilot.press("f4")
+        await pilot.press("ctrl+space")
+        await pilot.pause()
+        assert sum("Busy with explain" in note for note, _ in app.notes) == 2
+        engine.gate.set()
+        await idle(pilot, app)
+        assert len(engine.requests) == 1
+        await pilot.press("f4")  # free again
+        await idle(pilot, app)
+        assert len(engine.requests) == 2
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_a_new_request_right_after_a_cancel_waits_for_the_engine() -> None:
+    """The fake raises if two streams overlap: cancel-then-ask must serialise on the lock."""
+    engine = FakeEngine(delay=0.02)
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("f2")
+        await until(pilot, lambda: app.answer.text)
+        await pilot.press("escape")
+        await idle(pilot, app)
+        await pilot.press("f4")
+        await idle(pilot, app)
+        assert not app.noted("two threads")
+        assert "review done" in status_text(app)
+
+    play(scenario, make_app(engine=engine))
+
+
+@pytest.mark.parametrize("error", [
+    GenerationError("llama_decode failed with code 1"),
+    ContextError("the code to rewrite (9000 tokens) does not fit the context of 8192 tokens"),
+    RuntimeError("unexpected"),
+])
+def test_generation_errors_are_notifications(error: Exception) -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("f2")
+        await idle(pilot, app)
+        message = str(error) if not isinstance(error, RuntimeError) else "RuntimeError: unexpected"
+        assert any(message in note and severity == "error" for note, severity in app.notes)
+        assert "explain failed" in status_text(app)
+        await pilot.press("f4")  # the app still takes requests
+        await idle(pilot, app)
+        assert app.is_running
+
+    play(scenario, make_app(engine=FakeEngine(fail_with=error)))
+
+
+def test_engine_notices_are_notifications() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("f2")
+        await idle(pilot, app)
+        assert app.noted("left out the outline")
+
+    play(scenario, make_app(engine=FakeEngine(notice="left out the outline")))
+
+
+# ---- files -----------------------------------------------------------------------------------
+
+
+def test_ctrl_s_saves_atomically(tmp_path: Path) -> None:
+    target = tmp_path / "m.py"
+    target.write_text(SAMPLE)
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        assert app.editor.language == "python" and not app.dirty
+        app.editor.insert("# hi\n", (0, 0))
+        await pilot.pause()
+        assert "m.py ●" in status_text(app)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert target.read_text() == "# hi\n" + SAMPLE
+        assert "m.py ●" not in status_text(app) and not app.dirty
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["m.py"]
+
+    play(scenario, make_app(text=None, path=target))
+
+
+def test_saving_an_untitled_buffer_asks_for_a_path(tmp_path: Path) -> None:
+    target = tmp_path / "new.py"
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        assert app.dirty  # piped text has never been saved
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, PathScreen)
+        app.screen.query_one("#open-path").value = str(target)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert target.read_text() == "print(1)\n"
+        assert app.path == target and app.editor.language == "python" and not app.dirty
+
+    play(scenario, make_app(text="print(1)\n", path=None))
+
+
+def test_save_as_over_an_existing_file_asks_first(tmp_path: Path) -> None:
+    target = tmp_path / "old.py"
+    target.write_text("keep\n")
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        app.screen.query_one("#open-path").value = str(target)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert target.read_text() == "keep\n"
+
+    play(scenario, make_app(text="new\n", path=None))
+
+
+def test_a_failed_save_is_a_notification(tmp_path: Path) -> None:
+    target = tmp_path / "f.py"
+    target.write_text("x\n")
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        target.unlink()
+        target.mkdir()  # the file became a folder behind our back (root ignores file modes)
+        app.editor.insert("y")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert any("not a regular file" in note and severity == "error"
+                   for note, severity in app.notes)
+        assert app.dirty and app.is_running
+
+    play(scenario, make_app(text=None, path=target))
+
+
+def test_ctrl_o_opens_a_file_and_asks_first_about_unsaved_changes(tmp_path: Path) -> None:
+    other = tmp_path / "other.rs"
+    other.write_text("fn main() {}\n")
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.insert("# unsaved\n", (0, 0))
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # keep the changes
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen) and app.editor.text.startswith("# unsaved")
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert isinstance(app.screen, PathScreen)
+        app.screen.query_one("#open-path").value = str(other)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.editor.text == "fn main() {}\n" and app.path == other
+        assert app.editor.language == "rust" and not app.dirty
+        await pilot.press("ctrl+z")
+        assert app.editor.text == "fn main() {}\n"  # opening is not an undoable edit
+
+    play(scenario)
+
+
+def test_opening_a_binary_file_is_refused(tmp_path: Path) -> None:
+    blob = tmp_path / "b.bin"
+    blob.write_bytes(b"\x00\x01")
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        app.screen.query_one("#open-path").value = str(blob)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.noted("looks binary") and app.editor.text == SAMPLE
+
+    play(scenario)
+
+
+def test_quit_without_changes_exits() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+
+    app = play(scenario)
+    assert app.return_code == 0 and not app.is_running
+
+
+def test_quit_with_unsaved_changes_asks_first() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.insert("z")
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running and app.editor.text.startswith("z")
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+
+    app = play(scenario)
+    assert not app.is_running
+
+
+def test_shutdown_closes_the_engine() -> None:
+    engine = FakeEngine()
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("f2")
+        await idle(pilot, app)
+
+    app = play(scenario, make_app(engine=engine))
+    app.shutdown_engine()
+    assert engine.closed
+
+
+# ---- help, palette, layout -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["f1", "question_mark"])
+def test_help_screen_lists_the_keys(key: str) -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        if key == "question_mark":
+            app.set_focus(None)  # `?` types itself into the editor and the prompt
+            await pilot.pause()
+        await pilot.press(key)
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = app.screen.query_one("#help-text").source  # type: ignore[attr-defined]
+        for fragment in ("^space", "Complete at the cursor", "f2", "Explain the code", "f7",
+                         "Write tests", "^s", "^o", "^q", "Accept the suggestion"):
+            assert fragment in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+    play(scenario)
+
+
+def test_question_mark_in_the_editor_is_just_text() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("question_mark")
+        assert app.editor.text.startswith("?") and not isinstance(app.screen, HelpScreen)
+
+    play(scenario)
+
+
+def test_command_palette_lists_every_action() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"Complete", "Explain", "Refactor", "Review", "Fix", "Doc", "Test", "Ask", "Save",
+                "Open", "Cancel request", "Toggle answer pane", "Focus prompt", "Help"} <= titles
+
+    play(scenario)
+
+
+def test_a_palette_command_runs_its_action() -> None:
+    engine = FakeEngine()
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor(ADD_BODY)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Review")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: engine.requests, what="the review request")
+        await idle(pilot, app)
+        assert engine.requests[-1].prompt.startswith("TASK\nreview\n")
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_ctrl_t_toggles_the_answer_pane() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        assert not app.answer.display or app.answer.has_class("-hidden")
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert app.answer.region.width > 0
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert app.answer.region.width == 0
+
+    play(scenario)
+
+
+def test_escape_in_the_prompt_goes_back_to_the_editor() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("ctrl+l")
+        assert app.prompt.input.has_focus
+        await pilot.press("escape")
+        assert app.editor.has_focus
+
+    play(scenario)
+
+
+@pytest.mark.parametrize(("size", "beside"), [((80, 24), False), ((160, 50), True)])
+def test_the_answer_goes_beside_the_editor_when_wide_and_below_when_narrow(
+    size: tuple[int, int], beside: bool,
+) -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("f2")
+        await idle(pilot, app)
+        editor, answer = app.editor.region, app.answer.region
+        if beside:
+            assert answer.x >= editor.right and answer.y == editor.y
+        else:
+            assert answer.y >= editor.bottom and answer.x == editor.x
+        assert editor.height >= 5 and answer.height >= 5
+
+    play(scenario, size=size)
+
+
+def test_files_without_a_grammar_open_as_plain_text(tmp_path: Path) -> None:
+    odd = tmp_path / "notes.cob"
+    odd.write_text("IDENTIFICATION DIVISION.\n")
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        assert app.editor.language is None and app.editor.text == "IDENTIFICATION DIVISION.\n"
+
+    play(scenario, make_app(text=None, path=odd))
+
+
+def test_the_app_still_works_when_the_engine_lacks_a_grammar_for_scopes() -> None:
+    """A language with highlighting but no scope finder: actions fall back to the whole file."""
+    engine = FakeEngine()
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await ready(pilot, app)
+        await pilot.press("f2")
+        await idle(pilot, app)
+        assert engine.requests[-1].prompt.endswith("---\nkey = 1\n")
+
+    play(scenario, make_app(text="key = 1\n", path=Path("c.toml"), engine=engine))
