@@ -12,6 +12,7 @@ import json
 import re
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -450,3 +451,33 @@ def test_quantize_shows_progress_and_model_reads_the_result(
     done = run_qcode(["quantize", str(source), str(tmp_path / "x.gguf"), "--type", "Q9_Z"])
     assert done.returncode == 1
     assert error_lines(done.stderr)[0].startswith("qcode: error: unknown quant type 'Q9_Z'")
+
+
+# the interface: `qcode [FILE]`
+
+
+@pytest.fixture
+def fake_app(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Records run_app's arguments instead of starting Textual, as if stdout were a terminal."""
+    calls: list[tuple[Any, ...]] = []
+    import tui.app
+
+    monkeypatch.setattr(tui.app, "run_app", lambda *args: calls.append(args) or 0)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setattr(cli_commands, "_reattach_terminal", lambda: None)
+    return calls
+
+
+def test_bare_qcode_opens_the_interface(
+    fake_app: list[tuple[Any, ...]], calc: Path, monkeypatch: pytest.MonkeyPatch,
+    pipe_stdin: Callable[[str], None],
+) -> None:
+    assert main([str(calc), "--kv-type", "f16"]) == 0
+    settings, path, text = fake_app[-1]
+    assert (path, text, settings.kv_type_k) == (calc, CODE, "f16")
+    pipe_stdin("x = 1\n")
+    assert main([]) == 0  # `cat x | qcode`
+    assert fake_app[-1][1:] == (None, "x = 1\n")
+    monkeypatch.setattr("tui.cli_input.stdin_is_piped", lambda: False)
+    assert main([]) == 0
+    assert fake_app[-1][1:] == (None, None)

@@ -18,7 +18,8 @@ from engine.errors import InputError, QcodeError
 from engine.events import DoneEvent
 from engine.settings import QcodeSettings, describe_settings, load_settings
 
-from .cli_input import Source, offset_of, read_path, read_sources, read_stdin, stdin_is_piped
+from . import cli_input
+from .cli_input import Source, offset_of, read_path, read_sources, read_stdin
 from .cli_output import (
     CUT_OFF,
     ProgressLine,
@@ -500,7 +501,7 @@ def run_interface(args: argparse.Namespace) -> int:
     name = getattr(args, "file", None)
     path: Path | None = None
     text: str | None = None
-    if name == "-" or (name is None and stdin_is_piped()):
+    if name == "-" or (name is None and cli_input.stdin_is_piped()):
         text = read_stdin().text
         _reattach_terminal()
     elif name is not None:
