@@ -301,6 +301,19 @@ class _GGUFWriter:
                 out.write(b"\0" * (-len(raw) % _ALIGN))
 
 
+@functools.lru_cache(maxsize=1)
+def _vocab_entries() -> tuple[bytes, ...]:
+    """The tokenizer's GGUF entries, serialised once per process (300k strings take ~1 s)."""
+    vocab = load_vocab()
+    g = _GGUFWriter()
+    g.string("tokenizer.ggml.model", "gpt2")
+    g.string("tokenizer.ggml.pre", "qwen35")
+    g.string_array("tokenizer.ggml.tokens", vocab.tokens)
+    g.int_array("tokenizer.ggml.token_type", vocab.token_types)
+    g.string_array("tokenizer.ggml.merges", vocab.merges)
+    return tuple(g.kv)
+
+
 class _Weights:
     """Draws random tensors: matrices in the chosen type, vectors in f32."""
 
@@ -419,11 +432,7 @@ def build_synthetic_qwen35(
     if with_mtp:
         g.u32(f"{ARCH}.nextn_predict_layers", n_nextn)
 
-    g.string("tokenizer.ggml.model", "gpt2")
-    g.string("tokenizer.ggml.pre", "qwen35")
-    g.string_array("tokenizer.ggml.tokens", vocab.tokens)
-    g.int_array("tokenizer.ggml.token_type", vocab.token_types)
-    g.string_array("tokenizer.ggml.merges", vocab.merges)
+    g.kv.extend(_vocab_entries())
     g.u32("tokenizer.ggml.bos_token_id", TOKEN_ENDOFTEXT)
     g.u32("tokenizer.ggml.eos_token_id", TOKEN_IM_END)
     g.u32("tokenizer.ggml.padding_token_id", TOKEN_ENDOFTEXT)
