@@ -10,6 +10,7 @@ import importlib.util
 import os
 import pty
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,19 @@ def test_complete_positions(
 ) -> None:
     assert main(["complete", str(files["good"]), *argv]) == 2
     assert message in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["refactor"], "refactor needs an instruction"), (["ask", " "], "ask needs a question")],
+)
+def test_missing_instruction_fails_before_the_model_loads(
+    argv: list[str], message: str, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = time.perf_counter()
+    assert main([*argv, str(files["good"])]) == 2
+    assert message in one_error_line(capsys.readouterr().err)
+    assert time.perf_counter() - started < 2
 
 
 def test_apply_needs_a_file(

@@ -152,6 +152,8 @@ def _generate(
 
 def run_prose(args: argparse.Namespace) -> int:
     settings, _ = _settings(args)
+    if args.command == "ask" and not args.question.strip():
+        raise InputError("ask needs a question")
     sources: list[Source | None] = list(read_sources(args.files, required=args.command != "ask"))
     if not sources:
         sources = [None]  # `qcode ask "..."` with no code at all
@@ -208,6 +210,8 @@ def _refusal(done: DoneEvent, new_text: str, language: str | None, force: bool) 
 def run_edit(args: argparse.Namespace) -> int:
     settings, _ = _settings(args)
     sources = read_sources(args.files)
+    if args.command == "refactor" and not (args.message or "").strip():
+        raise InputError('refactor needs an instruction: -m "what to change"')
     if args.apply and any(source.path is None for source in sources):
         raise InputError("--apply needs a FILE to write back to; for stdin use --output FILE")
     if args.output and len(sources) > 1:
