@@ -336,6 +336,24 @@ def test_several_files_get_headers_or_json_lines(
     assert [r["file"] for r in records] == [str(calc), str(other)]
 
 
+def test_options_may_come_before_the_command(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[Any] = []
+    real = cli_commands._settings
+
+    def spy(args: Any) -> Any:
+        seen.append(real(args)[0])
+        return real(args)
+
+    monkeypatch.setattr(cli_commands, "_settings", spy)
+    scripted("Fine.")
+    assert main(["--kv-type", "f16", "--stats", "--max-tokens=7", "review", str(calc)]) == 0
+    assert (seen[0].kv_type_k, seen[0].max_tokens) == ("f16", 7)
+    assert "qcode: stats:" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("given", "language"), [(None, "python"), ("py", "python"),
                                                  ("JS", "javascript"), ("cobol", "cobol")])
 def test_language_from_content_or_lang(

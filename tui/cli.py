@@ -185,7 +185,25 @@ def _run_bench(rest: list[str]) -> int:
     return int(bench_cli.main(rest) or 0)
 
 
+def _command_first(argv: list[str]) -> list[str]:
+    """`qcode --model m.gguf explain x.py` means `qcode explain --model m.gguf x.py`."""
+    options = build_app_parser()._option_string_actions
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token in COMMANDS:
+            return [token, *argv[:index], *argv[index + 1 :]]
+        action = options.get(token.split("=", 1)[0]) if token.startswith("--") else None
+        if action is None or action.help == argparse.SUPPRESS:
+            return argv
+        takes_value = action.nargs is None and "=" not in token
+        index += 2 if takes_value else 1
+    return argv
+
+
 def _dispatch(argv: list[str]) -> int:
+    if argv and argv[0].startswith("--"):
+        argv = _command_first(argv)
     if argv and argv[0] == "bench":
         return _run_bench(argv[1:])
     if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help")):
