@@ -179,7 +179,7 @@ def test_ctrl_c_mid_generation(
         process.kill()
     assert process.returncode == 130, err
     assert b"Traceback" not in err
-    assert len(first + rest) > 0
+    assert (first + rest).endswith(b"\n")  # the partial answer was flushed and its line closed
 
 
 # scripted answers: exact outcomes of the edit path
@@ -273,6 +273,15 @@ def test_apply_refuses_a_cut_off_answer_even_with_force(
     scripted(TIMES[:40], finish="length")
     assert main(["doc", str(calc), "--apply", "--force"]) == 1
     assert "cut off (length)" in error_lines(capsys.readouterr().err)[0]
+    assert calc.read_text() == CODE and leftovers(calc.parent, calc.name) == []
+
+
+def test_an_interrupted_edit_writes_nothing(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted(TIMES[:30], finish="cancelled")
+    assert main(["refactor", str(calc), "-m", "x", "--apply"]) == 130
+    assert capsys.readouterr().out == ""
     assert calc.read_text() == CODE and leftovers(calc.parent, calc.name) == []
 
 
