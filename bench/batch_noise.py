@@ -9,8 +9,10 @@ top-1/top-2 gaps are (a difference smaller than every gap can never flip the arg
                                 [--no-fa] [--no-repack] [--no-tiled]
 
 On x86 with llama.cpp as vendored in llama-cpp-python 0.3.36, `--no-repack --no-tiled` makes the
-two ways bit-identical for Q4_K_S Gemma 3: both remaining batch kernels (ggml vec_dot per row, and
-llamafile's tinyBLAS for Q8_0/Q5_0/Q4_0) sum each dot product in the same order as the one-row path.
+two ways bit-identical for Q4_K_S Gemma 3 with a q8_0 KV cache: the kernels left (ggml vec_dot per
+row, llamafile's tinyBLAS for Q8_0/Q5_0/Q4_0) sum each dot product in the same order as one row.
+An f16/f32 KV cache breaks it again at batches of 64+ (tiled flash attention) and, with several
+threads, at 512+ cached tokens (split-KV single-token attention); F16 weights never match.
 """
 
 from __future__ import annotations
