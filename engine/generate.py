@@ -72,6 +72,7 @@ class Engine:
                 threads=settings.threads,
                 rollback_slots=settings.draft_max + 1,
                 load_mtp=self.info.n_nextn_layers > 0 and settings.draft in ("mtp", "auto"),
+                exact_batches=settings.exact_batches,
             ),
             load_progress,
         )

@@ -42,6 +42,8 @@ class RuntimeConfig:
     # recurrent-state snapshots kept per sequence, so a rejected draft can be rolled back
     rollback_slots: int = 0
     load_mtp: bool = False
+    # batch-size-independent CPU matmuls: no repacked weights, no tiled K-quant kernel (see exact_batches)
+    exact_batches: bool = False
 
 
 Logits = npt.NDArray[np.float32]
@@ -63,6 +65,11 @@ class Runtime:
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = config.gpu_layers if config.gpu_layers >= 0 else 999
         mparams.load_mtp = config.load_mtp
+        if config.exact_batches:
+            # Batches of K-quant weights otherwise go through repacked 4-row gemms and a tiled kernel (>= 8 rows)
+            # that sum in another order than the one-row kernel. ggml reads the switch once, at the first matmul.
+            mparams.use_extra_bufts = False
+            os.environ.setdefault("GGML_CPU_TILED_MM", "0")
         self._progress_ref: Any = None
         if progress is not None:
             def on_progress(fraction: float, _user: ctypes.c_void_p) -> bool:

@@ -53,6 +53,11 @@ class QcodeSettings(BaseSettings):
     flash_attn: bool = Field(True, description="flash attention (a quantized V cache needs it)")
     gpu_layers: int = Field(-1, ge=-1, description="layers to offload to the GPU; -1 means all")
     threads: int = Field(0, ge=0, le=1024, description="CPU threads; 0 picks the core count")
+    exact_batches: bool = Field(
+        False,
+        description="CPU: use matmul kernels whose results do not depend on the batch size, so drafted and "
+        "plain greedy runs match bit for bit (about 10% slower)",
+    )
     batch_size: int = Field(512, ge=16, le=8192, description="prompt tokens per decode call")
 
     # drafting

@@ -77,9 +77,10 @@ class DraftController:
     def best_length(self, available: int | None = None) -> int:
         """The k in 0..draft_max (and at most `available`) with the most tokens per unit of cost."""
         limit = self.draft_max if available is None else min(self.draft_max, available)
-        best_k, best_rate = 0, 1.0
+        best_k, best_rate = 0, 0.0
         for k in range(1, limit + 1):
             rate = self.expected_tokens(k) / self.cost.relative(k + 1)
-            if rate > best_rate * 1.02:  # a margin keeps noise from buying slow drafts
+            if rate > best_rate:
                 best_k, best_rate = k, rate
-        return best_k
+        # plain decoding yields 1 token per unit; a margin keeps noise from buying drafts that do not pay
+        return best_k if best_rate > 1.02 else 0

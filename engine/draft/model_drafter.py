@@ -35,6 +35,7 @@ class ModelDrafter:
                 gpu_layers=settings.gpu_layers,
                 threads=settings.threads,
                 rollback_slots=settings.draft_max + 1,
+                exact_batches=settings.exact_batches,
             ),
         )
         if self.runtime.n_vocab != engine.runtime.n_vocab:
