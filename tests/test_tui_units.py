@@ -64,22 +64,22 @@ def test_drive_cancelled_before_start_never_opens_the_engine() -> None:
     assert isinstance(posted[-1], JobDone) and posted[-1].cancelled
 
 
-def test_drive_stops_reading_once_cancelled_and_closes_the_stream() -> None:
+def test_drive_shows_nothing_after_a_cancel_but_lets_the_engine_finish() -> None:
     job = Job(5, "task", "explain")
-    closed: list[bool] = []
+    finished: list[bool] = []
 
     def events():
-        try:
-            yield TextEvent("one")
-            job.cancel.set()  # the user pressed Esc; an engine that ignores it still stops here
-            yield TextEvent("two")
-            yield TextEvent("three")
-        finally:
-            closed.append(True)
+        yield TextEvent("one")
+        job.cancel.set()  # the user pressed Esc; the engine still has a step to finish
+        yield TextEvent("two")
+        yield DoneEvent("onetwo", Stats(completion_tokens=2, finish_reason="cancelled"))
+        finished.append(True)
 
     posted = run_drive(job, events)
-    assert closed == [True]
-    assert posted[-1].cancelled and posted[-1].text == "onetwo"
+    assert finished == [True]  # read to the end: the engine was not cut off mid-step
+    assert [m.text for m in posted if isinstance(m, JobChunk)] == ["one"]
+    assert posted[-1].cancelled and posted[-1].text == "one"
+    assert posted[-1].stats.finish_reason == "cancelled"
 
 
 def test_drive_waits_for_the_engine_lock() -> None:
@@ -214,8 +214,9 @@ def test_status_formatters() -> None:
     assert describe_model(summary) == "gemma Q4_K_M · kv q8_0 · draft auto"
     stats = Stats(prompt_tokens=300, completion_tokens=12, decode_tokens_per_s=85.25,
                   draft_proposed=10, draft_accepted=6)
-    text = describe_metrics(Metrics(stats=stats, suggestion_ms=123.4), 8192)
-    assert text == "85.2 tok/s · acc 60% · ctx 312/8192 · suggest 123 ms"
+    text = describe_metrics(Metrics(stats=stats, suggestion_ms=123.4, suggestion_eval=(5, 300)),
+                            8192)
+    assert text == "85.2 tok/s · acc 60% · ctx 312/8192 · suggest 123 ms · eval 5/300 tok"
     assert "acc" not in describe_metrics(Metrics(stats=Stats(completion_tokens=1)), 8192)
 
 

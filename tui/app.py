@@ -159,8 +159,14 @@ class QcodeApp(App[int]):
     def load_engine(self) -> None:
         started = time.monotonic()
 
+        last: list[tuple[str, int | None]] = []
+
         def progress(text: str, fraction: float | None) -> None:
-            self.post_message(LoadProgress(text, fraction))
+            # llama.cpp reports hundreds of fractions: pass on whole percents only
+            step = (text, None if fraction is None else int(fraction * 100))
+            if not last or last[-1] != step:
+                last.append(step)
+                self.post_message(LoadProgress(text, fraction))
 
         try:
             backend = self._loader(self.settings, progress)
@@ -293,7 +299,13 @@ class QcodeApp(App[int]):
             first = editor.location_of(scope.start)[0]
             last = editor.location_of(scope.end)[0]
             label = f"{scope.kind} {scope.name}".strip()
-        return (first, 0), (last, len(document[last])), label, (first + 1, last + 1)
+        start, end = (first, 0), (last, len(document[last]))
+        if not editor.get_text_range((0, 0), start).strip() and not editor.get_text_range(
+            end, document.end
+        ).strip():
+            # the region is the whole file: no focus, or the engine would add an empty outline
+            return (0, 0), document.end, label, None
+        return start, end, label, (first + 1, last + 1)
 
     def action_cancel(self) -> None:
         if not isinstance(self.screen, Screen) or self.screen is not self.screen_stack[0]:
@@ -347,6 +359,8 @@ class QcodeApp(App[int]):
                 self.notify("The model suggested nothing here.", severity="warning")
             else:
                 self.metrics.suggestion_ms = elapsed_ms
+                stats = message.stats
+                self.metrics.suggestion_eval = (stats.prompt_tokens_evaluated, stats.prompt_tokens)
                 shown = self._show_suggestion(job)
                 self._set_state("Tab accepts, Esc dismisses" if shown else "ready")
             self._refresh_info()
@@ -424,6 +438,8 @@ class QcodeApp(App[int]):
                         severity="error")
             return
         proposed = result[len(head) : len(result) - len(tail)]
+        # the region keeps its own trailing newlines: a model's extra blank line is no change
+        proposed = proposed.rstrip("\n") + job.original[len(job.original.rstrip("\n")):]
         if proposed == job.original:
             self._set_state(f"{job.task}: no changes")
             self.notify("The rewrite changes nothing.")

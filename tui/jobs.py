@@ -63,16 +63,17 @@ def drive(
         events: Iterator[TextEvent | NoticeEvent | DoneEvent] | None = None
         try:
             events = open_events()
+            # after a cancel the engine stops at its next step and ends with its DoneEvent; read
+            # to the end so its state stays consistent, but show nothing more
             for event in events:
                 if isinstance(event, TextEvent):
-                    pieces.append(event.text)
-                    post(JobChunk(job.id, event.text))
+                    if not job.cancel.is_set():
+                        pieces.append(event.text)
+                        post(JobChunk(job.id, event.text))
                 elif isinstance(event, NoticeEvent):
                     post(JobNotice(job.id, event.message))
                 elif isinstance(event, DoneEvent):
                     done = event
-                if job.cancel.is_set() and done is None:
-                    break
         except QcodeError as exc:
             post(JobFailed(job.id, str(exc)))
             return
@@ -89,4 +90,5 @@ def drive(
         if done is None:
             reason = "cancelled" if cancelled else "eog"
             done = DoneEvent("".join(pieces), Stats(finish_reason=reason))
-        post(JobDone(job.id, done.text or "".join(pieces), done.stats, cancelled))
+        text = "".join(pieces) if cancelled else done.text or "".join(pieces)
+        post(JobDone(job.id, text, done.stats, cancelled))

@@ -19,7 +19,8 @@ class Metrics:
 
     stats: Stats | None = None
     suggestion_ms: float | None = None
-    first_ms: float | None = None
+    # (prompt tokens evaluated, prompt tokens) of the last completion: low when state was reused
+    suggestion_eval: tuple[int, int] | None = None
 
 
 def describe_model(summary: ModelSummary | None) -> str:
@@ -40,6 +41,8 @@ def describe_metrics(metrics: Metrics, n_ctx: int | None) -> str:
             parts.append(f"ctx {used}/{n_ctx}")
     if metrics.suggestion_ms is not None:
         parts.append(f"suggest {metrics.suggestion_ms:.0f} ms")
+        if metrics.suggestion_eval is not None:
+            parts.append("eval {}/{} tok".format(*metrics.suggestion_eval))
     return " · ".join(parts)
 
 

@@ -1,0 +1,225 @@
+"""The app end to end on the real default model: load, complete, explain, fix then accept, cancel.
+
+Everything the fake engine stands in for in test_tui_app.py happens here for real once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from tui_helpers import RecordingApp, idle, play, ready, status_text, until
+
+try:
+    import engine.generate  # noqa: F401  (the real engine: llama.cpp and the default model)
+except ImportError as exc:  # pragma: no cover - only while the engine is being written
+    pytest.skip(f"engine.generate is not importable: {exc}", allow_module_level=True)
+
+from engine.events import TextEvent
+from engine.settings import QcodeSettings, load_settings
+from tui.backend import Backend, load_engine_backend
+from tui.widgets import DiffReviewScreen
+
+pytestmark = pytest.mark.slow
+SLOW = 600.0  # seconds: a busy two-core machine decodes a few tokens a second
+
+
+@pytest.fixture(scope="module")
+def settings() -> QcodeSettings:
+    # short answers keep the prose tasks quick; rewrites get room for the code whatever this is
+    return load_settings(max_tokens=48)
+
+
+@pytest.fixture(scope="module")
+def backend(settings: QcodeSettings) -> Iterator[Backend]:
+    """One real engine for the module; the apps below never use it from two threads at once."""
+    loaded = load_engine_backend(settings, lambda text, fraction: None)
+    try:
+        yield loaded
+    finally:
+        loaded.close()
+
+
+def real_app(backend: Backend, settings: QcodeSettings, text: str,
+             path: Path = Path("calc.py")) -> RecordingApp:
+    return RecordingApp(settings, path, text, loader=lambda s, progress: backend)
+
+
+def test_real_model_loads_in_a_worker_with_a_visible_loading_state(
+    settings: QcodeSettings,
+) -> None:
+    app = RecordingApp(settings, Path("calc.py"), "x = 1\n")  # the real loader
+    states: list[str] = []
+
+    async def main() -> None:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            states.append(status_text(app))
+            await pilot.press("y")  # the editor answers keys while the model loads
+            await until(pilot, lambda: app.backend is not None or app.load_error, SLOW)
+            await pilot.pause()
+            states.append(status_text(app))
+            states.append(app.editor.text)
+
+    try:
+        asyncio.run(main())
+    finally:
+        app.shutdown_engine()
+    assert app.load_error is None
+    assert "loading" in states[0]
+    assert "ready" in states[1]
+    assert "Gemma 3 270m Q4_K_S · kv q8_0 · draft auto" in states[1]
+    assert states[2] == "yx = 1\n"
+
+
+def test_real_completion_shows_ghost_text_that_tab_accepts(
+    backend: Backend, settings: QcodeSettings,
+) -> None:
+    text = "def add(a, b):\n    \n\nprint(add(1, 2))\n"
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.editor
+        editor.move_cursor((1, 4))
+        await pilot.press("ctrl+space")
+        await idle(pilot, app, SLOW)
+        assert editor.has_ghost, app.notes
+        suggestion = editor.ghost_text
+        assert suggestion.strip()
+        first = app.metrics.suggestion_eval
+        assert "suggest" in status_text(app)
+        # the same place again: the engine reuses the evaluated prefix
+        await pilot.press("escape")
+        await pilot.press("ctrl+space")
+        await idle(pilot, app, SLOW)
+        assert editor.ghost_text == suggestion  # greedy: the same suggestion
+        again = app.metrics.suggestion_eval
+        assert first is not None and again is not None
+        assert again[0] < again[1], f"no state reuse: evaluated {again[0]} of {again[1]}"
+        await pilot.press("tab")
+        assert editor.text == text.replace("    \n", "    " + suggestion + "\n", 1)
+        await pilot.press("ctrl+z")
+        assert editor.text == text
+
+    play(scenario, real_app(backend, settings, text))
+
+
+def test_real_explain_streams_markdown_into_the_answer_pane(
+    backend: Backend, settings: QcodeSettings,
+) -> None:
+    text = "def add(a, b):\n    return a + b\n"
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor((1, 8))
+        await pilot.press("f2")
+        await until(pilot, lambda: app.answer.text, SLOW, "the first piece of the answer")
+        assert app.job is not None  # still streaming: pieces show as they come
+        await idle(pilot, app, SLOW)
+        assert app.answer.text.strip()
+        assert app.answer.markdown.source == app.answer.text
+        assert "explain done" in status_text(app), app.notes
+        assert "tok/s" in status_text(app) and "ctx " in status_text(app)
+
+    play(scenario, real_app(backend, settings, text))
+
+
+def test_real_fix_shows_a_diff_and_accepting_is_one_undo_step(
+    backend: Backend, settings: QcodeSettings,
+) -> None:
+    text = "def add(a, b):\n    return a - b\n"
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.editor
+        editor.move_cursor((1, 8))
+        await pilot.press("f5")
+        await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen) or (
+            app.job is None and app.notes), SLOW, "the diff")
+        assert isinstance(app.screen, DiffReviewScreen), app.notes
+        diff = app.screen.diff
+        assert diff.startswith("--- a/calc.py")
+        await pilot.press("a")
+        await pilot.pause()
+        assert editor.text != text and "def add" in editor.text
+        removed = [line[1:] for line in diff.splitlines() if line.startswith("-")][1:]
+        added = [line[1:] for line in diff.splitlines() if line.startswith("+")][1:]
+        assert all(line in editor.text.split("\n") for line in added)
+        assert any(line not in editor.text.split("\n") for line in removed)
+        await pilot.press("ctrl+z")
+        assert editor.text == text
+
+    play(scenario, real_app(backend, settings, text))
+
+
+class HeldBackend:
+    """The real backend, with its task stream held after the first piece until `release`.
+
+    The test presses Esc while the real engine is mid-answer (a fast machine could otherwise
+    finish 48 tokens before the key arrives); the engine itself must then stop.
+    """
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.summary = inner.summary
+        self.release = threading.Event()
+
+    def run_task(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        held = False
+        for event in self.inner.run_task(*args, **kwargs):
+            yield event
+            if not held and isinstance(event, TextEvent):
+                held = True
+                self.release.wait(SLOW)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_real_escape_cancels_a_running_answer(
+    backend: Backend, settings: QcodeSettings,
+) -> None:
+    text = "def add(a, b):\n    return a + b\n"
+    held = HeldBackend(backend)
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("f4")
+        await until(pilot, lambda: app.answer.text, SLOW, "the first piece")
+        await pilot.press("escape")
+        held.release.set()
+        await idle(pilot, app, SLOW)
+        assert "review cancelled" in status_text(app)
+        assert app.answer.text.endswith("*(cancelled)*")
+        stats = app.metrics.stats
+        assert stats is not None and stats.finish_reason == "cancelled"
+        assert stats.completion_tokens < settings.max_tokens
+        # the engine is free again right away
+        app.editor.move_cursor((1, 4))
+        await pilot.press("ctrl+space")
+        await idle(pilot, app, SLOW)
+        assert not any(severity == "error" for _, severity in app.notes), app.notes
+
+    play(scenario, real_app(held, settings, text))  # type: ignore[arg-type]
+
+
+def test_real_model_context_errors_are_notifications(settings: QcodeSettings) -> None:
+    """A rewrite that cannot fit a tiny context window says so and leaves the app running."""
+    small = load_settings(max_tokens=48, n_ctx=256)
+    backend = load_engine_backend(small, lambda text, fraction: None)
+    text = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(60))
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await ready(pilot, app)
+        app.editor.move_cursor((200, 0))  # outside any function: the whole file
+        await pilot.press("f5")
+        await idle(pilot, app, SLOW)
+        assert any("does not fit" in note and severity == "error"
+                   for note, severity in app.notes), app.notes
+        assert app.is_running
+
+    try:
+        play(scenario, real_app(backend, small, text))
+    finally:
+        backend.close()
