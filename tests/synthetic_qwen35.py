@@ -11,12 +11,14 @@ tested on a model that has the same structure at toy size:
   ``block_count = n_layer + 1``;
 * the real Qwen tokenizer, read from ``tests/data/ggml-vocab-qwen35.gguf.xz`` (llama.cpp's
   Qwen3.5 vocab test file, xz-compressed, 1.3 MB), whose unused padding slots receive the
-  Qwen3 added tokens at their real ids (``<|fim_prefix|>`` = 151659, ``<think>`` = 151667, ...);
+  Qwen3 added tokens at their real ids (``<|fim_prefix|>`` = 151659, ``<think>`` = 151667, ...).
+  That is 151,936 tokens, not Qwen3.6's 248,320, and the special ids differ from the real
+  model's: code under test must look tokens up, never hard-code ids;
 * a Qwen-style chat template with an ``enable_thinking`` switch.
 
 Weights are centred Gaussians scaled by 1/sqrt(fan_in), norms are near 1, so activations
 stay finite through every layer. The file is written by a small GGUF writer here, so only
-numpy is needed (the gguf package validates the output in the tests).
+numpy is needed (llama.cpp itself validates the output in tests/test_synthetic_qwen35.py).
 
 CLI: ``python tests/synthetic_qwen35.py OUT.gguf [--layers N] [--no-mtp] [--type q8_0]``
 """
@@ -122,6 +124,15 @@ class Shape:
     n_ctx_train: int = 262144  # 262144
     rope_freq_base: float = 10_000_000.0
     rms_eps: float = 1e-6
+
+
+# The real model's head sizes (attention 256, DeltaNet 128, 1/4 rotary) at small width, for
+# runs where kernels are picked by head size (CUDA flash attention, the fused delta-rule
+# kernel). About 62 MB with q8_0.
+REAL_HEAD_DIMS = Shape(
+    n_embd=256, n_ff=768, n_head=6, n_head_kv=1, head_dim=256, n_rot=64,
+    rope_sections=(11, 11, 10, 0), ssm_head_dim=128, ssm_k_heads=2, ssm_v_heads=6,
+)
 
 
 @dataclass(frozen=True)

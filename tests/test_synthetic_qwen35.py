@@ -6,6 +6,8 @@ batch of 16 vs one token at a time: 0.0 max |logit diff| with f16 and q8_0 KV (l
 rollback of 5 of an 8-token batch vs a run that never saw them: 0.0; restoring a partial
 (recurrent-only) checkpoint and cutting the KV cache back: 0.0. BATCH_NOISE leaves room
 for another CPU's kernels while still catching a wrong state (those differ by 10 or more).
+On an H100 (CUDA build of the same llama.cpp) batched logits are NOT bit-identical to single
+steps (up to ~1 at 16 tokens, with argmax flips), so these bounds are CPU facts only.
 """
 
 from __future__ import annotations
@@ -246,23 +248,26 @@ def test_batch_matches_single_steps(
     assert (together.argmax(axis=1) == one_by_one.argmax(axis=1)).all()
 
 
-@pytest.mark.parametrize("kv", ["f16", "q8_0"])
+@pytest.mark.parametrize(("kv", "keep"), [("f16", 3), ("q8_0", 3), ("q8_0", 1)])
 def test_rollback_matches_a_run_that_never_saw_the_tokens(
-    session: Callable[..., Session], prompt: list[int], kv: str
+    session: Callable[..., Session], prompt: list[int], kv: str, keep: int
 ) -> None:
+    # The snapshots are the states after each token of the last decode call, so a rollback
+    # must keep at least its first token (a verify batch keeps the sampled one). Dropping
+    # the whole batch is accepted by seq_rm but leaves a wrong state (off by 17-27 here).
     P = len(prompt)
     draft, following = CONT[:8], CONT[8]
     rolled = session(kv=kv)
     rolled.decode(prompt, 0)
     rolled.decode(draft, P)
-    assert rolled.seq_rm(P + 3)  # reject the last 5 of the 8
-    assert rolled.pos_max() == P + 2
-    after_rollback = rolled.decode([following], P + 3)[0]
+    assert rolled.seq_rm(P + keep)  # reject the rest of the 8
+    assert rolled.pos_max() == P + keep - 1
+    after_rollback = rolled.decode([following], P + keep)[0]
 
     fresh = session(kv=kv)
     fresh.decode(prompt, 0)
-    fresh.decode(draft[:3], P)
-    expected = fresh.decode([following], P + 3)[0]
+    fresh.decode(draft[:keep], P)
+    expected = fresh.decode([following], P + keep)[0]
     assert np.abs(after_rollback - expected).max() <= BATCH_NOISE
 
     # The comparison has teeth: a state that still holds the 5 tokens is far off.
