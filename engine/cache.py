@@ -46,11 +46,13 @@ class StateCache:
         self.tokens: list[int] = []  # what sequence 0 holds, position by position
         self.recurrent = runtime.keeps_recurrent_state
         self._checkpoints: list[_Checkpoint] = []
+        self._last_batch_start = 0  # recurrent rollback snapshots exist only inside the last decode call
         self._prefixes: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
 
     def reset(self) -> None:
         self.runtime.clear()
         self.tokens = []
+        self._last_batch_start = 0
         self._checkpoints = []
 
     def prepare(self, prompt: Sequence[int]) -> int:
@@ -81,6 +83,7 @@ class StateCache:
         if checkpoint is not None and self.runtime.load_state(checkpoint.data, partial=True):
             self.runtime.remove_from(checkpoint.length)
             self.tokens = self.tokens[: checkpoint.length]
+            self._last_batch_start = checkpoint.length
             self._checkpoints = [c for c in self._checkpoints if c.length <= checkpoint.length]
             return checkpoint.length
         self.reset()
@@ -92,6 +95,7 @@ class StateCache:
                 self.reset()
                 return 0
             self.tokens = self.tokens[:length]
+            self._last_batch_start = length
         return length
 
     def _best_snapshot(self, prompt: Sequence[int], limit: int) -> tuple[int, ...] | None:
@@ -109,20 +113,27 @@ class StateCache:
             return 0
         self._prefixes.move_to_end(key)
         self.tokens = list(key)
+        self._last_batch_start = len(key)
         self._checkpoints = []
         return len(key)
 
     # --- bookkeeping called by the decode loop ----------------------------------------------------
     def extend(self, tokens: Sequence[int]) -> None:
+        """Record one decode call's tokens."""
+        self._last_batch_start = len(self.tokens)
         self.tokens.extend(tokens)
 
     def rollback(self, length: int) -> bool:
         """Forget everything after `length` tokens (a rejected draft). False if the memory refused."""
         if length >= len(self.tokens):
             return True
+        if self.recurrent and length <= self._last_batch_start:
+            # llama.cpp would accept it but leave a wrong state: its snapshots cover only the last call's tokens
+            return False
         if not self.runtime.remove_from(length):
             return False
         del self.tokens[length:]
+        self._last_batch_start = length  # a pending rollback is single-use
         return True
 
     def has_prefix(self, prefix: Sequence[int]) -> bool:

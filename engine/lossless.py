@@ -36,8 +36,9 @@ def measure_gap_noise(engine: Engine, prompt: Sequence[int], tokens: Sequence[in
     base = len(cache.tokens)
     runtime.decode(list(tokens), base, len(tokens))
     batch = runtime.logits(len(tokens)).copy()
-    cache.extend(tokens)
-    cache.rollback(base)
+    # start again from the prompt (recurrent state cannot roll back a whole decode call)
+    cache.reset()
+    engine._evaluate(list(prompt), threading.Event(), want_logits=False)
     worst = 0.0
     for i, token in enumerate(tokens):
         runtime.decode([token], base + i, 1)

@@ -116,3 +116,23 @@ def real_engine(default_settings: Any) -> Iterator[Any]:
         yield engine
     finally:
         engine.close()
+
+
+@pytest.fixture(scope="session")
+def qwen35_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic Qwen3.6-shaped GGUF (hybrid DeltaNet + attention, one MTP layer), built once."""
+    from synthetic_qwen35 import synthetic_qwen35_path
+
+    return synthetic_qwen35_path(tmp_path_factory.mktemp("qwen35"))
+
+
+@pytest.fixture(scope="session")
+def qwen35_engine(qwen35_model: Path) -> Iterator[Any]:
+    """An Engine on the synthetic qwen35 model; never use it from two threads."""
+    from engine import Engine, load_settings
+
+    engine = Engine(load_settings(model=qwen35_model, n_ctx=2048, batch_size=256, draft="ngram"))
+    try:
+        yield engine
+    finally:
+        engine.close()

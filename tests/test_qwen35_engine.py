@@ -1,0 +1,73 @@
+"""The engine on a synthetic Qwen3.6-shaped model: hybrid recurrent memory, chat template, FIM, drafting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import GenerationRequest
+from engine.prompts import build_prompt
+from engine.tasks import completion_prompt
+
+PROMPT = "def area(width, height):\n    return width * height\n\n" * 6
+
+
+def test_loads_as_hybrid_with_mtp_fim_and_chat_template(qwen35_engine: Any) -> None:
+    info = qwen35_engine.info
+    assert info.arch == "qwen35" and info.is_hybrid and info.n_nextn_layers == 1
+    assert info.has_fim and info.chat_template is not None
+    assert qwen35_engine.runtime.keeps_recurrent_state and qwen35_engine.runtime.rollback_slots > 0
+    done = qwen35_engine.complete(GenerationRequest(PROMPT, max_tokens=16, drafter="none"))
+    assert done.stats.completion_tokens == 16 or done.stats.finish_reason == "eog"
+
+
+def test_prefix_reuse_restores_a_recurrent_checkpoint_and_matches_a_fresh_run(qwen35_engine: Any) -> None:
+    shared = PROMPT * 9  # longer than one 256-token batch: a checkpoint is kept at the batch boundary
+    first = GenerationRequest(shared + "def first():\n", max_tokens=4, drafter="none")
+    second = GenerationRequest(shared + "class Second:\n", max_tokens=8, drafter="none")
+    qwen35_engine.cache.reset()
+    qwen35_engine.complete(first)
+    reused = qwen35_engine.complete(second)
+    assert reused.stats.prompt_tokens_evaluated < reused.stats.prompt_tokens - 200
+    qwen35_engine.cache.reset()
+    fresh = qwen35_engine.complete(second)
+    assert fresh.stats.prompt_tokens_evaluated == fresh.stats.prompt_tokens
+    assert reused.tokens == fresh.tokens
+
+
+def test_task_prefix_snapshot_serves_a_different_question(qwen35_engine: Any) -> None:
+    system = "You are a careful assistant who answers briefly. " * 10
+    built_a = build_prompt(qwen35_engine.info, system, "What is 2+2?")
+    built_b = build_prompt(qwen35_engine.info, system, "Name a colour.")
+    assert built_a.text[: built_a.prefix_chars] == built_b.text[: built_b.prefix_chars]
+    qwen35_engine.cache.reset()
+    qwen35_engine.complete(GenerationRequest(built_a.text, max_tokens=2, drafter="none",
+                                             prefix_chars=built_a.prefix_chars))
+    done = qwen35_engine.complete(GenerationRequest(built_b.text, max_tokens=2, drafter="none",
+                                                    prefix_chars=built_b.prefix_chars))
+    tail = qwen35_engine.count_tokens(built_b.text[built_b.prefix_chars :])
+    assert done.stats.prompt_tokens_evaluated <= tail + 1
+
+
+def test_chat_prompt_disables_thinking_unless_asked(qwen35_engine: Any) -> None:
+    off = build_prompt(qwen35_engine.info, "sys", "hello").text
+    on = build_prompt(qwen35_engine.info, "sys", "hello", think=True).text
+    assert "<|im_start|>system\nsys<|im_end|>" in off
+    assert off.endswith("<think>\n\n</think>\n\n") and not on.endswith("</think>\n\n")
+
+
+def test_fim_prompt_uses_the_models_own_tokens(qwen35_engine: Any) -> None:
+    tokens = completion_prompt(qwen35_engine, "def f(x):\n    ", "\n\nprint(f(2))\n")
+    runtime = qwen35_engine.runtime
+    pre, suf, mid = (runtime.special_token(n) for n in ("fim_pre", "fim_suf", "fim_mid"))
+    assert tokens.count(pre) == tokens.count(suf) == 1 and tokens[-1] == mid
+    assert tokens.index(pre) < tokens.index(suf)
+
+
+def test_ngram_drafting_is_byte_identical_with_rollbacks(qwen35_engine: Any) -> None:
+    # batch and step logits agree exactly on this model on the CPU, so greedy drafted == plain, bit for bit
+    for prompt in (PROMPT, "Write a haiku about recurrent state.\n", PROMPT[:40]):
+        qwen35_engine.cache.reset()
+        plain = qwen35_engine.complete(GenerationRequest(prompt, max_tokens=48, drafter="none"))
+        drafted = qwen35_engine.complete(GenerationRequest(prompt, max_tokens=48, drafter="ngram", reference=prompt))
+        assert drafted.tokens == plain.tokens
+        assert drafted.stats.drafter == "ngram"
