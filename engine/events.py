@@ -62,7 +62,7 @@ class Stats:
         )
         if self.draft_proposed:
             text += f" ({self.draft_accepted}/{self.draft_proposed} accepted)"
-        return text + f", kv {self.kv_type}, {self.model}, {self.finish_reason}"
+        return text + f", kv {self.kv_type}, {self.finish_reason}, model {self.model}"
 
 
 @dataclass(frozen=True)

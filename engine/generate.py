@@ -62,17 +62,8 @@ class Engine:
         )
         self.runtime = Runtime(
             path,
-            RuntimeConfig(
-                n_ctx=settings.n_ctx,
-                n_batch=settings.batch_size,
-                kv_type_k=settings.kv_type_k,
-                kv_type_v=settings.kv_type_v,
-                flash_attn=settings.flash_attn,
-                gpu_layers=settings.gpu_layers,
-                threads=settings.threads,
-                rollback_slots=settings.draft_max + 1,
-                load_mtp=self.info.n_nextn_layers > 0 and settings.draft in ("mtp", "auto"),
-                exact_batches=settings.exact_batches,
+            RuntimeConfig.from_settings(
+                settings, load_mtp=self.info.n_nextn_layers > 0 and settings.draft in ("mtp", "auto")
             ),
             load_progress,
         )

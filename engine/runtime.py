@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from . import llama_log
 from .errors import GenerationError, ModelError
+from .settings import QcodeSettings
 
 KV_TYPES: dict[str, int] = {
     "f32": llama_cpp.GGML_TYPE_F32, "f16": llama_cpp.GGML_TYPE_F16, "bf16": 30,
@@ -44,6 +45,22 @@ class RuntimeConfig:
     load_mtp: bool = False
     # batch-size-independent CPU matmuls: no repacked weights, no tiled K-quant kernel (see exact_batches)
     exact_batches: bool = False
+
+
+    @classmethod
+    def from_settings(cls, settings: QcodeSettings, *, load_mtp: bool = False) -> RuntimeConfig:
+        return cls(
+            n_ctx=settings.n_ctx,
+            n_batch=settings.batch_size,
+            kv_type_k=settings.kv_type_k,
+            kv_type_v=settings.kv_type_v,
+            flash_attn=settings.flash_attn,
+            gpu_layers=settings.gpu_layers,
+            threads=settings.threads,
+            rollback_slots=settings.draft_max + 1,
+            load_mtp=load_mtp,
+            exact_batches=settings.exact_batches,
+        )
 
 
 Logits = npt.NDArray[np.float32]

@@ -23,21 +23,7 @@ class ModelDrafter:
     name = "model"
 
     def __init__(self, path: Path, engine: Engine) -> None:
-        settings = engine.settings
-        self.runtime = Runtime(
-            path,
-            RuntimeConfig(
-                n_ctx=settings.n_ctx,
-                n_batch=settings.batch_size,
-                kv_type_k=settings.kv_type_k,
-                kv_type_v=settings.kv_type_v,
-                flash_attn=settings.flash_attn,
-                gpu_layers=settings.gpu_layers,
-                threads=settings.threads,
-                rollback_slots=settings.draft_max + 1,
-                exact_batches=settings.exact_batches,
-            ),
-        )
+        self.runtime = Runtime(path, RuntimeConfig.from_settings(engine.settings))
         if self.runtime.n_vocab != engine.runtime.n_vocab:
             vocab = self.runtime.n_vocab
             self.runtime.close()
