@@ -17,7 +17,7 @@ from tui.backend import COMPLETION_MAX_TOKENS, EngineBackend, ModelSummary
 from tui.jobs import Job, drive
 from tui.messages import JobChunk, JobDone, JobFailed, JobNotice
 from tui.widgets.diff_review import count_changes
-from tui.widgets.help import help_markdown
+from tui.widgets.help import keys_table
 from tui.widgets.status import Metrics, describe_metrics, describe_model
 
 
@@ -216,7 +216,7 @@ def test_status_formatters() -> None:
                   draft_proposed=10, draft_accepted=6)
     text = describe_metrics(Metrics(stats=stats, suggestion_ms=123.4, suggestion_eval=(5, 300)),
                             8192)
-    assert text == "85.2 tok/s · acc 60% · ctx 312/8192 · suggest 123 ms · eval 5/300 tok"
+    assert text == "suggest 123 ms · eval 5/300 tok · 85.2 tok/s · acc 60% · ctx 312/8192"
     assert "acc" not in describe_metrics(Metrics(stats=Stats(completion_tokens=1)), 8192)
 
 
@@ -231,6 +231,8 @@ def test_completion_key_bindings_put_complete_first() -> None:
     assert next(iter(custom.key_to_bindings)) == "f9" and "ctrl+space" not in custom.key_to_bindings
 
 
-def test_help_lists_the_rows() -> None:
-    text = help_markdown([("f2", "Explain the code")])
-    assert "| `f2` | Explain the code |" in text
+def test_help_table_has_a_row_per_binding() -> None:
+    table = keys_table([("f2", "Explain the code"), ("^s", "Save the file")])
+    assert table.row_count == 2
+    assert [cell for column in table.columns for cell in column.cells] == [
+        "f2", "^s", "Explain the code", "Save the file"]

@@ -38,15 +38,23 @@ class AnswerPane(VerticalScroll):
         await self.finish()
         self.text = ""
         self.query_one("#answer-title", Label).update(title)
+        self.anchor(False)
         await self.markdown.update("")
-        self.anchor()  # follow the end while the answer grows, until the user scrolls up
+        self.scroll_home(animate=False)
         self._stream = Markdown.get_stream(self.markdown)
+
+    def _follow(self) -> None:
+        # anchor (follow the end until the user scrolls up) once the answer overflows the pane:
+        # anchoring a shorter answer would bottom-align it, leaving a gap above
+        if not self.is_anchored and self.max_scroll_y > 0:
+            self.anchor()
 
     async def write(self, fragment: str) -> None:
         if self._stream is None:
             return
         self.text += fragment
         await self._stream.write(fragment)
+        self._follow()
 
     async def finish(self, footnote: str = "") -> None:
         stream, self._stream = self._stream, None
@@ -55,6 +63,7 @@ class AnswerPane(VerticalScroll):
         if footnote:
             self.text += footnote
             await self.markdown.append(footnote)
+        self.call_after_refresh(self._follow)
 
     async def show(self, title: str, markdown: str) -> None:
         """Replace the pane with a finished document (help text, errors)."""

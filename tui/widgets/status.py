@@ -31,6 +31,10 @@ def describe_model(summary: ModelSummary | None) -> str:
 
 def describe_metrics(metrics: Metrics, n_ctx: int | None) -> str:
     parts: list[str] = []
+    if metrics.suggestion_ms is not None:
+        parts.append(f"suggest {metrics.suggestion_ms:.0f} ms")
+        if metrics.suggestion_eval is not None:
+            parts.append("eval {}/{} tok".format(*metrics.suggestion_eval))
     stats = metrics.stats
     if stats is not None:
         parts.append(f"{stats.decode_tokens_per_s:.1f} tok/s")
@@ -39,10 +43,6 @@ def describe_metrics(metrics: Metrics, n_ctx: int | None) -> str:
         if n_ctx:
             used = stats.prompt_tokens + stats.completion_tokens
             parts.append(f"ctx {used}/{n_ctx}")
-    if metrics.suggestion_ms is not None:
-        parts.append(f"suggest {metrics.suggestion_ms:.0f} ms")
-        if metrics.suggestion_eval is not None:
-            parts.append("eval {}/{} tok".format(*metrics.suggestion_eval))
     return " · ".join(parts)
 
 
@@ -60,8 +60,9 @@ class StatusLine(Horizontal):
         state.set_class(error, "-error")
 
     def set_info(self, summary: ModelSummary | None, metrics: Metrics) -> None:
+        # the numbers of the last request first: when the line is cut, the static part goes
         model = describe_model(summary)
         numbers = describe_metrics(metrics, summary.n_ctx if summary else None)
         self.query_one("#status-info", Static).update(
-            " │ ".join(part for part in (model, numbers) if part)
+            " │ ".join(part for part in (numbers, model) if part)
         )

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Smoke test in a real terminal: start `qcode file.py` in tmux at 80x24 on the default model,
+# ask for a completion with ctrl+space, read the screen back, accept it with Tab, quit.
+#
+#   tests/tmux_smoke.sh            # uses `qcode` from PATH
+#   QCODE="python -m tui.cli" tests/tmux_smoke.sh
+#
+# Exits 0 when every check passes; otherwise prints the screen and exits 1.
+set -euo pipefail
+
+QCODE=${QCODE:-qcode}
+WAIT=${QCODE_SMOKE_WAIT:-300}  # seconds for the model to load and to answer
+SOCKET="qcode-smoke-$$"
+SESSION=smoke
+work=$(mktemp -d)
+trap 'tmux -L "$SOCKET" kill-server 2>/dev/null || true; rm -rf "$work"' EXIT
+
+printf 'def add(a, b):\n    \n\n\nprint(add(1, 2))\n' >"$work/file.py"
+
+screen() { tmux -L "$SOCKET" capture-pane -p -t "$SESSION"; }
+keys() { tmux -L "$SOCKET" send-keys -t "$SESSION" "$@"; }
+fail() {
+    echo "tmux smoke: FAIL: $1" >&2
+    echo "----- screen -----" >&2
+    screen >&2 || true
+    exit 1
+}
+# wait until the screen matches an extended regex (or time runs out)
+wait_for() {
+    local pattern=$1 what=$2 deadline=$((SECONDS + WAIT))
+    until screen | grep -Eq -- "$pattern"; do
+        ((SECONDS < deadline)) || fail "timed out waiting for $what"
+        sleep 0.5
+    done
+}
+
+tmux -L "$SOCKET" new-session -d -s "$SESSION" -x 80 -y 24 \
+    "cd '$work' && TERM=xterm-256color $QCODE file.py; echo qcode-exited-\$?; sleep 30"
+
+wait_for '│ (ready|model not loaded)' "the model to load"
+screen | grep -q 'model not loaded' && fail "the model did not load"
+screen | grep -Eq '^ ?1 +def add\(a, b\):' || fail "the file is not in the editor"
+screen | grep -q '\^space Complete' || fail "the footer does not show the completion key"
+
+# the cursor starts at 1:1; line 2 holds the indentation to complete after
+keys Down End
+sleep 0.5
+keys C-Space
+wait_for 'Tab accepts|no suggestion' "the suggestion"
+screen | grep -q 'no suggestion' && fail "the model suggested nothing"
+line2=$(screen | sed -n 2p)
+[[ $line2 =~ ^\ ?2\ +[^[:space:]] ]] || fail "no ghost text on line 2: '$line2'"
+screen | grep -Eq 'suggest [0-9]+ ms' || fail "the time to suggestion is not shown"
+ghost=$(sed -E 's/^ ?2 +//; s/ +$//' <<<"$line2")
+
+keys Tab
+sleep 1
+screen | grep -q 'file.py ●' || fail "accepting did not change the buffer"
+[[ $(screen | sed -n 2p) == *"$ghost"* ]] || fail "the accepted text differs from the ghost"
+
+# quit: unsaved changes ask first; the file on disk stays as it was
+keys C-q
+wait_for 'Quit without saving' "the quit confirmation"
+keys y
+wait_for 'qcode-exited-0' "qcode to exit"
+grep -q 'add(1, 2)' "$work/file.py" || fail "the file changed on disk"
+[[ $(sed -n 2p "$work/file.py") == "    " ]] || fail "the file was saved without asking"
+
+echo "tmux smoke: OK (suggested: $ghost)"
