@@ -252,6 +252,8 @@ def test_prose_tasks_stream_into_the_answer_pane(key: str, task: str) -> None:
         answer = app.query_one(AnswerPane)
         assert not answer.has_class("-hidden")
         expected = default_respond(engine.requests[-1])
+        if task == "test":  # the engine opened a code fence for it: the pane shows one
+            expected = f"```python\n{expected}```"
         assert answer.text == expected
         assert answer.markdown.source == expected
         assert engine.requests[-1].prompt == (
@@ -344,6 +346,8 @@ def test_rewrites_open_a_diff_and_accepting_is_one_undo_step(key: str, task: str
         assert isinstance(screen, DiffReviewScreen)
         note = "# refactor: use sum" if task == "refactor" else f"# {task}ed"
         assert f"+{note}" in screen.diff and "--- a/sample.py" in screen.diff
+        # the bare code answer shows as a code block
+        assert app.answer.text == f"```python\n{note}\ndef add(a, b):\n    return a + b\n```"
         await pilot.press("a")
         await pilot.pause()
         assert not isinstance(app.screen, DiffReviewScreen)

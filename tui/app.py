@@ -59,6 +59,8 @@ TASKS: tuple[tuple[str, str, str], ...] = (
     ("doc", "f6", "Add documentation to the code"),
     ("test", "f7", "Write tests for the code"),
 )
+# tasks whose prompt opens a code fence for the model (engine.tasks): their answers are code
+CODE_TASKS = frozenset({"refactor", "fix", "doc", "test"})
 NARROW_WIDTH = 100  # below this the answer pane goes under the editor instead of beside it
 
 
@@ -269,10 +271,13 @@ class QcodeApp(App[int]):
         job = self._next_job("task", task, start=start, end=end, original=code, target=label,
                              buffer=buffer, lines=lines, instruction=instruction)
         self.job = job  # claimed before the await below, so a second key press is refused
-        self._set_state(f"{task}: {label}… (Esc cancels)", busy=True)
+        self._set_state(f"{task}… (Esc cancels)", busy=True)  # the answer's title names the code
         self._show_answer(True)
         # the stream opens before the worker starts, so every chunk finds it ready
         await self.answer.begin(f"{task} · {label}" + (f" · {instruction}" if instruction else ""))
+        if task in CODE_TASKS:
+            # the engine opened a code fence in the prompt: the answer is bare code
+            await self.answer.write(f"```{language or ''}\n")
         # the whole buffer goes with a line focus: the engine adds an outline of the rest
         self._start_job(job, lambda: backend.run_task(
             task, buffer, path=path, language=language, instruction=instruction, lines=lines,
@@ -365,7 +370,8 @@ class QcodeApp(App[int]):
                 self._set_state("Tab accepts, Esc dismisses" if shown else "ready")
             self._refresh_info()
             return
-        await self.answer.finish("\n\n*(cancelled)*" if message.cancelled else "")
+        await self.answer.finish(self._close_fence(job) + (
+            "\n\n*(cancelled)*" if message.cancelled else ""))
         self._refresh_info()
         if message.cancelled:
             self._set_state(f"{job.task} cancelled")
@@ -380,10 +386,15 @@ class QcodeApp(App[int]):
             return
         self.job = None
         if job.kind == "task":
-            await self.answer.finish()
+            await self.answer.finish(self._close_fence(job))
         self._set_state(f"{job.task} failed", error=True)
         self.notify(message.error, title=f"{job.task.capitalize()} failed", severity="error",
                     timeout=10)
+
+    def _close_fence(self, job: Job) -> str:
+        if job.task not in CODE_TASKS:
+            return ""
+        return ("" if self.answer.text.endswith("\n") else "\n") + "```"
 
     def _show_suggestion(self, job: Job) -> bool:
         editor = self.editor
