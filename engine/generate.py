@@ -216,6 +216,7 @@ class Engine:
                 accepted += 1
             if controller is not None:
                 controller.cost.record(len(batch), time.perf_counter() - step_started)
+            self._observe(batch, accepted + 1)
             cache.extend(batch)
             if draft:
                 assert drafter is not None and controller is not None
@@ -263,10 +264,18 @@ class Engine:
             chunk = tokens[start : start + step]
             last = start + step >= len(tokens)
             self.runtime.decode(chunk, len(self.cache.tokens), 1 if (last and want_logits) else 0)
+            self._observe(chunk, len(chunk))
             self.cache.extend(chunk)
             if not last:
                 self.cache.checkpoint()
         return True
+
+    def _observe(self, tokens: Sequence[int], kept: int) -> None:
+        """Drafters that follow the target's hidden states (MTP) see every decode call, whichever drafter runs."""
+        for drafter in self._drafters.values():
+            hook = getattr(drafter, "after_decode", None)
+            if hook is not None:
+                hook(self.cache.tokens, tokens, kept)
 
     def _recompute(self, tokens: Sequence[int], cancel: threading.Event) -> None:
         """Rebuild the state from scratch: the fallback when recurrent memory could not roll back."""

@@ -17,3 +17,11 @@ class Drafter(Protocol):
 
     def observe(self, proposed: int, accepted: int) -> None:
         """Feedback after verification."""
+
+
+class DecodeObserver(Protocol):
+    """Optional for a drafter (the engine looks for the method): told of every target decode call while its
+    outputs can still be read, e.g. the hidden states an MTP head drafts from."""
+
+    def after_decode(self, held: Sequence[int], tokens: Sequence[int], kept: int) -> None:
+        """The target decoded `tokens` right after the `held` tokens it holds; only the first `kept` stay."""

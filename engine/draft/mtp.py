@@ -1,0 +1,258 @@
+"""Drafting with the model's own MTP (NextN) head, driven the way llama.cpp drives it.
+
+The head is one extra decoder block. At position p it reads the token x_p with the target's hidden state h_{p-1}
+(the trunk's last output after the final norm, for the token before) and predicts x_{p+1}. It lives in its own
+llama.cpp context (LLAMA_CONTEXT_TYPE_MTP) with its own attention memory, one entry per position the target holds.
+A draft chains the head: each drafted token goes back in with the head's own output state.
+
+Staying consistent with the target: the engine hands every target decode call to `after_decode`, which copies the
+hidden rows of the tokens that stay (all of a prompt chunk, the accepted part of a verified draft). The head's memory
+is then a pure function of (tokens, rows), so it is brought up to date lazily when a draft is asked for: keep the
+longest prefix whose tokens still match, decode the rest. Rollbacks, recomputes and prefix reuse across requests all
+reduce to that. Rows of a sequence the target moved away from are archived, so a task prefix the target restores
+from a snapshot finds its rows again. Rows the drafter never saw (the target restored state it had built before the
+drafter existed) are filled with zeros: drafts get worse there, outputs do not change.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import llama_cpp
+import numpy as np
+import numpy.typing as npt
+from llama_cpp import llama_cpp_ext
+
+from .. import llama_log
+from ..cache import common_prefix
+from ..errors import GenerationError, ModelError, SettingsError
+from ..runtime import KV_TYPES, Logits
+
+if TYPE_CHECKING:
+    from ..generate import Engine
+
+# Stop a draft once the head is unsure of its next guess (the first guess is always proposed: the controller
+# decides whether drafting pays). Chained steps go beyond what the head was trained for, so depth is capped too.
+MIN_CONFIDENCE = 0.4
+MAX_DEPTH = 8
+# Past sequences whose rows are kept, and the shortest one worth keeping.
+MAX_ARCHIVED = 4
+MIN_ARCHIVED = 32
+
+Rows = npt.NDArray[np.float16]
+
+
+class _History:
+    """Target tokens with the hidden row of each (float16: they only steer drafts, never the output)."""
+
+    def __init__(self, n_embd: int, tokens: Sequence[int] = (), rows: Rows | None = None) -> None:
+        self.tokens: list[int] = list(tokens)
+        capacity = max(64, len(self.tokens))
+        self.rows: Rows = np.zeros((capacity, n_embd), np.float16)
+        if rows is not None:
+            self.rows[: len(self.tokens)] = rows[: len(self.tokens)]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def extend(self, tokens: Sequence[int], rows: npt.NDArray[Any] | None) -> None:
+        """Append tokens with their rows (None: unknown, zeros)."""
+        start, end = len(self.tokens), len(self.tokens) + len(tokens)
+        if end > len(self.rows):
+            grown = np.zeros((max(end, 2 * len(self.rows)), self.rows.shape[1]), np.float16)
+            grown[:start] = self.rows[:start]
+            self.rows = grown
+        self.rows[start:end] = 0.0 if rows is None else rows
+        self.tokens.extend(tokens)
+
+    def prefix(self, length: int) -> _History:
+        return _History(self.rows.shape[1], self.tokens[:length], self.rows)
+
+
+class MtpDrafter:
+    name = "mtp"
+
+    def __init__(self, engine: Engine) -> None:
+        target = engine.runtime
+        if not target.config.load_mtp:
+            raise SettingsError(
+                f"--draft mtp: {engine.info.path.name} was loaded without its MTP layer; "
+                "start qcode with --draft mtp or --draft auto"
+            )
+        self.target = target
+        self.n_embd = int(llama_cpp.llama_model_n_embd(target.model))
+        self.n_vocab = target.n_vocab
+        self.n_ctx = target.n_ctx
+        self.capacity = target.batch_capacity
+        config = target.config
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = target.n_ctx
+        params.n_batch = params.n_ubatch = self.capacity
+        params.n_seq_max = 1
+        params.n_rs_seq = 0
+        params.n_outputs_max = 1  # one logits row per call: the next draft token
+        params.ctx_type = llama_cpp.LLAMA_CONTEXT_TYPE_MTP
+        params.ctx_other = target.ctx
+        threads = int(llama_cpp.llama_n_threads(target.ctx))
+        params.n_threads = params.n_threads_batch = threads
+        params.type_k, params.type_v = KV_TYPES[config.kv_type_k], KV_TYPES[config.kv_type_v]
+        params.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if config.flash_attn else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+        params.no_perf = True
+        llama_log.clear_recent()
+        ctx = llama_cpp.llama_init_from_model(target.model, params)
+        if not ctx:
+            raise ModelError(f"could not create the MTP draft context: {llama_log.recent_errors() or 'no detail'}")
+        self.ctx = ctx
+        self.memory = llama_cpp.llama_get_memory(ctx)
+        # Unmasked: a hidden row for every token of a call, indexed by its place in the batch.
+        llama_cpp_ext.llama_set_embeddings_nextn(target.ctx, True, False)
+        llama_cpp_ext.llama_set_embeddings_nextn(ctx, True, False)
+        self._batch = llama_cpp.llama_batch_init(self.capacity, self.n_embd, 1)
+        # a batch made for embeddings has no token array; the head wants both (llama.cpp reads h from embd)
+        self._tokens = (llama_cpp.llama_token * self.capacity)()
+        self._batch.token = self._tokens
+        self._embd = np.ctypeslib.as_array(self._batch.embd, shape=(self.capacity, self.n_embd))
+        self.history = _History(self.n_embd)
+        self._archive: list[_History] = []
+        self._kv_tokens: list[int] = []  # the head's memory: entry p was made from (x_p, h_{p-1})
+        self._last_row = 0  # batch index of the head's latest output
+        self.unseen_rows = 0  # rows filled with zeros: a measure of degraded drafting
+        self._closed = False
+
+    # --- following the target ---------------------------------------------------------------------
+    def after_decode(self, held: Sequence[int], tokens: Sequence[int], kept: int) -> None:
+        """The target just decoded `tokens` after the `held` ones it holds; the first `kept` of them stay."""
+        self._align(held)
+        pointer = llama_cpp_ext.llama_get_embeddings_nextn(self.target.ctx)
+        if not pointer:
+            raise GenerationError("internal error: the target gave no hidden states for the MTP head")
+        self.history.extend(tokens[:kept], np.ctypeslib.as_array(pointer, shape=(kept, self.n_embd)))
+
+    def _align(self, held: Sequence[int]) -> None:
+        """Make the history hold exactly the target's tokens `held`, with rows for each."""
+        history = self.history
+        if len(history) == len(held) and history.tokens == held:
+            return
+        shared = common_prefix(history.tokens, held)
+        if shared < len(held):  # the target restored state from an earlier sequence: look for its rows
+            best, best_shared = None, shared
+            for old in self._archive:
+                n = common_prefix(old.tokens, held)
+                if n > best_shared:
+                    best, best_shared = old, n
+            if best is not None:
+                self._archive.remove(best)
+                self._keep(history)
+                self.history = history = best
+                shared = best_shared
+        if shared < len(history):
+            self._keep(history)
+            self.history = history = history.prefix(shared)
+        if shared < len(held):
+            history.extend(held[shared:], None)
+            self.unseen_rows += len(held) - shared
+
+    def _keep(self, history: _History) -> None:
+        if len(history) < MIN_ARCHIVED:
+            return
+        self._archive = [
+            old for old in self._archive if common_prefix(old.tokens, history.tokens) < len(old)
+        ]
+        self._archive.append(history)
+        del self._archive[:-MAX_ARCHIVED]
+
+    # --- the Drafter protocol -----------------------------------------------------------------------
+    def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
+        return None
+
+    def propose(self, history: Sequence[int], limit: int) -> list[int]:
+        """Chain the head from the last token of `history` (the one the target has not decoded yet)."""
+        limit = min(limit, MAX_DEPTH)
+        if limit <= 0:
+            return []
+        row = self.next_logits(history)
+        if row is None:
+            return []
+        last = len(history) - 1
+        draft: list[int] = []
+        try:
+            while True:
+                token = int(row.argmax())
+                confidence = 1.0 / float(np.exp(row - row[token]).sum())
+                if draft and confidence < MIN_CONFIDENCE:
+                    break
+                draft.append(token)
+                # chaining past an unsure guess costs a head call for a token that is rarely accepted
+                if confidence < MIN_CONFIDENCE or len(draft) >= limit or last + len(draft) + 1 >= self.n_ctx:
+                    break
+                # the head's own output state stands in for the target's at the drafted position
+                pointer = llama_cpp_ext.llama_get_embeddings_nextn_ith(self.ctx, self._last_row)
+                if not pointer:
+                    break
+                hidden = np.ctypeslib.as_array(pointer, shape=(self.n_embd,)).copy()
+                row = self._decode([token], hidden[None, :], last + len(draft))
+        finally:
+            # forget the chained entries; the entry of the last token stays (the target will decode that token)
+            llama_cpp.llama_memory_seq_rm(self.memory, 0, last + 1, -1)
+        return draft
+
+    def observe(self, proposed: int, accepted: int) -> None:
+        return None
+
+    def next_logits(self, history: Sequence[int]) -> Logits | None:
+        """The head's logits for the token after `history`, its memory brought up to date first.
+
+        None when the history does not follow what the target decoded (the engine reset it behind our back).
+        """
+        last = len(history) - 1
+        rows = self.history
+        if last < 0 or len(rows) != last or rows.tokens[-16:] != list(history[max(0, last - 16) : last]):
+            return None
+        valid = min(common_prefix(self._kv_tokens, history[: last + 1]), last)
+        llama_cpp.llama_memory_seq_rm(self.memory, 0, valid, -1)
+        del self._kv_tokens[valid:]
+        logits: Logits | None = None
+        for start in range(valid, last + 1, self.capacity):
+            end = min(start + self.capacity, last + 1)
+            if start == 0:  # nothing came before the first token
+                inputs = np.concatenate([np.zeros((1, self.n_embd), np.float16), rows.rows[: end - 1]])
+            else:
+                inputs = rows.rows[start - 1 : end - 1]
+            logits = self._decode(history[start:end], inputs, start, want_logits=end == last + 1)
+            self._kv_tokens.extend(history[start:end])
+        return logits
+
+    def _decode(
+        self, tokens: Sequence[int], hidden: npt.NDArray[Any], start: int, want_logits: bool = True
+    ) -> Logits:
+        batch = self._batch
+        count = len(tokens)
+        self._embd[:count] = hidden
+        for i, token in enumerate(tokens):
+            self._tokens[i] = token
+            batch.pos[i] = start + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = want_logits and i == count - 1
+        batch.n_tokens = count
+        status = llama_cpp.llama_decode(self.ctx, batch)
+        if status != 0:
+            raise GenerationError(f"MTP draft decode failed ({status}): {llama_log.recent_errors()}")
+        self._last_row = count - 1
+        if not want_logits:
+            return np.empty((0,), np.float32)
+        pointer = llama_cpp.llama_get_logits_ith(self.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        llama_cpp_ext.llama_set_embeddings_nextn(self.target.ctx, False, False)
+        self._batch.token = ctypes.POINTER(llama_cpp.llama_token)()  # ours, not the batch's to free
+        llama_cpp.llama_batch_free(self._batch)
+        llama_cpp.llama_free(self.ctx)
