@@ -163,7 +163,15 @@ class MtpDrafter:
             old for old in self._archive if common_prefix(old.tokens, history.tokens) < len(old)
         ]
         self._archive.append(history)
-        del self._archive[:-MAX_ARCHIVED]
+        while len(self._archive) > MAX_ARCHIVED:
+            self._archive.pop(0)
+
+    def reset(self) -> None:
+        """Forget every row and the head's memory."""
+        llama_cpp.llama_memory_clear(self.memory, True)
+        self._kv_tokens = []
+        self.history = _History(self.n_embd)
+        self._archive = []
 
     # --- the Drafter protocol -----------------------------------------------------------------------
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:

@@ -1,0 +1,286 @@
+"""MTP drafting on the synthetic qwen35 model (hybrid memory, one NextN layer, random weights).
+
+Random weights make the head a poor guesser, so acceptance is near zero; these tests check the rules that must hold
+anyway: greedy drafted output equals plain output (within the measured batch noise), the head's memory after
+rollbacks, accepts and prefix reuse equals one built from scratch, and the drafter is chosen or refused correctly.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import textwrap
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import llama_cpp as L
+import numpy as np
+import pytest
+from llama_cpp import llama_cpp_ext
+
+from engine import Engine, GenerationRequest, load_settings
+from engine.draft.adaptive import DraftController
+from engine.draft.mtp import MtpDrafter
+from engine.draft.select import choose_drafter
+from engine.errors import SettingsError
+from engine.lossless import first_divergence, measure_gap_noise
+from engine.prompts import build_prompt
+from engine.runtime import KV_TYPES
+
+CODE = "def area(width, height):\n    return width * height\n\n"
+
+
+def _refactor_prompt() -> str:
+    source = Path(textwrap.__file__).read_text()
+    start = source.index("def dedent(")
+    code = source[start : source.index("\ndef ", start + 10)]
+    return f"Rewrite this Python function with type hints.\n\n```python\n{code}\n```\n\n```python\n"
+
+
+PROMPTS = [
+    _refactor_prompt(),
+    "<|im_start|>user\nWrite a function that adds two numbers.<|im_end|>\n<|im_start|>assistant\n",
+    CODE * 3,
+]
+
+
+@pytest.fixture(scope="module")
+def engine(qwen35_model: Path) -> Iterator[Engine]:
+    # one thread: two shared cores, and results do not depend on it
+    made = Engine(load_settings(model=qwen35_model, n_ctx=1024, draft="mtp", threads=1))
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture(scope="module")
+def noise(engine: Engine) -> float:
+    """This build's batch-versus-step logit noise on the model (measured: 0.0 on CPU so far)."""
+    prompt = engine.tokenize(PROMPTS[0])
+    return measure_gap_noise(engine, prompt, engine.tokenize(CODE, add_bos=False)[:16])
+
+
+class _TrustingController(DraftController):
+    """Verifies every proposal in full, whatever acceptance and costs say."""
+
+    def best_length(self, available: int | None = None) -> int:
+        return self.draft_max if available is None else min(self.draft_max, available)
+
+
+def _drafter(engine: Engine) -> MtpDrafter:
+    drafter = engine._drafter(choose_drafter("mtp", engine))
+    assert isinstance(drafter, MtpDrafter)
+    return drafter
+
+
+def _head_logits(drafter: MtpDrafter, history: Sequence[int]) -> np.ndarray:
+    row = drafter.next_logits(history)
+    assert row is not None, "the head does not follow the target"
+    return row.copy()
+
+
+def _fresh_head_logits(engine: Engine, history: Sequence[int]) -> np.ndarray:
+    """The head's logits after the target evaluated history[:-1] in plain batches and the head was built anew."""
+    drafter = _drafter(engine)
+    drafter.reset()
+    engine.cache.reset()
+    engine._evaluate(list(history[:-1]), threading.Event(), want_logits=False)
+    return _head_logits(drafter, history)
+
+
+def _contexts(engine: Engine) -> tuple[Any, Any]:
+    """A bare target context and an MTP context on the engine's model, set up by hand."""
+    params = L.llama_context_default_params()
+    params.n_ctx, params.n_batch, params.n_ubatch = 512, 512, 512
+    params.n_threads = params.n_threads_batch = 1
+    params.type_k, params.type_v = KV_TYPES[engine.settings.kv_type_k], KV_TYPES[engine.settings.kv_type_v]
+    params.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_ENABLED if engine.settings.flash_attn else 0
+    target = L.llama_init_from_model(engine.runtime.model, params)
+    params.ctx_type, params.ctx_other = L.LLAMA_CONTEXT_TYPE_MTP, target
+    head = L.llama_init_from_model(engine.runtime.model, params)
+    assert target and head
+    return target, head
+
+
+def _decode_raw(ctx: Any, tokens: Sequence[int], rows: np.ndarray | None) -> None:
+    n_embd = 0 if rows is None else rows.shape[1]
+    batch = L.llama_batch_init(len(tokens), n_embd, 1)
+    token_array = (L.llama_token * len(tokens))(*tokens)
+    if rows is not None:
+        batch.token = token_array  # an embeddings batch has no token array of its own
+        np.ctypeslib.as_array(batch.embd, shape=rows.shape)[:] = rows
+    for i, token in enumerate(tokens):
+        batch.token[i] = token
+        batch.pos[i], batch.n_seq_id[i], batch.seq_id[i][0] = i, 1, 0
+        batch.logits[i] = i == len(tokens) - 1
+    batch.n_tokens = len(tokens)
+    try:
+        assert L.llama_decode(ctx, batch) == 0
+    finally:
+        if rows is not None:
+            batch.token = ctypes.POINTER(L.llama_token)()
+        L.llama_batch_free(batch)
+
+
+def test_head_reads_each_token_with_the_hidden_state_before_it(engine: Engine) -> None:
+    """Against a by-hand reference: the head's entry at p is (x_p, h_{p-1}), zeros before the first token."""
+    prompt = engine.tokenize(PROMPTS[1])
+    n_embd, n_vocab = L.llama_model_n_embd(engine.runtime.model), engine.runtime.n_vocab
+    target, head = _contexts(engine)
+    try:
+        llama_cpp_ext.llama_set_embeddings_nextn(target, True, False)
+        llama_cpp_ext.llama_set_embeddings_nextn(head, True, False)
+        _decode_raw(target, prompt, None)
+        first = int(np.ctypeslib.as_array(L.llama_get_logits_ith(target, -1), shape=(n_vocab,)).argmax())
+        hidden = np.ctypeslib.as_array(llama_cpp_ext.llama_get_embeddings_nextn(target), shape=(len(prompt), n_embd))
+        rows = np.concatenate([np.zeros((1, n_embd), np.float32), hidden]).astype(np.float16).astype(np.float32)
+        _decode_raw(head, [*prompt, first], rows)
+        expected = np.ctypeslib.as_array(L.llama_get_logits_ith(head, -1), shape=(n_vocab,)).copy()
+        # the same with each token paired with its own state: a different head input, to show the check bites
+        L.llama_memory_clear(L.llama_get_memory(head), True)
+        _decode_raw(head, [*prompt, first], np.concatenate([rows[1:], rows[-1:]]))
+        misaligned = np.ctypeslib.as_array(L.llama_get_logits_ith(head, -1), shape=(n_vocab,)).copy()
+    finally:
+        L.llama_free(head)
+        L.llama_free(target)
+    ours = _fresh_head_logits(engine, [*prompt, first])
+    assert np.abs(ours - expected).max() <= 1e-3
+    assert np.abs(ours - misaligned).max() > 0.1
+
+
+@pytest.mark.parametrize("index", range(len(PROMPTS)))
+def test_greedy_mtp_drafting_is_lossless(
+    engine: Engine, noise: float, index: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompt = PROMPTS[index]
+    plain = engine.complete(GenerationRequest(prompt, max_tokens=48, drafter="none"))
+    # at this acceptance the real controller soon stops drafting; verify every draft instead
+    _drafter(engine)
+    monkeypatch.setitem(engine._controllers, "mtp", _TrustingController(engine.settings.draft_max))
+    drafted = engine.complete(GenerationRequest(prompt, max_tokens=48, drafter="mtp"))
+    assert drafted.stats.drafter == "mtp"
+    assert drafted.stats.draft_steps > 20  # drafts were verified (and, at this acceptance, rolled back)
+    split = first_divergence(engine, engine.tokenize(prompt), plain.tokens, drafted.tokens)
+    if noise == 0.0:
+        assert drafted.tokens == plain.tokens and drafted.text == plain.text
+    elif split is not None:
+        assert abs(split.plain_gap) < noise, f"parted at token {split.position}, gap {split.plain_gap:.4f}"
+
+
+def test_head_memory_after_accepts_and_rollbacks_matches_a_fresh_build(
+    engine: Engine, noise: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drafts come from the head, then are replaced by the plain answer (accepted) with a wrong tail (rejected),
+    so every path of the bookkeeping runs: multi-row catch-up, chained entries removed, rollbacks of 1..3."""
+    prompt = engine.tokenize(PROMPTS[2])
+    plain = engine.complete(GenerationRequest(PROMPTS[2], max_tokens=40, drafter="none")).tokens
+    drafter = _drafter(engine)
+    real_propose = drafter.propose
+    steps: list[int] = []
+
+    def oracle(history: Sequence[int], limit: int) -> list[int]:
+        real_propose(history, limit)  # the head drafts and cleans up after itself as usual
+        done = len(history) - len(prompt)
+        good = list(plain[done : done + 1 + len(steps) % 3])
+        steps.append(len(good))
+        return [*good, plain[done + len(good)] ^ 1][:limit] if done + len(good) < len(plain) else good[:limit]
+
+    monkeypatch.setattr(drafter, "propose", oracle)
+    monkeypatch.setitem(engine._controllers, "mtp", _TrustingController(engine.settings.draft_max))
+    run = engine.complete(GenerationRequest(PROMPTS[2], max_tokens=40, drafter="mtp"))
+    monkeypatch.undo()
+    assert run.tokens == plain
+    assert 0 < run.stats.draft_accepted < run.stats.draft_proposed
+    history = [*engine.cache.tokens, 42]  # what the target holds (a draft may run past the answer), then any token
+    live = _head_logits(drafter, history)
+    fresh = _fresh_head_logits(engine, history)
+    assert np.abs(live - fresh).max() <= max(noise, 1e-3)
+    assert int(live.argmax()) == int(fresh.argmax())
+    # the comparison has teeth: one different early token changes the head's view
+    other = list(history)
+    other[len(prompt) + 2] ^= 1
+    assert np.abs(_fresh_head_logits(engine, other) - fresh).max() > 0.1
+
+
+def test_rollback_then_next_token_logits_match_a_plain_run(engine: Engine, noise: float) -> None:
+    runtime, cache, drafter = engine.runtime, engine.cache, _drafter(engine)
+    prompt = engine.tokenize(PROMPTS[1])
+    kept = engine.tokenize(CODE, add_bos=False)[:3]
+    junk = engine.tokenize(" banana orchard", add_bos=False)
+
+    def step(tokens: list[int], keep: int) -> None:
+        runtime.decode(tokens, len(cache.tokens), len(tokens))
+        engine._observe(tokens, keep)
+        cache.extend(tokens)
+
+    drafter.reset()
+    cache.reset()
+    engine._evaluate(prompt, threading.Event(), want_logits=False)
+    for token in kept:
+        step([token], 1)
+    reference = runtime.logits(1)[0].copy()
+    reference_head = _head_logits(drafter, [*prompt, *kept, 42])
+
+    cache.reset()
+    engine._evaluate(prompt, threading.Event(), want_logits=False)
+    _head_logits(drafter, [*prompt, kept[0]])  # the head has drafted from here: its memory is ahead
+    batch = kept[:-1] + junk
+    step(batch, len(kept) - 1)
+    assert cache.rollback(len(prompt) + len(kept) - 1)
+    step([kept[-1]], 1)
+    after = runtime.logits(1)[0]
+    delta = after - reference
+    assert float(delta.max() - delta.min()) <= noise
+    assert int(after.argmax()) == int(reference.argmax())
+    head = _head_logits(drafter, [*prompt, *kept, 42])
+    assert np.abs(head - reference_head).max() <= max(noise, 1e-3)
+    cache.reset()
+
+
+def test_switching_task_prefixes_keeps_the_head_exact(engine: Engine, noise: float) -> None:
+    """The target restores a task prefix from a snapshot; the head finds that prefix's rows in its archive."""
+    drafter = _drafter(engine)
+    drafter.reset()
+    engine.cache.reset()
+    system_a = "You explain code briefly and precisely. " * 6
+    system_b = "You fix bugs and answer with a diff. " * 6
+    asks = [(system_a, "What does area do?"), (system_b, "Fix area."), (system_a, "Explain area again.")]
+    done = None
+    for system, question in asks:
+        built = build_prompt(engine.info, system, question)
+        request = GenerationRequest(built.text, max_tokens=12, drafter="mtp", prefix_chars=built.prefix_chars)
+        done = engine.complete(request)
+    assert done is not None
+    assert done.stats.prompt_tokens_evaluated < done.stats.prompt_tokens // 2  # the prefix came from a snapshot
+    assert drafter.unseen_rows == 0
+    history = [*engine.tokenize(built.text), *done.tokens]
+    live = _head_logits(drafter, history)
+    fresh = _fresh_head_logits(engine, history)
+    assert np.abs(live - fresh).max() <= max(noise, 1e-3)
+
+
+def test_auto_picks_mtp_when_the_model_has_an_mtp_layer(qwen35_model: Path) -> None:
+    auto = Engine(load_settings(model=qwen35_model, n_ctx=512, draft="auto", threads=1))
+    try:
+        assert auto.runtime.config.load_mtp
+        done = auto.complete(GenerationRequest(CODE, max_tokens=4))
+        assert done.stats.drafter == "mtp"
+    finally:
+        auto.close()
+
+
+def test_mtp_needs_the_head_loaded(qwen35_model: Path) -> None:
+    plain = Engine(load_settings(model=qwen35_model, n_ctx=512, draft="none", threads=1))
+    try:
+        with pytest.raises(SettingsError, match="loaded without its MTP layer"):
+            plain.complete(GenerationRequest(CODE, max_tokens=4, drafter="mtp"))
+    finally:
+        plain.close()
+
+
+def test_mtp_on_the_default_model_is_a_clear_settings_error(real_engine: Any) -> None:
+    with pytest.raises(SettingsError, match="has no MTP") as raised:
+        real_engine.complete(GenerationRequest("def f():\n", max_tokens=4, drafter="mtp"))
+    assert "\n" not in str(raised.value)
