@@ -284,3 +284,19 @@ def test_mtp_on_the_default_model_is_a_clear_settings_error(real_engine: Any) ->
     with pytest.raises(SettingsError, match="has no MTP") as raised:
         real_engine.complete(GenerationRequest("def f():\n", max_tokens=4, drafter="mtp"))
     assert "\n" not in str(raised.value)
+
+
+def test_unverified_drafts_are_made_only_now_and_then(engine: Engine) -> None:
+    """While the controller pauses drafting, head calls would be pure cost: only every PAUSED_EVERY-th step drafts."""
+    from engine.draft.mtp import PAUSED_EVERY
+
+    drafter = _drafter(engine)
+    drafter.reset()
+    engine.cache.reset()
+    prompt = engine.tokenize(PROMPTS[2])
+    engine._evaluate(prompt[:-1], threading.Event(), want_logits=False)
+    drafter.observe(1, 0)  # the last draft was verified
+    made = [bool(drafter.propose(prompt, 4)) for _ in range(2 * PAUSED_EVERY + 1)]
+    assert made == [i in (0, PAUSED_EVERY - 1, 2 * PAUSED_EVERY - 1) for i in range(2 * PAUSED_EVERY + 1)]
+    drafter.observe(1, 1)
+    assert drafter.propose(prompt, 4)
