@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-FinishReason = Literal["eog", "stop", "length", "cancelled", "context"]
+# partial: the answer was cut short by a failure (a dropped server stream): never to be applied
+FinishReason = Literal["eog", "stop", "length", "cancelled", "context", "partial"]
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,17 @@ class Engine:
     def count_tokens(self, text: str) -> int:
         return len(self.runtime.tokenize(text, add_bos=False))
 
+    def fim_prompt(self, prefix: str, suffix: str) -> list[int]:
+        """FIM tokens around prefix and suffix where the model has them, else the prefix alone."""
+        if self.info.has_fim:
+            pre, suf, mid = (self.runtime.special_token(n) for n in ("fim_pre", "fim_suf", "fim_mid"))
+            if min(pre, suf, mid) >= 0:
+                return [
+                    *self.tokenize("", add_bos=True), pre, *self.tokenize(prefix, add_bos=False),
+                    suf, *self.tokenize(suffix, add_bos=False), mid,
+                ]
+        return self.tokenize(prefix)
+
     def close(self) -> None:
         for drafter in self._drafters.values():
             closer = getattr(drafter, "close", None)

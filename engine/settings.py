@@ -75,6 +75,20 @@ class QcodeSettings(BaseSettings):
     seed: int = Field(-1, ge=-1, description="sampling seed; -1 picks one at random")
     think: bool = Field(False, description="let a thinking model think before it answers")
 
+    # an OpenAI-compatible inference server instead of the embedded engine
+    server_url: str = Field(
+        "", description="base URL of an OpenAI-compatible server (http://host:8080/v1); empty means the embedded "
+        "engine"
+    )
+    server_model: str = Field("", description="model name sent to the server; empty picks the server's first")
+    server_api_key_env: str = Field(
+        "QCODE_API_KEY", description="NAME of the environment variable holding the server's API key (the key "
+        "itself never goes in the config)"
+    )
+    server_timeout: float = Field(
+        300.0, gt=0.0, le=86_400.0, description="seconds to wait for the server (connect, or silence mid-answer)"
+    )
+
     # front ends
     prompts_dir: Path | None = Field(None, description="folder whose templates override the packaged ones")
     complete_key: str = Field("ctrl+space", min_length=1, description="TUI key for completion")
@@ -87,6 +101,16 @@ class QcodeSettings(BaseSettings):
         if isinstance(value, str):
             return Path(value).expanduser()
         return value
+
+    @field_validator("server_url", mode="before")
+    @classmethod
+    def _check_server_url(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        url = value.strip().rstrip("/")
+        if url and not url.lower().startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return url
 
     @model_validator(mode="after")
     def _check_combinations(self) -> QcodeSettings:

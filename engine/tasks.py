@@ -21,7 +21,7 @@ from .languages import fence_names
 from .prompts import build_prompt, render
 
 if TYPE_CHECKING:
-    from .generate import Engine
+    from .backend import Backend
 
 PROSE_TASKS = ("explain", "review", "ask")
 EDIT_TASKS = ("refactor", "fix", "doc")
@@ -69,12 +69,12 @@ def _language_name(language: str | None) -> str:
     )
 
 
-def _prose_stops(engine: Engine) -> tuple[str, ...]:
+def _prose_stops(engine: Backend) -> tuple[str, ...]:
     # a base model in the plain format tends to start another "### Task" section after its answer
     return () if engine.info.chat_template else ("\n### ",)
 
 
-def build_request(engine: Engine, task: TaskInput) -> tuple[GenerationRequest, list[str]]:
+def build_request(engine: Backend, task: TaskInput) -> tuple[GenerationRequest, list[str]]:
     """The request for a task and the notices the user should see (what was trimmed)."""
     if task.task not in TASKS:
         raise InputError(f"unknown task {task.task!r}; choose one of {', '.join(TASKS)}")
@@ -150,7 +150,7 @@ def build_request(engine: Engine, task: TaskInput) -> tuple[GenerationRequest, l
 
 
 def run_task(
-    engine: Engine, task: TaskInput, cancel: threading.Event | None = None
+    engine: Backend, task: TaskInput, cancel: threading.Event | None = None
 ) -> Iterator[Event]:
     """Notices first, then the engine's stream for the task's request."""
     request, notices = build_request(engine, task)
@@ -186,7 +186,7 @@ SUFFIX_WINDOW_TOKENS = 512
 _WINDOW_LINE_GRAIN = 32  # the window's first line moves in steps, so typing keeps the prompt's start stable
 
 
-def _window(engine: Engine, text: str, offset: int) -> tuple[str, str]:
+def _window(engine: Backend, text: str, offset: int) -> tuple[str, str]:
     """The prefix and suffix around a cursor, cut at line boundaries to fit their token budgets."""
     prefix, suffix = text[:offset], text[offset:]
     if engine.count_tokens(prefix) > PREFIX_WINDOW_TOKENS:
@@ -206,22 +206,13 @@ def _window(engine: Engine, text: str, offset: int) -> tuple[str, str]:
     return prefix, suffix
 
 
-def completion_prompt(engine: Engine, prefix: str, suffix: str) -> list[int]:
-    """FIM tokens around prefix and suffix where the model has them, else the prefix alone."""
-    runtime = engine.runtime
-    if engine.info.has_fim:
-        pre, suf, mid = (runtime.special_token(n) for n in ("fim_pre", "fim_suf", "fim_mid"))
-        if min(pre, suf, mid) >= 0:
-            head = engine.tokenize("", add_bos=True)
-            return [
-                *head, pre, *engine.tokenize(prefix, add_bos=False),
-                suf, *engine.tokenize(suffix, add_bos=False), mid,
-            ]
-    return engine.tokenize(prefix)
+def completion_prompt(engine: Backend, prefix: str, suffix: str) -> str | list[int]:
+    """FIM around prefix and suffix where the model has FIM tokens, else the prefix alone (the backend knows how)."""
+    return engine.fim_prompt(prefix, suffix)
 
 
 def complete_at(
-    engine: Engine,
+    engine: Backend,
     text: str,
     offset: int,
     language: str | None = None,

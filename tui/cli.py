@@ -57,6 +57,8 @@ def _common_options() -> Parser:
     model.add_argument("--draft", choices=get_args(DrafterName), help="draft decoding method")
     model.add_argument("--draft-model", metavar="PATH", help="small GGUF for --draft model")
     model.add_argument("--threads", type=int, metavar="N", help="CPU threads (0: all cores)")
+    server = common.add_argument_group("server (instead of the embedded model)")
+    _server_options(server)
     sampling = common.add_argument_group("sampling")
     sampling.add_argument("--max-tokens", type=int, metavar="N", help="longest answer in tokens")
     sampling.add_argument("--temperature", type=float, metavar="T", help="0 means greedy")
@@ -73,6 +75,14 @@ def _common_options() -> Parser:
         help="highlight code (auto: on a terminal without NO_COLOR)",
     )
     return common
+
+
+def _server_options(group: Any) -> None:  # a parser or an argument group
+    group.add_argument(
+        "--server", metavar="URL",
+        help="an OpenAI-compatible server (llama-server, vLLM, ...), e.g. http://127.0.0.1:8080/v1",
+    )
+    group.add_argument("--server-model", metavar="NAME", help="the server's model to use")
 
 
 def _add_inputs(inputs: argparse.ArgumentParser, many: bool = True) -> None:
@@ -129,6 +139,7 @@ def build_parser() -> Parser:
     sub.add_argument("--offset", type=int, metavar="N", help="0-based character offset")
     sub = commands.add_parser("model", help=SUMMARY["model"], description=SUMMARY["model"])
     sub.add_argument("--model", metavar="PATH", help="GGUF file (default: the configured model)")
+    _server_options(sub)
     sub.add_argument("--json", action="store_true", help="one JSON object on stdout")
     sub = commands.add_parser("quantize", help=SUMMARY["quantize"], description=SUMMARY["quantize"])
     sub.add_argument("source", metavar="IN", help="GGUF to read")
@@ -169,6 +180,8 @@ def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "temperature": get("temperature"),
         "seed": get("seed"),
         "think": get("think"),
+        "server_url": get("server"),
+        "server_model": get("server_model"),
     }
 
 

@@ -32,7 +32,7 @@ from .cli_output import (
 from .render import StreamRenderer, render_code, render_diff, use_color
 
 if TYPE_CHECKING:
-    from engine.generate import Engine
+    from engine.backend import Backend as Engine  # the embedded Engine or a RemoteEngine on a server
 
 INTERRUPTED = 130
 
@@ -64,11 +64,11 @@ def _settings(args: argparse.Namespace) -> tuple[QcodeSettings, dict[str, Any]]:
 
 @contextmanager
 def _engine(settings: QcodeSettings) -> Iterator[Engine]:
-    from engine.generate import Engine
+    from engine.backend import open_backend
 
     progress = ProgressLine(quiet_unless_tty=True)
     try:
-        engine = Engine(settings, progress=progress)
+        engine = open_backend(settings, progress=progress)
     finally:
         progress.close()
     try:
@@ -113,9 +113,10 @@ def _model_label(engine: Engine) -> str:
 def _report_stats(
     args: argparse.Namespace, done: DoneEvent, engine: Engine, settings: QcodeSettings
 ) -> dict[str, Any]:
-    kv = settings.kv_type_k if settings.kv_type_k == settings.kv_type_v else (
-        f"{settings.kv_type_k}/{settings.kv_type_v}"
-    )
+    kv = str(getattr(engine, "kv_type", "") or (
+        settings.kv_type_k if settings.kv_type_k == settings.kv_type_v
+        else f"{settings.kv_type_k}/{settings.kv_type_v}"
+    ))
     figures = stats_dict(done.stats, _model_label(engine), kv)
     if args.stats:
         stats = done.stats
@@ -187,7 +188,17 @@ def run_prose(args: argparse.Namespace) -> int:
                 print_json(record)
             if was_cancelled(done, cancel):
                 return INTERRUPTED
+            if _partial(done):
+                return 1
     return 0
+
+
+def _partial(done: DoneEvent) -> bool:
+    """A server stream that broke off: the answer shown is incomplete, and the command fails."""
+    if done.stats.finish_reason != "partial":
+        return False
+    err_line("the answer is partial: the server's stream broke off", "error")
+    return True
 
 
 # refactor, fix, doc: a diff, and a checked write with --apply or --output
@@ -329,6 +340,10 @@ def run_test(args: argparse.Namespace) -> int:
             print_json(record)
         return 1
     record["result"] = code
+    if target is None and _partial(done):
+        if args.json:
+            print_json(record)
+        return 1
     if target is None:  # stdin in, no --output: the tests go to stdout
         if args.json:
             print_json(record)
@@ -390,12 +405,15 @@ def run_complete(args: argparse.Namespace) -> int:
         # boundary may take back streamed text, and an editor reads the whole answer anyway
         done = consume(events, None, cancel)
         figures = _report_stats(args, done, engine, settings)
-    if not args.json:
+    # a partial completion is not printed: an editor would insert it
+    if not args.json and done.stats.finish_reason != "partial":
         sys.stdout.write(done.text)
         sys.stdout.flush()
     if args.json:
         print_json({"text": done.text, "offset": offset, "stats": figures})
-    return INTERRUPTED if was_cancelled(done, cancel) else 0
+    if was_cancelled(done, cancel):
+        return INTERRUPTED
+    return 1 if _partial(done) else 0
 
 
 # model, quantize, config
@@ -413,7 +431,11 @@ def _size(n: int) -> str:
 def run_model(args: argparse.Namespace) -> int:
     from engine.model import read_model_info, resolve_model_path
 
-    settings = load_settings(model=args.model)
+    settings = load_settings(
+        model=args.model, server_url=args.server, server_model=args.server_model
+    )
+    if settings.server_url and not args.model:
+        return _server_model(settings, args.json)
     progress = ProgressLine()
     try:
         path = resolve_model_path(settings, progress)
@@ -441,6 +463,33 @@ def run_model(args: argparse.Namespace) -> int:
     width = max(len(name) for name, _ in rows)
     sys.stdout.write("".join(f"{name:<{width}}  {value}\n" for name, value in rows))
     return 0
+
+
+def _server_model(settings: QcodeSettings, as_json: bool) -> int:
+    """`qcode model` with a server: what the server says about its model (never the API key)."""
+    from engine.remote import RemoteEngine
+
+    progress = ProgressLine(quiet_unless_tty=True)
+    try:
+        remote = RemoteEngine(settings, progress)
+    finally:
+        progress.close()
+    try:
+        rows = remote.describe()
+        if as_json:
+            data = remote.info.to_dict()
+            data.update(
+                server=settings.server_url, server_kind=remote.flavor, server_model=remote.model_id,
+                n_ctx=remote.n_ctx, fim_markers=list(remote.fim_markers or ()),
+                chat_endpoint=remote.chat_mode, exact_token_counts=remote.exact_counts,
+            )
+            print_json(data)
+            return 0
+        width = max(len(name) for name, _ in rows)
+        sys.stdout.write("".join(f"{name:<{width}}  {value}\n" for name, value in rows))
+        return 0
+    finally:
+        remote.close()
 
 
 def run_quantize(args: argparse.Namespace) -> int:

@@ -1,0 +1,57 @@
+"""One engine interface, two implementations: the embedded llama.cpp Engine and a RemoteEngine on an
+OpenAI-compatible server. Front ends and engine.tasks use only what Backend names, so they never know which runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Protocol
+
+from .events import DoneEvent, Event, GenerationRequest
+from .model import ModelInfo, Progress
+from .settings import QcodeSettings
+
+
+class Backend(Protocol):
+    """What tasks and front ends may use of an engine. Serves one request at a time, from one thread."""
+
+    settings: QcodeSettings
+    info: ModelInfo
+
+    @property
+    def n_ctx(self) -> int:
+        """Context size in tokens that a prompt plus its answer must fit."""
+        ...
+
+    @property
+    def kv_type(self) -> str:
+        """The KV cache type, for stats lines ("server" when a server decides)."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` without BOS (a remote backend may estimate)."""
+        ...
+
+    def fim_prompt(self, prefix: str, suffix: str) -> str | list[int]:
+        """The completion prompt at a cursor: fill-in-the-middle where the model has FIM tokens, else the prefix."""
+        ...
+
+    def stream(self, request: GenerationRequest, cancel: threading.Event | None = None) -> Iterator[Event]:
+        """TextEvent pieces, maybe NoticeEvents, and last one DoneEvent."""
+        ...
+
+    def complete(self, request: GenerationRequest, cancel: threading.Event | None = None) -> DoneEvent: ...
+
+    def close(self) -> None: ...
+
+
+def open_backend(settings: QcodeSettings, progress: Progress | None = None) -> Backend:
+    """The server named by settings.server_url, else the embedded engine (which loads the model: slow)."""
+    if settings.server_url:
+        from .remote import RemoteEngine
+
+        return RemoteEngine(settings, progress)
+    from .generate import Engine
+
+    return Engine(settings, progress)
