@@ -93,7 +93,7 @@ def _fresh_head_logits(engine: Engine, history: Sequence[int]) -> np.ndarray:
 def _contexts(engine: Engine) -> tuple[Any, Any]:
     """A bare target context and an MTP context on the engine's model, set up by hand."""
     params = L.llama_context_default_params()
-    params.n_ctx, params.n_batch, params.n_ubatch = 512, 512, 512
+    params.n_ctx, params.n_batch, params.n_ubatch = 1024, 1024, 1024  # any prompt in one call
     params.n_threads = params.n_threads_batch = 1
     params.type_k, params.type_v = KV_TYPES[engine.settings.kv_type_k], KV_TYPES[engine.settings.kv_type_v]
     params.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_ENABLED if engine.settings.flash_attn else 0
@@ -124,9 +124,12 @@ def _decode_raw(ctx: Any, tokens: Sequence[int], rows: np.ndarray | None) -> Non
         L.llama_batch_free(batch)
 
 
-def test_head_reads_each_token_with_the_hidden_state_before_it(engine: Engine) -> None:
-    """Against a by-hand reference: the head's entry at p is (x_p, h_{p-1}), zeros before the first token."""
-    prompt = engine.tokenize(PROMPTS[1])
+@pytest.mark.parametrize("text", [PROMPTS[1], PROMPTS[0] * 2], ids=["short", "two-batches"])
+def test_head_reads_each_token_with_the_hidden_state_before_it(engine: Engine, text: str) -> None:
+    """Against a by-hand reference in one call: the head's entry at p is (x_p, h_{p-1}), zeros before the first
+    token; the engine evaluates a long prompt in 512-token calls (the first without logits), the head likewise."""
+    prompt = engine.tokenize(text)
+    assert len(prompt) < 1000 and (text == PROMPTS[1] or len(prompt) > engine.runtime.batch_capacity)
     n_embd, n_vocab = L.llama_model_n_embd(engine.runtime.model), engine.runtime.n_vocab
     target, head = _contexts(engine)
     try:
