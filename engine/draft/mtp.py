@@ -179,7 +179,7 @@ class MtpDrafter:
 
     # --- the Drafter protocol -----------------------------------------------------------------------
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
-        return None
+        self._unverified = 0  # a new request drafts at its first step, whatever the last one ended with
 
     def propose(self, history: Sequence[int], limit: int) -> list[int]:
         """Chain the head from the last token of `history` (the one the target has not decoded yet)."""
