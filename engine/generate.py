@@ -71,6 +71,9 @@ class Engine:
         self._lock = threading.Lock()
         self._drafters: dict[str, Drafter] = {}
         self._controllers: dict[str, DraftController] = {}
+        if self.runtime.config.load_mtp:
+            # from the first decode on, so the MTP head has the target's hidden rows for every cached prefix
+            self._drafter(choose_drafter("mtp", self))
         if progress:
             progress(f"loaded {path.name}", 1.0)
 
@@ -268,6 +271,12 @@ class Engine:
 
     def _evaluate(self, tokens: Sequence[int], cancel: threading.Event, want_logits: bool) -> bool:
         """Evaluate tokens in batches; False if cancelled. Logits only for the very last token."""
+        if want_logits and self.cache.recurrent and len(tokens) > 1:
+            # a checkpoint just before the last prompt token lets the very same prompt come back for free
+            if not self._evaluate(tokens[:-1], cancel, want_logits=False):
+                return False
+            self.cache.checkpoint()
+            tokens = tokens[-1:]
         step = self.runtime.batch_capacity
         for start in range(0, len(tokens), step):
             if cancel.is_set():

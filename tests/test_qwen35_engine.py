@@ -71,3 +71,12 @@ def test_ngram_drafting_is_byte_identical_with_rollbacks(qwen35_engine: Any) -> 
         drafted = qwen35_engine.complete(GenerationRequest(prompt, max_tokens=48, drafter="ngram", reference=prompt))
         assert drafted.tokens == plain.tokens
         assert drafted.stats.drafter == "ngram"
+
+
+def test_the_same_prompt_again_evaluates_one_token_on_recurrent_memory(qwen35_engine: Any) -> None:
+    request = GenerationRequest("Explain recurrence briefly.\n" * 3, max_tokens=6, drafter="none")
+    qwen35_engine.cache.reset()
+    first = qwen35_engine.complete(request)
+    again = qwen35_engine.complete(request)
+    assert again.stats.prompt_tokens_evaluated == 1
+    assert again.tokens == first.tokens
