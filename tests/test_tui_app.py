@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -682,6 +683,25 @@ def test_shutdown_closes_the_engine() -> None:
     app = play(scenario, make_app(engine=engine))
     app.shutdown_engine()
     assert engine.closed
+
+
+def test_quitting_during_a_request_cancels_it_and_closes_the_engine() -> None:
+    engine = FakeEngine(gate=threading.Event())
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await pilot.press("f2")
+        await until(pilot, lambda: app.answer.text)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+
+    started = time.monotonic()
+    threading.Timer(1.0, engine.gate.set).start()  # the engine is slow to reach its next step
+    app = play(scenario, make_app(engine=engine))
+    assert not app.is_running
+    app.shutdown_engine()
+    assert time.monotonic() - started < 4  # not the 5 s per piece the held fake would take
+    assert app.job is not None and app.job.cancel.is_set()
+    assert engine.closed and engine.cancelled == 1
 
 
 # ---- help, palette, layout -------------------------------------------------------------------

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache, partial
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.actions import SkipAction
@@ -154,7 +154,8 @@ class QcodeApp(App[int]):
         self.load_engine()
 
     def on_resize(self, event: Resize) -> None:
-        self.screen.set_class(event.size.width < NARROW_WIDTH, "-narrow")
+        # on the app, not self.screen: a dialog may be the active screen when the size changes
+        self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
 
     # ---- engine loading ------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
@@ -570,11 +571,16 @@ class QcodeApp(App[int]):
             question = f"Quit without saving {self._file_name}?"
             self.push_screen(ConfirmScreen(question, "Quit", "Stay"), self._confirmed_quit)
         else:
-            self.exit(0)
+            self._quit()
 
     def _confirmed_quit(self, quit_: bool | None) -> None:
         if quit_:
-            self.exit(0)
+            self._quit()
+
+    def _quit(self) -> None:
+        # textual waits for worker threads on exit: stop the request so that is quick
+        self._cancel_job()
+        self.exit(0)
 
     def shutdown_engine(self, timeout: float = 10.0) -> None:
         """Stop any request and free the model; waits for the worker to leave the engine."""
@@ -620,7 +626,7 @@ class QcodeApp(App[int]):
             ("enter", "In the prompt line: ask the question about the code"),
         ]
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Complete", "Suggest code at the cursor", self.action_complete)
         for task, _key, text in TASKS:
@@ -659,8 +665,8 @@ class QcodeApp(App[int]):
         self._refresh_state_line()
 
     def _refresh_state_line(self) -> None:
-        if not self.is_mounted:
-            return
+        if not self.screen_stack or not self.screen_stack[0].is_mounted:
+            return  # not composed yet
         mark = " ●" if self.dirty else ""
         self.status.set_state(f"{self._file_name}{mark} │ {self._state}",
                               busy=self._busy_flag, error=self._error_flag)

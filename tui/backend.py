@@ -121,7 +121,7 @@ def load_engine_backend(settings: QcodeSettings, progress: Progress) -> Backend:
     """Load the real engine (slow: reads the model); raises QcodeError on failure."""
     try:
         import engine.tasks as tasks
-        from engine import Engine
+        from engine.generate import Engine
     except ImportError as exc:
         raise ModelError(f"the engine is not available: {exc}") from exc
     return EngineBackend(Engine(settings, progress=progress), tasks, settings)

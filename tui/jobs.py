@@ -11,7 +11,7 @@ from typing import Literal
 from textual.message import Message
 
 from engine.errors import QcodeError
-from engine.events import DoneEvent, NoticeEvent, Stats, TextEvent
+from engine.events import DoneEvent, FinishReason, NoticeEvent, Stats, TextEvent
 
 from .messages import JobChunk, JobDone, JobFailed, JobNotice
 
@@ -88,7 +88,7 @@ def drive(
             done is not None and done.stats.finish_reason == "cancelled"
         )
         if done is None:
-            reason = "cancelled" if cancelled else "eog"
+            reason: FinishReason = "cancelled" if cancelled else "eog"
             done = DoneEvent("".join(pieces), Stats(finish_reason=reason))
         text = "".join(pieces) if cancelled else done.text or "".join(pieces)
         post(JobDone(job.id, text, done.stats, cancelled))

@@ -12,6 +12,7 @@ from textual import events
 from textual.geometry import Offset
 from textual.message import Message
 from textual.widgets import Static, TextArea
+from textual.widgets.text_area import Document
 
 Location = tuple[int, int]
 
@@ -68,11 +69,17 @@ class CodeEditor(TextArea):
             self._bindings.key_to_bindings.pop(key, None)
 
     # ---- offsets -------------------------------------------------------------------------
+    @property
+    def _text_document(self) -> Document:
+        document = self.document
+        assert isinstance(document, Document)  # TextArea's documents (syntax-aware too) are
+        return document
+
     def offset_of(self, location: Location) -> int:
-        return self.document.get_index_from_location(location)
+        return self._text_document.get_index_from_location(location)
 
     def location_of(self, offset: int) -> Location:
-        return self.document.get_location_from_index(offset)
+        return self._text_document.get_location_from_index(offset)
 
     # ---- ghost text ----------------------------------------------------------------------
     @property
