@@ -212,6 +212,7 @@ def test_read_file_refuses_binary_and_non_utf8(tmp_path: Path) -> None:
 def test_status_formatters() -> None:
     summary = ModelSummary("gemma", "Q4_K_M", "q8_0", "auto", 8192)
     assert describe_model(summary) == "gemma Q4_K_M · kv q8_0 · draft auto"
+    assert describe_model(summary, Stats(drafter="ngram")).endswith("draft ngram")
     stats = Stats(prompt_tokens=300, completion_tokens=12, decode_tokens_per_s=85.25,
                   draft_proposed=10, draft_accepted=6)
     text = describe_metrics(Metrics(stats=stats, suggestion_ms=123.4, suggestion_eval=(5, 300)),

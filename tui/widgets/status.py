@@ -23,10 +23,12 @@ class Metrics:
     suggestion_eval: tuple[int, int] | None = None
 
 
-def describe_model(summary: ModelSummary | None) -> str:
+def describe_model(summary: ModelSummary | None, stats: Stats | None = None) -> str:
+    """The model line; after a request, the drafter it really used (settings may say "auto")."""
     if summary is None:
         return ""
-    return f"{summary.name} {summary.quant} · kv {summary.kv_type} · draft {summary.drafter}"
+    drafter = stats.drafter if stats is not None and stats.drafter else summary.drafter
+    return f"{summary.name} {summary.quant} · kv {summary.kv_type} · draft {drafter}"
 
 
 def describe_metrics(metrics: Metrics, n_ctx: int | None) -> str:
@@ -61,7 +63,7 @@ class StatusLine(Horizontal):
 
     def set_info(self, summary: ModelSummary | None, metrics: Metrics) -> None:
         # the numbers of the last request first: when the line is cut, the static part goes
-        model = describe_model(summary)
+        model = describe_model(summary, metrics.stats)
         numbers = describe_metrics(metrics, summary.n_ctx if summary else None)
         self.query_one("#status-info", Static).update(
             " │ ".join(part for part in (numbers, model) if part)
