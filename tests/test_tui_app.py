@@ -191,6 +191,22 @@ def test_typing_while_a_suggestion_streams_cancels_it() -> None:
     play(scenario, make_app(engine=engine))
 
 
+def test_escape_while_a_suggestion_streams_cancels_and_removes_it() -> None:
+    engine = FakeEngine(gate=threading.Event())
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor((5, 0))
+        await pilot.press("ctrl+space")
+        await until(pilot, lambda: app.editor.has_ghost, what="the first piece")
+        await pilot.press("escape")
+        engine.gate.set()
+        await idle(pilot, app)
+        assert engine.cancelled == 1 and not app.editor.has_ghost
+        assert "completion cancelled" in status_text(app) and app.editor.text == SAMPLE
+
+    play(scenario, make_app(engine=engine))
+
+
 def test_a_second_ctrl_space_while_completing_is_ignored() -> None:
     engine = FakeEngine(gate=threading.Event())
 

@@ -359,6 +359,7 @@ class QcodeApp(App[int]):
         if job.kind == "complete":
             job.text = message.text
             if message.cancelled:
+                self.editor.dismiss_ghost()  # a part-streamed suggestion goes with its request
                 self._set_state("completion cancelled")
             elif not job.text.strip():
                 self._set_state("no suggestion")
