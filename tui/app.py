@@ -247,7 +247,7 @@ class QcodeApp(App[int]):
         if task == "refactor" and instruction is None:
             self.notify("Type what to change in the prompt line, then press F3.",
                         severity="warning")
-            self.prompt.input.focus()
+            self.set_focus(self.prompt.input)
             return
         await self._run_task(task, instruction)
 
@@ -324,7 +324,7 @@ class QcodeApp(App[int]):
         if self.editor.dismiss_ghost():
             return
         if self.prompt.input.has_focus:
-            self.editor.focus()
+            self.set_focus(self.editor)
             return
         raise SkipAction()
 
@@ -600,7 +600,9 @@ class QcodeApp(App[int]):
             self.push_screen(HelpScreen(self.key_rows()))
 
     def action_focus_prompt(self) -> None:
-        self.prompt.input.focus()
+        # at once, not on the next loop turn as Widget.focus() does: keys typed right after
+        # ctrl+l (a paste, a fast typist) must land in the prompt
+        self.set_focus(self.prompt.input)
 
     def action_toggle_answer(self) -> None:
         self._show_answer(self.answer.has_class("-hidden"))
@@ -648,7 +650,7 @@ class QcodeApp(App[int]):
             await self._run_task("ask", self.prompt.value)
         else:
             self.notify("Type the question in the prompt line first.", severity="warning")
-            self.prompt.input.focus()
+            self.set_focus(self.prompt.input)
 
     def _cancel_job(self) -> None:
         if self.job is not None:
