@@ -41,6 +41,22 @@ class _Sampling:
 
 
 @dataclass
+class _Job:
+    """One request in flight: what the decode loop needs besides the engine."""
+
+    request: GenerationRequest
+    prompt: list[int]
+    drafter_name: str
+    drafter: Drafter | None
+    max_new: int
+    limited_by_context: bool
+    stats: Stats
+    samp: _Sampling
+    cancel: threading.Event
+    started: float
+
+
+@dataclass
 class _Shadow:
     """A draft that was not verified (drafting paused), checked against what the model really emits."""
 
@@ -131,7 +147,6 @@ class Engine:
 
     def _stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
         settings = self.settings
-        runtime, cache = self.runtime, self.cache
         started = time.perf_counter()
         prompt = self._prompt_tokens(request)
         if not prompt:
@@ -152,6 +167,19 @@ class Engine:
             prompt_tokens=len(prompt), drafter=choice.name, kv_type=self.kv_type, model=self.info.name
         )
         samp = self._sampling(request)
+        job = _Job(request, prompt, choice.name, drafter, max_new, limited_by_context, stats, samp, cancel, started)
+        try:
+            yield from self._run(job)
+        finally:
+            if samp.chain:  # also when the consumer stops reading early
+                samp.chain.close()
+
+    def _run(self, job: _Job) -> Iterator[Event]:
+        request, prompt, drafter, max_new, stats, samp, cancel = (
+            job.request, job.prompt, job.drafter, job.max_new, job.stats, job.samp, job.cancel
+        )
+        runtime, cache = self.runtime, self.cache
+        draft_max = self.settings.draft_max if drafter else 0
 
         # 1. bring the context to the longest reusable prefix, then evaluate the rest of the prompt
         reused = cache.prepare(prompt)
@@ -172,13 +200,13 @@ class Engine:
         text = TextStream(request.stop)
         history = list(prompt)
         reference = self.tokenize(request.reference, add_bos=False) if request.reference else []
-        controller = self._controllers.get(choice.name) if drafter else None
+        controller = self._controllers.get(job.drafter_name) if drafter else None
         if drafter:
             drafter.begin(prompt, reference)
         shadow: _Shadow | None = None
         rows = runtime.logits(1)
         pending = self._pick(rows[0], -1, None, samp)[1]
-        stats.ttft_ms = (time.perf_counter() - started) * 1000
+        stats.ttft_ms = (time.perf_counter() - job.started) * 1000
         decode_started = time.perf_counter()
         emitted = 0
         finish: FinishReason | None = None
@@ -199,7 +227,7 @@ class Engine:
                     finish = "stop"
                     break
                 if emitted >= max_new:
-                    finish = "context" if limited_by_context else "length"
+                    finish = "context" if job.limited_by_context else "length"
                     break
             if finish is None and cancel.is_set():
                 finish = "cancelled"
@@ -250,8 +278,6 @@ class Engine:
         # the first token came with the prompt; decode speed counts the ones after it
         stats.decode_tokens_per_s = (emitted - 1) / elapsed if emitted > 1 and elapsed > 0 else 0.0
         stats.finish_reason = finish
-        if samp.chain:
-            samp.chain.close()
         yield DoneEvent(text.text, stats, tuple(history[len(prompt) :]))
 
     # --- pieces of the loop -----------------------------------------------------------------------
