@@ -19,6 +19,7 @@ estimate of 3 characters a token, and then a prompt is never refused here for it
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -32,7 +33,7 @@ from .errors import ContextError, GenerationError, ModelError
 from .events import DoneEvent, Event, FinishReason, GenerationRequest, NoticeEvent, Stats, TextEvent
 from .model import FIM_MARKERS, ModelInfo, Progress, read_model_info
 from .prompts import build_prompt
-from .remote_http import Http, HttpStatusError, ServerError, StreamDropped, Where
+from .remote_http import Http, HttpStatusError, ServerError, StreamCancelled, StreamDropped, Where
 from .settings import QcodeSettings
 from .text_stream import TextStream
 
@@ -307,7 +308,8 @@ class RemoteEngine:
         started = time.perf_counter()
         chat = parse_chat_prompt(request.prompt) if isinstance(request.prompt, str) else None
         if isinstance(request.prompt, str):
-            prompt_tokens = self.count_tokens(request.prompt)
+            # the server adds BOS where the model wants one; llama-cpp-python's tokenizer tells us so
+            prompt_tokens = self.count_tokens(request.prompt) + (self.tokenizer.bos if self.tokenizer else 0)
         else:
             prompt_tokens = len(request.prompt)
         if not request.prompt:
@@ -332,6 +334,11 @@ class RemoteEngine:
             body["top_k"] = top_k
         if seed >= 0:
             body["seed"] = seed
+        # the embedded engine samples with top-k, top-p and temperature only: llama.cpp servers default to a
+        # repetition penalty (llama-cpp-python 1.1) and min-p 0.05, which would make their answers differ
+        body["min_p"] = 0.0
+        if self.flavor in ("llama.cpp", "llama-cpp-python"):
+            body["repeat_penalty"] = 1.0
         # a chat model may repeat the prefilled fence itself: then its stops are applied here, after the echo
         local_stops = bool(chat and chat.prefill)
         if request.stop and not local_stops:
@@ -361,7 +368,12 @@ class RemoteEngine:
         if cancel.is_set():
             yield DoneEvent("", dataclasses.replace(stats, finish_reason="cancelled"))
             return
-        events = self.http.stream(path, body, cancel)
+        try:
+            events = self.http.stream(path, body, cancel)
+        except StreamCancelled:
+            yield DoneEvent("", dataclasses.replace(stats, finish_reason="cancelled"))
+            return
+        url = self.http.where.url
         finish: FinishReason | None = None
         server_finish: str | None = None
         usage: dict[str, Any] = {}
@@ -373,7 +385,7 @@ class RemoteEngine:
             for payload in events:
                 error = _stream_error(payload)
                 if error:
-                    dropped = f"the server failed mid-answer: {error}"
+                    dropped = f"the server at {url} failed {{when}}: {error}"
                     break
                 usage = payload.get("usage") or usage
                 timings = payload.get("timings") or timings
@@ -402,20 +414,20 @@ class RemoteEngine:
             if cancel.is_set():
                 finish = "cancelled"
             elif server_finish is None:
-                dropped = (f"the server sent nothing for {self.http.timeout:g} s (server_timeout)"
-                           if str(exc) == "silence" else "the server closed the stream mid-answer")
+                dropped = (f"the server at {url} sent nothing for {self.http.timeout:g} s {{when}} (server_timeout)"
+                           if str(exc) == "silence" else f"the server at {url} closed the stream {{when}}")
         finally:
             events.close()
         if finish is None and not dropped and not events.done_marker and server_finish is None:
-            dropped = "the server closed the stream mid-answer"
+            dropped = f"the server at {url} closed the stream {{when}}"
         tail = text.add(echo.finish().encode()) if not text.stopped else ""
         tail += text.finish()
         if tail:
             yield TextEvent(tail)
         if dropped and not text.text:
-            raise ServerError(f"{dropped} (before any answer); {self.http.where.url}")
+            raise ServerError(dropped.replace("{when}", "before answering"))
         if dropped:
-            yield NoticeEvent(f"{dropped}: the answer is partial and will not be applied")
+            yield NoticeEvent(dropped.replace("{when}", "mid-answer") + ": the answer is partial")
             finish = "partial"
         if finish is None:
             if server_finish == "length":
@@ -442,7 +454,10 @@ class RemoteEngine:
         completion = _int(timings.get("predicted_n")) or _int(usage.get("completion_tokens"))
         if not completion and answer:
             # no figures (llama-cpp-python, or we hung up): the server's tokenizer, else one token per chunk
-            completion = self.count_tokens(answer) if self.exact_counts else chunks
+            completion = chunks
+            if self.exact_counts and finish != "partial":  # after a failure the server may be gone
+                with contextlib.suppress(ServerError):
+                    completion = self.count_tokens(answer)
         stats.completion_tokens = completion
         if timings.get("predicted_per_second"):
             stats.decode_tokens_per_s = float(timings["predicted_per_second"])

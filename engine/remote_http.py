@@ -198,22 +198,56 @@ class Http:
 
     # --- streams -------------------------------------------------------------------------------
     def stream(self, path: str, body: Any, cancel: threading.Event) -> SseStream:
-        """POST `body` and return its event stream; HTTP errors are raised here, before any event."""
+        """POST `body` and return its event stream; HTTP errors are raised here, before any event.
+
+        A cancel cuts the connection even while the server has not answered yet: StreamCancelled.
+        """
         conn = self._connect()
-        sock = conn.sock
+        assert conn.sock is not None
+        watch = CancelWatch(conn.sock, cancel)
         try:
             conn.request("POST", path, body=json.dumps(body).encode(),
                          headers={**self._headers, "Accept": "text/event-stream"})
             response = conn.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
+            if response.status >= 400:
+                raw = response.read()
+                raise self.status_error(response.status, raw, f"POST {path}")
+        except BaseException as exc:
+            watch.stop()
             conn.close()
-            raise self.transport_error(exc) from None
-        if response.status >= 400:
-            raw = response.read()
-            conn.close()
-            raise self.status_error(response.status, raw, f"POST {path}")
-        assert sock is not None
-        return SseStream(conn, response, sock, cancel)
+            if cancel.is_set():
+                raise StreamCancelled from None
+            if isinstance(exc, OSError | http.client.HTTPException):
+                raise self.transport_error(exc) from None
+            raise
+        return SseStream(conn, response, watch)
+
+
+class StreamCancelled(Exception):
+    """The caller cancelled before the server sent its answer's first byte."""
+
+
+class CancelWatch:
+    """Shuts a socket down when `cancel` is set, from a watcher thread: a server that is silent (evaluating a
+    long prompt) cannot hold a cancelled request hostage. The server stops generating when its client goes."""
+
+    def __init__(self, sock: socket.socket, cancel: threading.Event) -> None:
+        self._sock, self._cancel = sock, cancel
+        self._stopped = threading.Event()
+        threading.Thread(target=self._watch, name="qcode-cancel-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._stopped.is_set():
+            if self._cancel.wait(0.05):
+                self.shut()
+                return
+
+    def shut(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self._stopped.set()
 
 
 class StreamDropped(Exception):
@@ -221,37 +255,17 @@ class StreamDropped(Exception):
 
 
 class SseStream:
-    """The JSON payloads of a server-sent-event stream, until `data: [DONE]`.
+    """The JSON payloads of a server-sent-event stream, until `data: [DONE]`."""
 
-    A cancel shuts the socket down from a watcher thread, so a server that is silent (evaluating a long prompt)
-    cannot hold the request hostage.
-    """
-
-    def __init__(
-        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, sock: socket.socket,
-        cancel: threading.Event,
-    ) -> None:
-        self._conn, self._response, self._sock = conn, response, sock
-        self._cancel = cancel
-        self._finished = threading.Event()
+    def __init__(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse,
+                 watch: CancelWatch) -> None:
+        self._conn, self._response, self._watch = conn, response, watch
         self.done_marker = False
-        self._watcher = threading.Thread(target=self._watch, name="qcode-sse-cancel", daemon=True)
-        self._watcher.start()
-
-    def _watch(self) -> None:
-        while not self._finished.is_set():
-            if self._cancel.wait(0.05):
-                self.shut()
-                return
-
-    def shut(self) -> None:
-        """Cut the connection now (the server stops generating when its client goes away)."""
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
-        self._finished.set()
-        self.shut()
+        """Cut the connection now (a server stops generating when its client goes away)."""
+        self._watch.stop()
+        self._watch.shut()
         self._conn.close()
         with contextlib.suppress(OSError, http.client.HTTPException):
             self._response.close()
