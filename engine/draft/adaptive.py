@@ -4,9 +4,21 @@ Acceptance is modelled as geometric: each drafted token is accepted with probabi
 were, so a draft of k yields (1 - a^(k+1)) / (1 - a) tokens (the target's own next token included). The cost of
 verifying k drafts is the measured time of a decode call of k+1 tokens, relative to one token, learned online from
 real decode timings (a CPU and a GPU have very different curves). Drafting pauses when no k beats plain decoding.
+
+A fresh CostModel only knows a prior, and it learns c(n) only for the n it tries, so a curve with a cheap far end
+(an H100 verifies 16 tokens for about the price of 8) is never discovered online. `calibrate` times every n once;
+`save_calibration` / `load_calibration` keep the result per card, model and KV type, so the next process starts
+from the card's real curve.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 # Verify cost of n tokens relative to one before anything is measured: a guess between a CPU (~0.45 per extra token)
 # and a GPU (~0.1); real timings replace it within a few steps.
@@ -27,6 +39,16 @@ class CostModel:
             return
         old = self._seconds.get(n_tokens)
         self._seconds[n_tokens] = seconds if old is None else old + _EMA * (seconds - old)
+
+    def seed(self, seconds: Mapping[int, float]) -> None:
+        """Start from a calibration (seconds per decode call of n tokens); live timings keep refining it."""
+        for n_tokens, value in seconds.items():
+            if n_tokens >= 1 and value > 0:
+                self._seconds[int(n_tokens)] = float(value)
+
+    def snapshot(self) -> dict[int, float]:
+        """The learned seconds per decode call of n tokens, for saving as a calibration."""
+        return dict(self._seconds)
 
     def relative(self, n_tokens: int) -> float:
         base = self._seconds.get(1)
@@ -84,3 +106,53 @@ class DraftController:
                 best_k, best_rate = k, rate
         # plain decoding yields 1 token per unit; a margin keeps noise from buying drafts that do not pay
         return best_k if best_rate > 1.02 else 0
+
+
+# --- calibration per card ---------------------------------------------------------------------------------------
+def calibrate(time_call: Callable[[int], float], sizes: Iterable[int], repeats: int = 3) -> dict[int, float]:
+    """Median seconds of `time_call(n)` (one decode call of n tokens, rolled back) for every n in `sizes`.
+
+    Sizes are visited round-robin, so a drifting clock or a warming card does not favour one size.
+    """
+    wanted = sorted(set(sizes))
+    samples: dict[int, list[float]] = {n: [] for n in wanted}
+    for _ in range(max(1, repeats)):
+        for n in wanted:
+            samples[n].append(time_call(n))
+    return {n: statistics.median(values) for n, values in samples.items()}
+
+
+def calibration_key(*parts: object) -> str:
+    """A key naming what a cost curve depends on: the card, the model file, the KV type, the offload."""
+    return "|".join(str(part) for part in parts)
+
+
+def calibration_path(key: str, directory: Path | None = None) -> Path:
+    if directory is None:
+        from ..settings import cache_dir
+
+        directory = cache_dir() / "calibration"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+    return directory / f"costs-{digest}.json"
+
+
+def save_calibration(key: str, seconds: Mapping[int, float], directory: Path | None = None) -> Path:
+    path = calibration_path(key, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    data = {"key": key, "seconds": {str(n): value for n, value in sorted(seconds.items())}}
+    partial.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+    return path
+
+
+def load_calibration(key: str, directory: Path | None = None) -> dict[int, float] | None:
+    """The saved curve for `key`, or None (none saved, another key's file, or unreadable)."""
+    path = calibration_path(key, directory)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("key") != key:
+            return None
+        return {int(n): float(value) for n, value in data["seconds"].items() if float(value) > 0}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -1,0 +1,433 @@
+"""qcode's engine on a Qwen3.6-27B-shaped model: the measurements of issue 6, as one JSON file.
+
+    python -m bench.gpu.gpu_bench --model M.gguf --model-info M.json --out results.json [--kv q8_0,f16]
+                                  [--deadline SECONDS] [--quick]
+
+Per KV type: GPU memory, prompt processing (qcode's engine, and a bare llama_decode loop over the same chunks),
+decode tok/s of qcode's loop against a bare llama_decode + argmax loop (interleaved, medians) and its share of the
+bandwidth bound, and the verify-cost curve c(n) for n = 1..17 tokens in one decode call (logits rows, argmax and the
+rollback of KV and recurrent state included). For the first KV type also: the replay of recorded n-gram acceptance
+(bench/gpu/replay.py) and, on the MTP-loaded engine, the MTP head's costs and a replay with cited acceptance rates.
+
+Phases run in order of importance and are skipped once the deadline is near; results are written after each phase.
+"""
+
+# ruff: noqa: I001  (llama_cpp before numpy: the other order crashed model loads on this CUDA build)
+from __future__ import annotations
+
+import llama_cpp
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import Engine, GenerationRequest, load_settings, sampling
+from engine.draft import adaptive
+
+from . import replay
+
+HERE = Path(__file__).resolve().parent
+CURVE_SIZES = [*range(1, 18), 24, 32]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def gpu_memory_mib() -> dict[str, int] | None:
+    """Used and total memory of GPU 0 as nvidia-smi reports it (None without one)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used,memory.total,name",
+                              "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=30)
+        used, total, *_ = (part.strip() for part in out.stdout.splitlines()[0].split(","))
+        return {"used": int(used), "total": int(total)}
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
+
+
+def filler(n: int, seed: int) -> list[int]:
+    """n ordinary text tokens (ids below the Qwen specials); random weights make content irrelevant."""
+    return [int(t) for t in np.random.default_rng(seed).integers(1000, 150000, size=n)]
+
+
+class Deadline:
+    def __init__(self, seconds: float | None) -> None:
+        self.end = time.monotonic() + seconds if seconds else None
+
+    def left(self) -> float:
+        return float("inf") if self.end is None else self.end - time.monotonic()
+
+    def allows(self, needed: float, phase: str, results: dict[str, Any]) -> bool:
+        if self.left() >= needed:
+            return True
+        results.setdefault("skipped", []).append(phase)
+        log(f"skipping {phase}: {self.left():.0f} s left, it needs about {needed:.0f}")
+        return False
+
+
+# --- measurements -----------------------------------------------------------------------------------------------
+def no_eog(engine: Any) -> None:
+    """Random weights may emit an end-of-generation token at any step: timed runs ignore it."""
+    engine.runtime.is_eog = lambda token: False
+
+
+def prompt_speed(engine: Any, n_tokens: int, repeats: int) -> dict[str, Any]:
+    """Prompt tok/s through the engine (checkpoints included) and through bare decode calls of the same chunks."""
+    qcode, bare = [], []
+    runtime = engine.runtime
+    for rep in range(repeats):
+        prompt = filler(n_tokens, 100 + rep)
+        engine.cache.reset()
+        done = engine.complete(GenerationRequest(prompt, max_tokens=1, drafter="none", stop=()))
+        qcode.append(n_tokens / (done.stats.ttft_ms / 1000))
+        engine.cache.reset()
+        step = runtime.batch_capacity
+        started = time.perf_counter()
+        for at in range(0, n_tokens, step):
+            runtime.decode(prompt[at : at + step], at, 1 if at + step >= n_tokens else 0)
+        sampling.greedy(runtime.logits(1)[0])
+        bare.append(n_tokens / (time.perf_counter() - started))
+        engine.cache.reset()
+    return {"tokens": n_tokens, "qcode_tok_s": round(statistics.median(qcode), 1),
+            "bare_tok_s": round(statistics.median(bare), 1), "qcode_runs": [round(x, 1) for x in qcode],
+            "bare_runs": [round(x, 1) for x in bare], "batch": runtime.batch_capacity}
+
+
+def bare_decode(runtime: Any, prompt: list[int], n_tokens: int) -> float:
+    """tok/s of the plainest loop: one llama_decode and one argmax per token."""
+    runtime.clear()
+    step = runtime.batch_capacity
+    for at in range(0, len(prompt), step):
+        runtime.decode(prompt[at : at + step], at, 1 if at + step >= len(prompt) else 0)
+    token = sampling.greedy(runtime.logits(1)[0])
+    position = len(prompt)
+    started = time.perf_counter()
+    for _ in range(n_tokens - 1):
+        runtime.decode([token], position, 1)
+        position += 1
+        token = sampling.greedy(runtime.logits(1)[0])
+    return (n_tokens - 1) / (time.perf_counter() - started)
+
+
+def decode_speed(engine: Any, depth: int, n_tokens: int, rounds: int, drafter: str = "none") -> dict[str, Any]:
+    prompt = filler(depth, 7)
+    qcode, bare = [], []
+    for _ in range(rounds):
+        engine.cache.reset()
+        done = engine.complete(GenerationRequest(prompt, max_tokens=n_tokens, drafter=drafter, stop=()))
+        qcode.append(done.stats.decode_tokens_per_s)
+        engine.cache.reset()
+        bare.append(bare_decode(engine.runtime, prompt, n_tokens))
+        engine.cache.reset()
+    q, b = statistics.median(qcode), statistics.median(bare)
+    return {"depth": depth, "tokens": n_tokens, "qcode_tok_s": round(q, 2), "bare_tok_s": round(b, 2),
+            "ratio": round(q / b, 4), "qcode_runs": [round(x, 2) for x in qcode],
+            "bare_runs": [round(x, 2) for x in bare]}
+
+
+def cost_curve(engine: Any, depth: int, sizes: Sequence[int], repeats: int, observe: bool = False) -> dict[str, Any]:
+    """Seconds of one verify step of n tokens: decode with n logits rows, argmax of each, rollback to 1 kept.
+
+    Sizes are visited round-robin after a warm-up; medians. `observe` hands each call to the drafters that follow
+    the target (MTP), as the decode loop does.
+    """
+    runtime, cache = engine.runtime, engine.cache
+    cache.reset()
+    engine.complete(GenerationRequest(filler(depth, 11), max_tokens=1, drafter="none", stop=()))
+    parts: dict[int, dict[str, list[float]]] = {n: {"decode": [], "pick": [], "rollback": []} for n in sizes}
+    rng = np.random.default_rng(5)
+
+    def one(n: int) -> tuple[float, float, float]:
+        batch = [int(t) for t in rng.integers(1000, 150000, size=n)]
+        position = len(cache.tokens)
+        t0 = time.perf_counter()
+        runtime.decode(batch, position, n)
+        rows = runtime.logits(n)
+        t1 = time.perf_counter()
+        for i in range(n):
+            sampling.greedy(rows[i])
+        t2 = time.perf_counter()
+        if observe:
+            engine._observe(batch, 1)
+        cache.extend(batch)
+        if not cache.rollback(position + 1):
+            raise RuntimeError(f"rollback of {n - 1} tokens refused")
+        t3 = time.perf_counter()
+        return t1 - t0, t2 - t1, t3 - t2
+
+    for n in sizes:  # warm-up: the first call of each shape builds its graph
+        one(n)
+    for _ in range(repeats):
+        for n in sizes:
+            d, p, r = one(n)
+            parts[n]["decode"].append(d)
+            parts[n]["pick"].append(p)
+            parts[n]["rollback"].append(r)
+    out: dict[str, Any] = {"depth": depth, "repeats": repeats, "ms": {}, "relative": {}}
+    totals = {}
+    for n in sizes:
+        med = {key: statistics.median(values) for key, values in parts[n].items()}
+        totals[n] = sum(med.values())
+        out["ms"][n] = {key: round(value * 1000, 3) for key, value in med.items()} | {
+            "total": round(totals[n] * 1000, 3)}
+    for n in sizes:
+        out["relative"][n] = round(totals[n] / totals[sizes[0]], 3)
+    out["seconds"] = {n: totals[n] for n in sizes}
+    cache.reset()
+    return out
+
+
+def mtp_costs(engine: Any, depth: int, repeats: int) -> dict[str, Any]:
+    """The MTP head's cost through qcode's MtpDrafter: a propose of depth d (1 head call with the LM head, then d-1
+    chained calls), and a propose after m verified tokens (the head first catches up on their m rows)."""
+    from engine.draft import mtp as mtp_module
+
+    drafter = engine._drafters["mtp"]
+    runtime, cache = engine.runtime, engine.cache
+    cache.reset()
+    engine.complete(GenerationRequest(filler(depth, 13), max_tokens=1, drafter="none", stop=()))
+    pending = 4242
+    saved = mtp_module.MIN_CONFIDENCE
+    mtp_module.MIN_CONFIDENCE = -1.0  # random weights are never confident: force chains of the asked depth
+    out: dict[str, Any] = {"depth_ms": {}, "catch_up_ms": {}}
+    try:
+        history = [*cache.tokens, pending]
+        for d in [1, 2, 3, 4, 6, 8]:
+            times = []
+            for _ in range(repeats + 1):
+                started = time.perf_counter()
+                draft = drafter.propose(history, d)
+                times.append(time.perf_counter() - started)
+                drafter.observe(len(draft), 0)
+            out["depth_ms"][d] = round(statistics.median(times[1:]) * 1000, 3)
+            out.setdefault("depth_len", {})[d] = len(draft)
+        rng = np.random.default_rng(3)
+        for m in [1, 2, 4, 8, 16]:
+            times = []
+            for _ in range(repeats + 1):
+                position = len(cache.tokens)
+                batch = [pending, *(int(t) for t in rng.integers(1000, 150000, size=m - 1))]
+                runtime.decode(batch, position, m)
+                engine._observe(batch, m)  # all m kept: the head has m new rows to take in
+                cache.extend(batch)
+                hist = [*cache.tokens, pending]
+                started = time.perf_counter()
+                draft = drafter.propose(hist, 1)
+                times.append(time.perf_counter() - started)
+                drafter.observe(len(draft), 0)
+            out["catch_up_ms"][m] = round(statistics.median(times[1:]) * 1000, 3)
+    finally:
+        mtp_module.MIN_CONFIDENCE = saved
+        cache.reset()
+    return out
+
+
+def copy_bandwidth() -> dict[str, Any] | None:
+    """bench/gpu/bandwidth.py in a child process (PyTorch and llama.cpp need not share one)."""
+    try:
+        done = subprocess.run([sys.executable, "-m", "bench.gpu.bandwidth"], capture_output=True, text=True,
+                              timeout=120)
+        value: dict[str, Any] = json.loads(done.stdout)
+        return value
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+# --- the run ----------------------------------------------------------------------------------------------------
+def make_engine(model: Path, kv: str, draft: str, n_ctx: int) -> Any:
+    settings = load_settings(model=model, kv_type_k=kv, kv_type_v=kv, n_ctx=n_ctx, draft=draft)
+    started = time.perf_counter()
+    engine = Engine(settings)
+    log(f"loaded {model.name} (KV {kv}, draft {draft}) in {time.perf_counter() - started:.1f} s")
+    no_eog(engine)
+    return engine
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gpu.gpu_bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--model-info", type=Path, help="the JSON synth27b printed (sizes, bytes per token)")
+    parser.add_argument("--traces", type=Path, default=HERE / "traces.json")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--kv", default="q8_0,f16")
+    parser.add_argument("--deadline", type=float, default=None, help="seconds this run may take")
+    parser.add_argument("--bandwidth-json", type=Path, default=None,
+                        help="what bench/gpu/bandwidth.py printed (else measured here)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for checking the script on a CPU")
+    parser.add_argument("--skip", default="", help="comma-separated phases to leave out")
+    args = parser.parse_args(argv)
+    deadline = Deadline(args.deadline)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    quick = args.quick
+    kvs = [k.strip() for k in args.kv.split(",") if k.strip()]
+    info = json.loads(args.model_info.read_text()) if args.model_info else {}
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "model": info, "host_cpus": os.cpu_count(),
+        "llama_cpp_python": llama_cpp.__version__, "gpu_memory_before_mib": gpu_memory_mib(), "kv": {},
+    }
+
+    def save() -> None:
+        partial = args.out.with_suffix(".part")
+        partial.write_text(json.dumps(results, indent=1) + "\n")
+        os.replace(partial, args.out)
+
+    def phase(name: str, needed: float, run: Callable[[], Any], where: dict[str, Any]) -> Any:
+        if name in skip or not deadline.allows(needed, name, results):
+            return None
+        started = time.perf_counter()
+        try:
+            value = run()
+        except Exception as exc:  # one failed phase must not lose the others
+            log(f"{name} failed: {type(exc).__name__}: {exc}")
+            results.setdefault("errors", []).append(f"{name}: {type(exc).__name__}: {exc}")
+            save()
+            return None
+        where[name] = value
+        log(f"{name} done in {time.perf_counter() - started:.1f} s")
+        save()
+        return value
+
+    if args.bandwidth_json:
+        results["copy_bandwidth"] = json.loads(args.bandwidth_json.read_text())
+    elif not quick:
+        results["copy_bandwidth"] = copy_bandwidth()
+    save()
+    traces = json.loads(args.traces.read_text())
+    cases = replay.load_cases(traces, cap=48 if quick else 256)
+    if quick:
+        cases = cases[:2] + cases[-1:]
+    depths = (256,) if quick else (1024, 4096)
+    n_ctx = 2048 if quick else 8192
+    calibration: dict[int, float] | None = None
+
+    def run_kv(kv: str, primary: bool, calibration: dict[int, float] | None) -> dict[int, float] | None:
+        """Every measurement for one KV type; the primary one also replays. Returns the calibration it made."""
+        engine = make_engine(args.model, kv, "ngram", n_ctx)
+        res: dict[str, Any] = {"gpu_memory_loaded_mib": gpu_memory_mib()}
+        results["kv"][kv] = res
+        save()
+        phase("prompt", 10, lambda: prompt_speed(engine, 256 if quick else 4096, 2 if quick else 3), res)
+        phase("decode", 20, lambda: decode_speed(engine, 128 if quick else 1024, 16 if quick else 128,
+                                                 1 if quick else 3), res)
+        curves: dict[str, Any] = {}
+        res["cost_curve"] = curves
+        made: dict[int, float] | None = None
+        for depth in depths:
+            sizes = CURVE_SIZES if not quick else [1, 2, 4, 8, 17]
+            curve = phase(f"depth {depth}", 8, lambda depth=depth, sizes=sizes: cost_curve(
+                engine, depth, sizes, 2 if quick else 6), curves)
+            if curve and made is None:
+                made = {int(n): s for n, s in curve["seconds"].items() if n <= 17}
+        if primary and made:
+            seconds = made
+
+            def learn() -> dict[str, Any]:
+                # what the calibration cache would hold for this card, written and read back
+                key = adaptive.calibration_key(info.get("path", args.model.name), kv, results.get("copy_bandwidth"))
+                path = adaptive.save_calibration(key, seconds, args.out.parent / "calibration")
+                back = adaptive.load_calibration(key, args.out.parent / "calibration")
+                controller = adaptive.DraftController(16)
+                controller.cost.seed(back or {})
+                return {"file": path.name, "relative": {n: round(controller.cost.relative(n), 3) for n in range(1, 18)},
+                        "best_k_by_acceptance": {f"{a:.2f}": best_k(controller, a) for a in (0.3, 0.5, 0.7, 0.8,
+                                                                                             0.9, 0.95)}}
+            phase("calibration", 1, learn, res)
+        if primary:
+            policies = replay.ngram_policies(engine.settings.draft_max, calibration or made,
+                                             ngram=(engine.settings.ngram_min, engine.settings.ngram_max))
+            rows = phase("replay", 40 if not quick else 5, lambda: replay.run_all(engine, cases, policies, log=log),
+                         res)
+            if rows:
+                res["replay_summary"] = replay.summarize(rows)
+        res["gpu_memory_peak_mib"] = gpu_memory_mib()
+        save()
+        engine.close()
+        return made
+
+    for index, kv in enumerate(kvs):
+        if deadline.allows(60 if index == 0 else 45, f"kv {kv}", results):
+            curve = run_kv(kv, index == 0, calibration)
+            calibration = calibration or curve
+
+    if kvs and "mtp" not in skip and deadline.allows(45, "mtp", results):
+        kv = kvs[0]
+        engine = make_engine(args.model, kv, "mtp", n_ctx)
+        res = {"kv": kv, "gpu_memory_loaded_mib": gpu_memory_mib()}
+        results["mtp"] = res
+        depth = depths[0]
+        phase("decode_with_head", 15, lambda: decode_speed(engine, 128 if quick else 1024, 16 if quick else 128,
+                                                           1 if quick else 2), res)
+        phase("costs", 10, lambda: mtp_costs(engine, depth, 2 if quick else 6), res)
+        phase("cost_curve_with_head", 8, lambda: cost_curve(engine, depth, [1, 2, 3, 4, 5, 7, 9, 17],
+                                                               2 if quick else 6, observe=True), res)
+        mtp_cases = [c for c in cases if c.kind == "edit"][:3] + [c for c in cases if c.kind == "explain"][:1]
+        policies = replay.mtp_policies(engine.settings.draft_max, depths=(2, 3), rates=(0.8,),
+                                       ngram=(engine.settings.ngram_min, engine.settings.ngram_max))
+        rows = phase("replay", 30 if not quick else 5, lambda: _mtp_replay(engine, mtp_cases, policies), res)
+        if rows:
+            res["replay_summary"] = replay.summarize(rows)
+        res["gpu_memory_peak_mib"] = gpu_memory_mib()
+        save()
+        engine.close()
+    results["finished"] = time.strftime("%H:%M:%S")
+    save()
+    print(summary_text(results))
+    return 0
+
+
+def _mtp_replay(engine: Any, cases: Sequence[replay.Case], policies: Sequence[replay.Policy]) -> Any:
+    from engine.draft import mtp as mtp_module
+
+    saved = mtp_module.MIN_CONFIDENCE
+    mtp_module.MIN_CONFIDENCE = -1.0
+    try:
+        return replay.run_all(engine, cases, policies, log=log)
+    finally:
+        mtp_module.MIN_CONFIDENCE = saved
+
+
+def best_k(controller: adaptive.DraftController, acceptance: float) -> int:
+    total = 100.0
+    controller._accepted, controller._rejected = acceptance * total, (1 - acceptance) * total
+    return controller.best_length()
+
+
+def summary_text(results: dict[str, Any]) -> str:
+    lines = [f"model: {results['model'].get('params', '?')} params, {results['model'].get('file_bytes', 0) / 1e9:.2f}"
+             f" GB; copy bandwidth {results.get('copy_bandwidth')}"]
+    per_token = results["model"].get("bytes_read_per_token")
+    bandwidth = (results.get("copy_bandwidth") or {}).get("gb_s")
+    for kv, res in results["kv"].items():
+        p, d = res.get("prompt", {}), res.get("decode", {})
+        share = ""
+        if per_token and bandwidth and d:
+            share = f" = {per_token / 1e9 * d['qcode_tok_s'] / bandwidth:.0%} of the bandwidth bound"
+        lines.append(f"KV {kv}: prompt {p.get('qcode_tok_s')} tok/s (bare {p.get('bare_tok_s')}); decode qcode "
+                     f"{d.get('qcode_tok_s')} vs bare {d.get('bare_tok_s')} tok/s (ratio {d.get('ratio')}){share}; "
+                     f"memory {res.get('gpu_memory_peak_mib')}")
+        for depth, curve in res.get("cost_curve", {}).items():
+            rel = " ".join(f"{n}:{v}" for n, v in curve["relative"].items())
+            lines.append(f"  c(n) {depth}: {rel}")
+        for kind, by_policy in res.get("replay_summary", {}).items():
+            lines.append(f"  replay {kind}: " + ", ".join(f"{k} x{v['total']}" for k, v in by_policy.items()))
+    mtp = results.get("mtp")
+    if mtp:
+        lines.append(f"MTP: {mtp.get('costs')}")
+        for kind, by_policy in mtp.get("replay_summary", {}).items():
+            lines.append(f"  replay {kind}: " + ", ".join(f"{k} x{v['total']}" for k, v in by_policy.items()))
+    if results.get("errors"):
+        lines.append(f"errors: {results['errors']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,311 @@
+"""Replay recorded answers through qcode's decode loop on a model whose random weights accept nothing.
+
+A random-weight model's own argmax would reject every draft, so the loop's token choice is replaced by the answer
+recorded on the CPU: at every verified position the target still computes its logits row and its argmax (the cost
+is real), and then emits the recorded token, so a drafted token is accepted exactly when it equals the recorded
+answer, as under greedy decoding with the real model. Everything else is qcode's own: Engine.stream, the n-gram
+drafter, the draft-length controller, the KV and recurrent-state rollback. Token ids are renumbered into plain
+tokens of the target's vocabulary (the n-gram structure is all the drafter sees).
+
+Policies: `none` (no drafting), `trace` (exactly the CPU run's steps: its draft lengths, its accepted counts),
+`fixed-K` (the n-gram drafter, always verifying min(K, proposal) tokens), `adaptive` (qcode's DraftController from
+its prior, as a fresh process), `calibrated` (the controller seeded with this card's measured cost curve), and for
+MTP `mtp-D@P` (the model's MTP head drafting D tokens, each accepted with probability P given the one before) and
+`auto-D@P` (n-gram when its proposal is long, else MTP).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine import GenerationRequest, sampling
+from engine.draft.adaptive import CostModel, DraftController
+from engine.draft.ngram import NgramDrafter
+
+BASE_ID = 1000  # renumbered tokens start here: ordinary text tokens of the Qwen vocabulary
+REFERENCE_MARK = "\x00qcode-replay-reference\x00"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    kind: str
+    prompt: list[int]
+    reference: list[int]
+    answer: list[int]
+    steps: list[list[int]]  # [position, proposed, drafted, accepted] of the recorded run
+
+
+def load_cases(traces: Mapping[str, Any], cap: int | None = None) -> list[Case]:
+    """The recorded tasks, renumbered, answers cut to `cap` tokens."""
+    cases = []
+    for task in traces["tasks"]:
+        ids: dict[int, int] = {}
+
+        def renumber(tokens: Sequence[int], ids: dict[int, int] = ids) -> list[int]:
+            return [ids.setdefault(t, BASE_ID + len(ids)) for t in tokens]
+
+        prompt, reference, answer = (renumber(task[key]) for key in ("prompt", "reference", "answer"))
+        if cap is not None:
+            answer = answer[:cap]
+        cases.append(Case(task["name"], task["kind"], prompt, reference, answer, task["steps"]))
+    return cases
+
+
+class TruthPicker:
+    """Stands in for Engine._pick: pays for the argmax, emits the recorded token."""
+
+    def __init__(self, answer: Sequence[int]) -> None:
+        self.answer = answer
+        self.pos = 0
+
+    def __call__(self, row: Any, index: int, drafted: int | None, samp: Any) -> tuple[bool, int]:
+        sampling.greedy(row)
+        # past the end only when a last draft was fully accepted: the loop discards that bonus token
+        token = self.answer[self.pos] if self.pos < len(self.answer) else BASE_ID
+        self.pos += 1
+        return drafted is not None and drafted == token, token
+
+
+def _wrong(answer: Sequence[int], at: int) -> int:
+    """A token that is not the answer's at `at`."""
+    return answer[at] + 1 if at < len(answer) else BASE_ID
+
+
+class FixedLength(DraftController):
+    """Verifies min(k, proposal) tokens whatever they cost."""
+
+    def __init__(self, draft_max: int, k: int) -> None:
+        super().__init__(draft_max)
+        self.k = k
+
+    def best_length(self, available: int | None = None) -> int:
+        return min(self.k, self.draft_max if available is None else available)
+
+
+class TraceDrafter:
+    """Proposes what the recorded run verified at each position: its length, with its accepted count right."""
+
+    name = "ngram"
+
+    def __init__(self, case: Case) -> None:
+        self.answer = case.answer
+        self.by_position = {position: (drafted, accepted) for position, _, drafted, accepted in case.steps}
+        self.prompt_len = 0
+
+    def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
+        self.prompt_len = len(prompt)
+
+    def propose(self, history: Sequence[int], limit: int) -> list[int]:
+        at = len(history) - self.prompt_len
+        drafted, accepted = self.by_position.get(at, (0, 0))
+        k = min(drafted, limit)
+        if k <= 0:
+            return []
+        right = list(self.answer[at : at + min(accepted, k)])
+        return (right + [_wrong(self.answer, at + len(right))] * k)[:k]
+
+    def observe(self, proposed: int, accepted: int) -> None:
+        pass
+
+
+class SampledMtp:
+    """The model's MTP drafter at full cost; which of its tokens are right follows a cited acceptance rate.
+
+    Chains `depth` head calls (the confidence cut-off is lifted by the caller), then marks the first j tokens right,
+    j drawn from a geometric law with per-token acceptance p.
+    """
+
+    name = "mtp"
+
+    def __init__(self, inner: Any, answer: Sequence[int], depth: int, p: float, seed: int = 0) -> None:
+        self.inner, self.answer, self.depth, self.p = inner, answer, depth, p
+        self.rng = random.Random(seed)
+        self.prompt_len = 0
+        self.after_decode = inner.after_decode  # the head follows every target decode
+
+    def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
+        self.prompt_len = len(prompt)
+        self.inner.begin(prompt, reference)
+
+    def propose(self, history: Sequence[int], limit: int) -> list[int]:
+        drafted = self.inner.propose(history, min(limit, self.depth))
+        at = len(history) - self.prompt_len
+        right = 0
+        while right < len(drafted) and self.rng.random() < self.p:
+            right += 1
+        good = list(self.answer[at : at + right])
+        return (good + [_wrong(self.answer, at + len(good))] * len(drafted))[: len(drafted)]
+
+    def observe(self, proposed: int, accepted: int) -> None:
+        self.inner.observe(proposed, accepted)
+
+
+class AutoDrafter:
+    """n-gram when its proposal is at least `min_ngram` tokens (a copy in progress), MTP otherwise."""
+
+    name = "mtp"
+
+    def __init__(self, ngram: NgramDrafter, mtp: SampledMtp, min_ngram: int) -> None:
+        self.ngram, self.mtp, self.min_ngram = ngram, mtp, min_ngram
+        self.after_decode = mtp.after_decode
+        self.used: Any = None
+        self.ngram_steps = 0
+        self.mtp_steps = 0
+
+    def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
+        self.ngram.begin(prompt, reference)
+        self.mtp.begin(prompt, reference)
+
+    def propose(self, history: Sequence[int], limit: int) -> list[int]:
+        proposal = self.ngram.propose(history, limit)
+        if len(proposal) >= self.min_ngram:
+            self.used = self.ngram
+            self.ngram_steps += 1
+            return proposal
+        self.used = self.mtp
+        self.mtp_steps += 1
+        return self.mtp.propose(history, limit)
+
+    def observe(self, proposed: int, accepted: int) -> None:
+        if self.used is self.ngram:
+            self.ngram.observe(proposed, accepted)
+        elif self.used is not None:
+            self.mtp.observe(proposed, accepted)
+        # the MTP head is told only about its own drafts
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    drafter_name: str  # the engine's drafter slot: none, ngram, mtp
+    make: Callable[[Any, Case], tuple[Any, DraftController]] | None = None  # (engine, case) -> drafter, controller
+
+
+def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixed: Sequence[int] = (4, 8, 16),
+                   ngram: tuple[int, int] = (2, 5)) -> list[Policy]:
+    def live(controller: Callable[[], DraftController]) -> Callable[[Any, Case], tuple[Any, DraftController]]:
+        return lambda engine, case: (NgramDrafter(*ngram), controller())
+
+    def calibrated() -> DraftController:
+        cost = CostModel(draft_max + 1)
+        cost.seed(calibration or {})
+        return DraftController(draft_max, cost)
+
+    policies = [
+        Policy("none", "none"),
+        Policy("trace", "ngram", lambda engine, case: (TraceDrafter(case), FixedLength(draft_max, draft_max))),
+    ]
+    policies += [Policy(f"fixed-{k}", "ngram", live(lambda k=k: FixedLength(draft_max, k))) for k in fixed]
+    policies.append(Policy("adaptive", "ngram", live(lambda: DraftController(draft_max))))
+    if calibration:
+        policies.append(Policy("calibrated", "ngram", live(calibrated)))
+    return policies
+
+
+def mtp_policies(draft_max: int, depths: Sequence[int], rates: Sequence[float], auto_min: int = 4,
+                 ngram: tuple[int, int] = (2, 5), seed: int = 0) -> list[Policy]:
+    policies = [Policy("none", "none")]
+    for p in rates:
+        for depth in depths:
+            def mtp(engine: Any, case: Case, depth: int = depth, p: float = p) -> tuple[Any, DraftController]:
+                return SampledMtp(engine._drafters["mtp"], case.answer, depth, p, seed), FixedLength(draft_max, depth)
+
+            def auto(engine: Any, case: Case, depth: int = depth, p: float = p) -> tuple[Any, DraftController]:
+                sampled = SampledMtp(engine._drafters["mtp"], case.answer, depth, p, seed)
+                return AutoDrafter(NgramDrafter(*ngram), sampled, auto_min), FixedLength(draft_max, draft_max)
+
+            policies.append(Policy(f"mtp-{depth}@{p:g}", "mtp", mtp))
+            policies.append(Policy(f"auto-{depth}@{p:g}", "mtp", auto))
+    return policies
+
+
+def run_case(engine: Any, case: Case, policy: Policy) -> dict[str, Any]:
+    """One answer under one policy through Engine.stream; decode time and drafting counts."""
+    picker = TruthPicker(case.answer)
+    original_tokenize = engine.tokenize
+
+    def tokenize(text: str, *, add_bos: bool = True) -> list[int]:
+        return list(case.reference) if text == REFERENCE_MARK else original_tokenize(text, add_bos=add_bos)
+
+    saved = dict(engine._drafters), dict(engine._controllers)
+    drafter = None
+    if policy.make is not None:
+        drafter, controller = policy.make(engine, case)
+        engine._drafters[policy.drafter_name] = drafter
+        engine._controllers[policy.drafter_name] = controller
+    engine._pick = picker
+    engine.tokenize = tokenize
+    try:
+        request = GenerationRequest(list(case.prompt), max_tokens=len(case.answer), drafter=policy.drafter_name,
+                                    stop=(), reference=REFERENCE_MARK)
+        done = engine.complete(request)
+    finally:
+        del engine._pick
+        del engine.tokenize
+        engine._drafters.clear()
+        engine._drafters.update(saved[0])
+        engine._controllers.clear()
+        engine._controllers.update(saved[1])
+    stats = done.stats
+    row = {
+        "task": case.name, "kind": case.kind, "policy": policy.name, "tokens": stats.completion_tokens,
+        "decode_s": round(stats.decode_s, 4), "tok_s": round(stats.decode_tokens_per_s, 2),
+        "proposed": stats.draft_proposed, "accepted": stats.draft_accepted, "draft_steps": stats.draft_steps,
+        "same_answer": list(done.tokens) == list(case.answer),
+    }
+    if isinstance(drafter, AutoDrafter):
+        row["auto_steps"] = {"ngram": drafter.ngram_steps, "mtp": drafter.mtp_steps}
+    return row
+
+
+def run_all(engine: Any, cases: Sequence[Case], policies: Sequence[Policy], repeats: int = 1,
+            log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Every case under every policy, policies interleaved per case; the fastest repeat is kept."""
+    rows = []
+    for case in cases:
+        # the prompt into the cache once, so every policy times decoding only
+        engine.complete(GenerationRequest(list(case.prompt), max_tokens=1, drafter="none", stop=()))
+        best: dict[str, dict[str, Any]] = {}
+        for _ in range(max(1, repeats)):
+            for policy in policies:
+                row = run_case(engine, case, policy)
+                if policy.name not in best or row["decode_s"] < best[policy.name]["decode_s"]:
+                    best[policy.name] = row
+        base = best.get("none")
+        for name, row in best.items():
+            if base and row["decode_s"] > 0:
+                row = replace_speedup(row, base["decode_s"])
+            rows.append(row)
+            log(f"replay: {case.name} [{name}] {row['tok_s']} tok/s, x{row.get('speedup', 1.0)}, "
+                f"{row['accepted']}/{row['proposed']} accepted, same answer {row['same_answer']}")
+    return rows
+
+
+def replace_speedup(row: dict[str, Any], base_seconds: float) -> dict[str, Any]:
+    out = dict(row)
+    out["speedup"] = round(base_seconds / row["decode_s"], 3)
+    return out
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per kind and policy: total-time speedup (sum of plain time / sum of drafted time) and the median."""
+    import statistics
+
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for kind in sorted({r["kind"] for r in rows}):
+        mine = [r for r in rows if r["kind"] == kind]
+        plain = {r["task"]: r["decode_s"] for r in mine if r["policy"] == "none"}
+        for policy in dict.fromkeys(r["policy"] for r in mine):
+            chosen = [r for r in mine if r["policy"] == policy and r["task"] in plain]
+            if not chosen:
+                continue
+            total = sum(plain[r["task"]] for r in chosen) / sum(r["decode_s"] for r in chosen)
+            median = statistics.median(plain[r["task"]] / r["decode_s"] for r in chosen)
+            out.setdefault(kind, {})[policy] = {"total": round(total, 3), "median": round(median, 3),
+                                                "min": round(min(plain[r["task"]] / r["decode_s"] for r in chosen),
+                                                             3)}
+    return out

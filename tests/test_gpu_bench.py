@@ -1,0 +1,169 @@
+"""The GPU benchmark's parts, checked on the CPU: the calibration cache, the 27B-shaped model writer (at small width),
+and the replay of recorded acceptance through the real decode loop."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.gpu import replay, synth27b
+from engine.draft.adaptive import (
+    CostModel,
+    DraftController,
+    calibrate,
+    calibration_key,
+    load_calibration,
+    save_calibration,
+)
+
+TRACES = Path(__file__).resolve().parents[1] / "bench" / "gpu" / "traces.json"
+
+
+# --- calibration ------------------------------------------------------------------------------------------------
+def test_calibration_round_trip_and_key_check(tmp_path: Path) -> None:
+    key = calibration_key("model.gguf", "q8_0", "NVIDIA H100")
+    curve = {1: 0.0100, 2: 0.0110, 9: 0.0220, 17: 0.0200}
+    path = save_calibration(key, curve, tmp_path)
+    assert load_calibration(key, tmp_path) == curve
+    assert load_calibration(calibration_key("model.gguf", "f16", "NVIDIA H100"), tmp_path) is None
+    # a file under the right name but written for another key (a hash collision, a hand edit) is not trusted
+    data = json.loads(path.read_text())
+    data["key"] = "something else"
+    path.write_text(json.dumps(data))
+    assert load_calibration(key, tmp_path) is None
+    path.write_text("{not json")
+    assert load_calibration(key, tmp_path) is None
+
+
+def test_calibrate_takes_medians_round_robin() -> None:
+    calls: list[int] = []
+
+    def fake(n: int) -> float:
+        calls.append(n)
+        return n * 0.001 + (0.5 if len(calls) == 1 else 0.0)  # the very first call is slow (a warm-up outlier)
+
+    curve = calibrate(fake, [4, 1, 2], repeats=3)
+    assert calls == [1, 2, 4] * 3
+    assert curve == pytest.approx({1: 0.001, 2: 0.002, 4: 0.004})
+
+
+def test_a_seeded_gpu_curve_buys_long_drafts_the_prior_refuses() -> None:
+    # an H100-like curve: 16 drafts (17 tokens) cost twice one step, 8 cost 2.2x
+    gpu = {1: 1.0, 2: 1.1, 3: 1.25, 5: 1.5, 9: 2.2, 13: 1.93, 17: 2.0}
+    cold, seeded = DraftController(16), DraftController(16, CostModel(17))
+    seeded.cost.seed({n: 0.01 * c for n, c in gpu.items()})
+    for controller in (cold, seeded):
+        for _ in range(30):
+            controller.record(16, 15)  # long drafts, nearly always accepted
+    assert seeded.cost.relative(17) == pytest.approx(2.0)
+    assert seeded.best_length() == 16
+    assert cold.best_length() < seeded.best_length()
+    assert seeded.cost.snapshot()[9] == pytest.approx(0.022)
+
+
+# --- the model writer -------------------------------------------------------------------------------------------
+def _dequantize_q4_k(block: np.ndarray) -> np.ndarray:
+    """ggml's dequantize_row_q4_K for one 144-byte block, written out for this check."""
+    d, dmin = block[0:4].view(np.float16).astype(np.float32)
+    scales, qs = block[4:16], block[16:144]
+
+    def scale_min(j: int) -> tuple[int, int]:
+        if j < 4:
+            return int(scales[j] & 63), int(scales[j + 4] & 63)
+        return (int(scales[j + 4] & 0xF) | (int(scales[j - 4] >> 6) << 4),
+                int(scales[j + 4] >> 4) | (int(scales[j] >> 6) << 4))
+
+    out = []
+    for group in range(4):
+        q = qs[group * 32 : group * 32 + 32]
+        for half, nibbles in enumerate((q & 0xF, q >> 4)):
+            sc, m = scale_min(2 * group + half)
+            out.append(d * sc * nibbles.astype(np.float32) - dmin * m)
+    return np.concatenate(out)
+
+
+def test_q4_k_blocks_are_centred_with_the_fan_in_spread() -> None:
+    rng = np.random.default_rng(0)
+    pool = synth27b.Pool(rng, 1 << 20)
+    n_in = 5120
+    fill = synth27b.quantized(pool, synth27b.Q4_K, 64, 1 / math.sqrt(n_in))
+    blocks = fill(rng, 0)
+    assert blocks.shape == (64, 144)
+    values = np.concatenate([_dequantize_q4_k(b) for b in blocks])
+    assert abs(values.mean()) < 0.05 / math.sqrt(n_in)
+    assert values.std() == pytest.approx(1 / math.sqrt(n_in), rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    path = tmp_path_factory.mktemp("synth") / "small.gguf"
+    info = synth27b.build(path, small=True, n_layer=4)
+    return path, info
+
+
+def test_small_model_has_the_real_vocabulary_and_layout(small_model: tuple[Path, dict[str, object]]) -> None:
+    import llama_cpp
+
+    from engine.runtime import Runtime, RuntimeConfig
+
+    path, info = small_model
+    assert info["file_bytes"] == path.stat().st_size
+    assert info["vocab_size"] == synth27b.VOCAB_SIZE
+    runtime = Runtime(path, RuntimeConfig(n_ctx=512, n_batch=64, kv_type_k="q8_0", kv_type_v="q8_0",
+                                          flash_attn=True, gpu_layers=0, threads=1, rollback_slots=4))
+    try:
+        assert runtime.n_vocab == 248_320 and runtime.is_hybrid
+        assert llama_cpp.llama_model_n_layer(runtime.model) == 4
+        # the padding tokens are never produced by the tokenizer
+        tokens = runtime.tokenize("def add(a, b):\n    return a + b\n")
+        assert max(tokens) < 151_936
+        runtime.decode(tokens, 0, len(tokens))
+        logits = runtime.logits(len(tokens))
+        assert np.isfinite(logits).all() and 2.0 < float(logits.std()) < 8.0
+    finally:
+        runtime.close()
+
+
+# --- the replay -------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def engine(small_model: tuple[Path, dict[str, object]]):  # type: ignore[no-untyped-def]
+    from engine import Engine, load_settings
+
+    engine = Engine(load_settings(model=small_model[0], n_ctx=2048, threads=1, draft="ngram"))
+    yield engine
+    engine.close()
+
+
+def test_trace_replay_reproduces_the_recorded_steps(engine) -> None:  # type: ignore[no-untyped-def]
+    traces = json.loads(TRACES.read_text())
+    case = min(replay.load_cases(traces), key=lambda c: len(c.answer))
+    policy = next(p for p in replay.ngram_policies(16, None) if p.name == "trace")
+    row = replay.run_case(engine, case, policy)
+    recorded = [s for s in case.steps if s[2]]
+    assert row["same_answer"]
+    assert row["tokens"] == len(case.answer)
+    assert row["draft_steps"] == len(recorded)
+    assert row["proposed"] == sum(s[2] for s in recorded)
+    assert row["accepted"] == sum(s[3] for s in recorded)
+
+
+def test_live_ngram_replay_accepts_what_matches_the_answer(engine) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(1)
+    reference = [int(t) for t in rng.integers(1000, 5000, size=120)]
+    prompt = [int(t) for t in rng.integers(1000, 5000, size=40)] + reference
+    answer = reference[:60] + [int(t) for t in rng.integers(6000, 7000, size=20)] + reference[60:]
+    case = replay.Case("copy", "edit", prompt, reference, answer, [])
+    by_name = {p.name: p for p in replay.ngram_policies(16, None)}
+    plain = replay.run_case(engine, case, by_name["none"])
+    fixed = replay.run_case(engine, case, by_name["fixed-8"])
+    assert plain["same_answer"] and fixed["same_answer"]
+    assert plain["proposed"] == 0
+    # 120 of the 140 answer tokens copy the reference: proposed from it and accepted (8 a step, the target adds
+    # the 9th); the 20 new tokens are not, and the copy resumes two tokens after them
+    assert fixed["tokens"] == 140
+    assert fixed["accepted"] >= 100
+    assert fixed["draft_steps"] <= 16
