@@ -108,7 +108,7 @@ class FakeEngine:
         reason = "eog"
         for start in range(0, len(answer), self.piece):
             if self.gate is not None and start:
-                self.gate.wait(5)
+                self._hold(cancel)
             if cancel is not None and cancel.is_set():
                 reason = "cancelled"
                 self.cancelled += 1
@@ -124,6 +124,15 @@ class FakeEngine:
             decode_s=len(sent) / 50.0, draft_proposed=10, draft_accepted=7, draft_steps=3,
             drafter="ngram", kv_type="q8_0", model=self.info.name, finish_reason=reason,  # type: ignore[arg-type]
         ))
+
+    def _hold(self, cancel: threading.Event | None) -> None:
+        """Wait for the test to open the gate; a cancel ends the wait, as a real step would."""
+        assert self.gate is not None
+        deadline = time.monotonic() + 5
+        while not self.gate.is_set() and time.monotonic() < deadline:
+            if cancel is not None and cancel.is_set():
+                return
+            time.sleep(0.005)
 
     def close(self) -> None:
         self.closed = True

@@ -28,7 +28,9 @@ def respond(request: GenerationRequest) -> str:
 async def settle(pilot: Pilot[Any]) -> None:
     """Fix what varies between runs: cursor blink, measured times, toasts."""
     app = pilot.app
-    app.editor.cursor_blink = False
+    app.editor.cursor_blink = False  # the cursor is drawn steadily while the editor has focus
+    app.editor.notify_style_update()  # drop lines cached in whatever blink phase they were
+    app.editor.refresh()
     if app._state.startswith("ready"):
         app._set_state("ready")
     if app.metrics.suggestion_ms is not None:

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from functools import cache, partial
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import suppress
+from functools import cache, partial, wraps
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from textual import on, work
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.events import Resize
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, TextArea
 
@@ -61,7 +64,23 @@ TASKS: tuple[tuple[str, str, str], ...] = (
 )
 # tasks whose prompt opens a code fence for the model (engine.tasks): their answers are code
 CODE_TASKS = frozenset({"refactor", "fix", "doc", "test"})
-NARROW_WIDTH = 100  # below this the answer pane goes under the editor instead of beside it
+NARROW_WIDTH = 100
+
+AppT = TypeVar("AppT", bound=App[int])
+MessageT = TypeVar("MessageT", bound=Message)
+
+
+def _tolerate_teardown(
+    handler: Callable[[AppT, MessageT], Awaitable[None]],
+) -> Callable[[AppT, MessageT], Awaitable[None]]:
+    """A worker's message can arrive while the app tears its widgets down: drop it then."""
+
+    @wraps(handler)
+    async def handle(app: AppT, message: MessageT) -> None:
+        with suppress(NoMatches):
+            await handler(app, message)
+
+    return handle  # below this the answer pane goes under the editor instead of beside it
 
 
 class QcodeApp(App[int]):
@@ -180,17 +199,20 @@ class QcodeApp(App[int]):
         else:
             self.post_message(EngineReady(backend, time.monotonic() - started))
 
-    def on_load_progress(self, message: LoadProgress) -> None:
+    @_tolerate_teardown
+    async def on_load_progress(self, message: LoadProgress) -> None:
         if self.backend is None and self.load_error is None:
             percent = f" {message.fraction:.0%}" if message.fraction is not None else ""
             self._set_state(f"loading: {message.text}{percent}", busy=True)
 
-    def on_engine_ready(self, message: EngineReady) -> None:
+    @_tolerate_teardown
+    async def on_engine_ready(self, message: EngineReady) -> None:
         self.backend = message.backend
         self._set_state(f"ready (loaded in {message.seconds:.1f} s)")
         self._refresh_info()
 
-    def on_engine_failed(self, message: EngineFailed) -> None:
+    @_tolerate_teardown
+    async def on_engine_failed(self, message: EngineFailed) -> None:
         self.load_error = message.error
         self._set_state("model not loaded", error=True)
         self.notify(message.error, title="Model failed to load", severity="error", timeout=15)
@@ -332,6 +354,7 @@ class QcodeApp(App[int]):
     def _current(self, job_id: int) -> Job | None:
         return self.job if self.job is not None and self.job.id == job_id else None
 
+    @_tolerate_teardown
     async def on_job_chunk(self, message: JobChunk) -> None:
         job = self._current(message.job_id)
         if job is None:
@@ -344,10 +367,12 @@ class QcodeApp(App[int]):
         else:
             await self.answer.write(message.text)
 
-    def on_job_notice(self, message: JobNotice) -> None:
+    @_tolerate_teardown
+    async def on_job_notice(self, message: JobNotice) -> None:
         if self._current(message.job_id) is not None:
             self.notify(message.message, title="Note")
 
+    @_tolerate_teardown
     async def on_job_done(self, message: JobDone) -> None:
         job = self._current(message.job_id)
         if job is None:
@@ -382,6 +407,7 @@ class QcodeApp(App[int]):
         else:
             self._set_state(f"{job.task} done")
 
+    @_tolerate_teardown
     async def on_job_failed(self, message: JobFailed) -> None:
         job = self._current(message.job_id)
         if job is None:
@@ -668,15 +694,16 @@ class QcodeApp(App[int]):
         self._refresh_state_line()
 
     def _refresh_state_line(self) -> None:
-        if not self.screen_stack or not self.screen_stack[0].is_mounted:
-            return  # not composed yet
-        mark = " ●" if self.dirty else ""
-        self.status.set_state(f"{self._file_name}{mark} │ {self._state}",
-                              busy=self._busy_flag, error=self._error_flag)
+        # NoMatches: not composed yet, or torn down while a worker's message was on its way
+        with suppress(NoMatches):
+            mark = " ●" if self.dirty else ""
+            self.status.set_state(f"{self._file_name}{mark} │ {self._state}",
+                                  busy=self._busy_flag, error=self._error_flag)
 
     def _refresh_info(self) -> None:
         summary = self.backend.summary if self.backend is not None else None
-        self.status.set_info(summary, self.metrics)
+        with suppress(NoMatches):
+            self.status.set_info(summary, self.metrics)
 
 
 _MAIN_SCREEN_ACTIONS = frozenset({
