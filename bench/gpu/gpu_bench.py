@@ -135,7 +135,8 @@ def decode_speed(engine: Any, depth: int, n_tokens: int, rounds: int, drafter: s
 
 
 def cost_curve(engine: Any, depth: int, sizes: Sequence[int], repeats: int, observe: bool = False) -> dict[str, Any]:
-    """Seconds of one verify step of n tokens: decode with n logits rows, argmax of each, rollback to 1 kept.
+    """Seconds of one verify step of n tokens: decode with n logits rows, argmax of each, rollback to 1 kept
+    (for n beyond the recurrent rollback slots, to n - slots kept).
 
     Sizes are visited round-robin after a warm-up; medians. `observe` hands each call to the drafters that follow
     the target (MTP), as the decode loop does.
@@ -159,8 +160,10 @@ def cost_curve(engine: Any, depth: int, sizes: Sequence[int], repeats: int, obse
         if observe:
             engine._observe(batch, 1)
         cache.extend(batch)
-        if not cache.rollback(position + 1):
-            raise RuntimeError(f"rollback of {n - 1} tokens refused")
+        # recurrent state rolls back at most rollback_slots tokens (draft_max + 1): larger batches keep more
+        keep = max(1, n - runtime.rollback_slots) if cache.recurrent else 1
+        if not cache.rollback(position + keep):
+            raise RuntimeError(f"rollback of {n - keep} tokens refused")
         t3 = time.perf_counter()
         return t1 - t0, t2 - t1, t3 - t2
 
@@ -264,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="what bench/gpu/bandwidth.py printed (else measured here)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for checking the script on a CPU")
     parser.add_argument("--skip", default="", help="comma-separated phases to leave out")
+    parser.add_argument("--answers", default="recorded", help="replay sources: recorded, ideal or both")
+    parser.add_argument("--cap", type=int, default=256, help="answer tokens replayed per task")
     args = parser.parse_args(argv)
     deadline = Deadline(args.deadline)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -302,15 +307,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["copy_bandwidth"] = copy_bandwidth()
     save()
     traces = json.loads(args.traces.read_text())
-    cases = replay.load_cases(traces, cap=48 if quick else 256)
+    sources = [x.strip() for x in args.answers.split(",") if x.strip()]
+    cap = 48 if quick else args.cap
+    recorded = replay.load_cases(traces, cap=cap) if "recorded" in sources else []
+    ideal = replay.load_cases(traces, cap=cap, source="ideal") if "ideal" in sources else []
     if quick:
-        cases = cases[:2] + cases[-1:]
+        recorded, ideal = recorded[:2] + recorded[-1:], ideal[:1] + ideal[-1:]
     depths = (256,) if quick else (1024, 4096)
     n_ctx = 2048 if quick else 8192
-    calibration: dict[int, float] | None = None
+    made: dict[str, dict[int, float]] = {}  # the calibration: seconds per verify call of n tokens
 
-    def run_kv(kv: str, primary: bool, calibration: dict[int, float] | None) -> dict[int, float] | None:
-        """Every measurement for one KV type; the primary one also replays. Returns the calibration it made."""
+    def ngram_replay(engine: Any, cases: list[replay.Case], name: str, res: dict[str, Any]) -> None:
+        policies = replay.ngram_policies(engine.settings.draft_max, made.get("seconds"),
+                                         ngram=(engine.settings.ngram_min, engine.settings.ngram_max))
+        rows = phase(name, 40 if not quick else 5, lambda: replay.run_all(engine, cases, policies, log=log), res)
+        if rows:
+            res[f"{name}_summary"] = replay.summarize(rows)
+
+    def run_kv(kv: str, primary: bool) -> None:
+        """Every measurement for one KV type; the primary one also calibrates and replays."""
         engine = make_engine(args.model, kv, "ngram", n_ctx)
         res: dict[str, Any] = {"gpu_memory_loaded_mib": gpu_memory_mib()}
         results["kv"][kv] = res
@@ -320,20 +335,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                  1 if quick else 3), res)
         curves: dict[str, Any] = {}
         res["cost_curve"] = curves
-        made: dict[int, float] | None = None
         for depth in depths:
             sizes = CURVE_SIZES if not quick else [1, 2, 4, 8, 17]
             curve = phase(f"depth {depth}", 8, lambda depth=depth, sizes=sizes: cost_curve(
                 engine, depth, sizes, 2 if quick else 6), curves)
-            if curve and made is None:
-                made = {int(n): s for n, s in curve["seconds"].items() if n <= 17}
-        if primary and made:
-            seconds = made
-
+            if primary and curve and "seconds" not in made:
+                made["seconds"] = {int(n): t for n, t in curve["seconds"].items() if n <= 17}
+        if primary and "seconds" in made:
             def learn() -> dict[str, Any]:
                 # what the calibration cache would hold for this card, written and read back
                 key = adaptive.calibration_key(info.get("path", args.model.name), kv, results.get("copy_bandwidth"))
-                path = adaptive.save_calibration(key, seconds, args.out.parent / "calibration")
+                path = adaptive.save_calibration(key, made["seconds"], args.out.parent / "calibration")
                 back = adaptive.load_calibration(key, args.out.parent / "calibration")
                 controller = adaptive.DraftController(16)
                 controller.cost.seed(back or {})
@@ -341,27 +353,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "best_k_by_acceptance": {f"{a:.2f}": best_k(controller, a) for a in (0.3, 0.5, 0.7, 0.8,
                                                                                              0.9, 0.95)}}
             phase("calibration", 1, learn, res)
-        if primary:
-            policies = replay.ngram_policies(engine.settings.draft_max, calibration or made,
-                                             ngram=(engine.settings.ngram_min, engine.settings.ngram_max))
-            rows = phase("replay", 40 if not quick else 5, lambda: replay.run_all(engine, cases, policies, log=log),
-                         res)
-            if rows:
-                res["replay_summary"] = replay.summarize(rows)
+        if primary and recorded:
+            ngram_replay(engine, recorded, "replay", res)
         res["gpu_memory_peak_mib"] = gpu_memory_mib()
         save()
         engine.close()
-        return made
 
-    for index, kv in enumerate(kvs):
-        if deadline.allows(60 if index == 0 else 45, f"kv {kv}", results):
-            curve = run_kv(kv, index == 0, calibration)
-            calibration = calibration or curve
-
-    if kvs and "mtp" not in skip and deadline.allows(45, "mtp", results):
-        kv = kvs[0]
+    def run_mtp(kv: str) -> None:
         engine = make_engine(args.model, kv, "mtp", n_ctx)
-        res = {"kv": kv, "gpu_memory_loaded_mib": gpu_memory_mib()}
+        res: dict[str, Any] = {"kv": kv, "gpu_memory_loaded_mib": gpu_memory_mib()}
         results["mtp"] = res
         depth = depths[0]
         phase("decode_with_head", 15, lambda: decode_speed(engine, 128 if quick else 1024, 16 if quick else 128,
@@ -369,13 +369,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         phase("costs", 10, lambda: mtp_costs(engine, depth, 2 if quick else 6), res)
         phase("cost_curve_with_head", 8, lambda: cost_curve(engine, depth, [1, 2, 3, 4, 5, 7, 9, 17],
                                                                2 if quick else 6, observe=True), res)
-        mtp_cases = [c for c in cases if c.kind == "edit"][:3] + [c for c in cases if c.kind == "explain"][:1]
+        pool = recorded or ideal
+        mtp_cases = [c for c in pool if c.kind == "edit"][:3] + [c for c in pool if c.kind == "explain"][:1]
         policies = replay.mtp_policies(engine.settings.draft_max, depths=(2, 3), rates=(0.8,),
                                        ngram=(engine.settings.ngram_min, engine.settings.ngram_max))
         rows = phase("replay", 30 if not quick else 5, lambda: _mtp_replay(engine, mtp_cases, policies), res)
         if rows:
             res["replay_summary"] = replay.summarize(rows)
         res["gpu_memory_peak_mib"] = gpu_memory_mib()
+        save()
+        engine.close()
+
+    # in order of importance: the deadline drops the last ones first
+    if kvs and deadline.allows(60, f"kv {kvs[0]}", results):
+        run_kv(kvs[0], True)
+    if kvs and "mtp" not in skip and deadline.allows(45, "mtp", results):
+        run_mtp(kvs[0])
+    for kv in kvs[1:]:
+        if deadline.allows(45, f"kv {kv}", results):
+            run_kv(kv, False)
+    if kvs and ideal and deadline.allows(50, "replay_ideal", results):
+        engine = make_engine(args.model, kvs[0], "ngram", n_ctx)
+        ngram_replay(engine, ideal, "replay_ideal", results["kv"].setdefault(kvs[0], {}))
         save()
         engine.close()
     results["finished"] = time.strftime("%H:%M:%S")
@@ -417,8 +432,9 @@ def summary_text(results: dict[str, Any]) -> str:
         for depth, curve in res.get("cost_curve", {}).items():
             rel = " ".join(f"{n}:{v}" for n, v in curve["relative"].items())
             lines.append(f"  c(n) {depth}: {rel}")
-        for kind, by_policy in res.get("replay_summary", {}).items():
-            lines.append(f"  replay {kind}: " + ", ".join(f"{k} x{v['total']}" for k, v in by_policy.items()))
+        for name in ("replay", "replay_ideal"):
+            for kind, by_policy in res.get(f"{name}_summary", {}).items():
+                lines.append(f"  {name} {kind}: " + ", ".join(f"{k} x{v['total']}" for k, v in by_policy.items()))
     mtp = results.get("mtp")
     if mtp:
         lines.append(f"MTP: {mtp.get('costs')}")

@@ -39,8 +39,12 @@ class Case:
     steps: list[list[int]]  # [position, proposed, drafted, accepted] of the recorded run
 
 
-def load_cases(traces: Mapping[str, Any], cap: int | None = None) -> list[Case]:
-    """The recorded tasks, renumbered, answers cut to `cap` tokens."""
+def load_cases(traces: Mapping[str, Any], cap: int | None = None, source: str = "recorded") -> list[Case]:
+    """The tasks, renumbered, answers cut to `cap` tokens.
+
+    source "recorded": the default model's answers and the steps of its drafted run; "ideal": the answers of
+    bench/gpu/ideal_answers.py (no recorded steps).
+    """
     cases = []
     for task in traces["tasks"]:
         ids: dict[int, int] = {}
@@ -48,10 +52,13 @@ def load_cases(traces: Mapping[str, Any], cap: int | None = None) -> list[Case]:
         def renumber(tokens: Sequence[int], ids: dict[int, int] = ids) -> list[int]:
             return [ids.setdefault(t, BASE_ID + len(ids)) for t in tokens]
 
-        prompt, reference, answer = (renumber(task[key]) for key in ("prompt", "reference", "answer"))
+        ideal = source == "ideal"
+        prompt, reference = renumber(task["prompt"]), renumber(task["reference"])
+        answer = renumber(task["ideal" if ideal else "answer"])
         if cap is not None:
             answer = answer[:cap]
-        cases.append(Case(task["name"], task["kind"], prompt, reference, answer, task["steps"]))
+        name = f"{task['name']} (ideal)" if ideal else task["name"]
+        cases.append(Case(name, task["kind"], prompt, reference, answer, [] if ideal else task["steps"]))
     return cases
 
 
@@ -272,6 +279,8 @@ def run_all(engine: Any, cases: Sequence[Case], policies: Sequence[Policy], repe
         best: dict[str, dict[str, Any]] = {}
         for _ in range(max(1, repeats)):
             for policy in policies:
+                if policy.name == "trace" and not case.steps:
+                    continue  # nothing recorded to replay
                 row = run_case(engine, case, policy)
                 if policy.name not in best or row["decode_s"] < best[policy.name]["decode_s"]:
                     best[policy.name] = row
