@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 PROSE_TASKS = ("explain", "review", "ask")
 EDIT_TASKS = ("refactor", "fix", "doc")
 TASKS = (*PROSE_TASKS, *EDIT_TASKS, "test")
+# tasks whose answer is bare code: the prompt opens the code fence for the model
+CODE_ANSWER_TASKS = frozenset((*EDIT_TASKS, "test"))
 CODE_FENCE_END = "```"
 
 
@@ -94,7 +96,7 @@ def build_request(engine: Backend, task: TaskInput) -> tuple[GenerationRequest, 
         "instruction": (task.instruction or "").strip(),
     }
     system = render("system", settings.prompts_dir)
-    prefill = f"```{variables['fence']}\n" if task.task in (*EDIT_TASKS, "test") else ""
+    prefill = f"```{variables['fence']}\n" if task.task in CODE_ANSWER_TASKS else ""
 
     def assemble(code: str, context: str) -> str:
         user = render(task.task, settings.prompts_dir, code=code, context=context, **variables)

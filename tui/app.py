@@ -27,6 +27,7 @@ from textual.widgets import Footer, Input, TextArea
 
 from engine.errors import QcodeError
 from engine.settings import QcodeSettings
+from engine.tasks import CODE_ANSWER_TASKS
 
 from . import compat
 from .backend import Backend, Event, Loader, load_engine_backend
@@ -63,7 +64,6 @@ TASKS: tuple[tuple[str, str, str], ...] = (
     ("test", "f7", "Write tests for the code"),
 )
 # tasks whose prompt opens a code fence for the model (engine.tasks): their answers are code
-CODE_TASKS = frozenset({"refactor", "fix", "doc", "test"})
 NARROW_WIDTH = 100
 
 AppT = TypeVar("AppT", bound=App[int])
@@ -298,7 +298,7 @@ class QcodeApp(App[int]):
         self._show_answer(True)
         # the stream opens before the worker starts, so every chunk finds it ready
         await self.answer.begin(f"{task} · {label}" + (f" · {instruction}" if instruction else ""))
-        if task in CODE_TASKS:
+        if task in CODE_ANSWER_TASKS:
             # the engine opened a code fence in the prompt: the answer is bare code
             await self.answer.write(f"```{language or ''}\n")
         # the whole buffer goes with a line focus: the engine adds an outline of the rest
@@ -420,7 +420,7 @@ class QcodeApp(App[int]):
                     timeout=10)
 
     def _close_fence(self, job: Job) -> str:
-        if job.task not in CODE_TASKS:
+        if job.task not in CODE_ANSWER_TASKS:
             return ""
         return ("" if self.answer.text.endswith("\n") else "\n") + "```"
 
