@@ -189,7 +189,8 @@ class RemoteEngine:
         order = [self.flavor] if self.flavor in styles else ["llama-cpp-python", "llama.cpp", "vllm"]
         for style in order:
             candidate = _Tokenizer(styles[style], style, 0)
-            base = self._count_with(candidate, "")
+            # llama.cpp and vLLM are asked for no special tokens; llama-cpp-python adds BOS, so measure it
+            base = self._count_with(candidate, "") if style == "llama-cpp-python" else 0
             text = self._count_with(candidate, "def f(x):\n    return x") if base is not None else None
             if base is not None and text is not None and text > base:
                 return dataclasses.replace(candidate, bos=base)

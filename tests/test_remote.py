@@ -112,6 +112,7 @@ def server_env(url: str, **extra: str) -> dict[str, str]:
     return {"QCODE_SERVER_URL": url, "QCODE_API_KEY": KEY, "QCODE_CTX": "4096", **extra}
 
 
+@pytest.mark.slow
 class TestTemplateFromTheModelFile:
     """The server names a GGUF this machine can read: qcode renders the same prompts as the embedded engine and
     streams them from /v1/completions. The server wants an API key."""
@@ -217,6 +218,7 @@ class TestTemplateFromTheModelFile:
         assert "wants an API key (HTTP 401): put it in $QCODE_API_KEY" in line
 
 
+@pytest.mark.slow
 class TestTheServersChatTemplate:
     """The server's model is only a name (an alias): no template is known here, so tasks go to
     /v1/chat/completions and the server applies its own."""
@@ -245,6 +247,7 @@ class TestTheServersChatTemplate:
         assert '"POST /v1/chat/completions HTTP/1.1" 200' in log.read_text()
 
 
+@pytest.mark.slow
 def test_a_server_killed_mid_answer_leaves_a_partial_answer(
     tmp_path: Path, spawn_qcode: Callable[..., subprocess.Popen[bytes]], calc: Path
 ) -> None:
