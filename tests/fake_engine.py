@@ -79,6 +79,8 @@ class FakeEngine:
     _active: threading.Lock = field(default_factory=threading.Lock)
     # set by a test to hold the stream at its first piece until released
     gate: threading.Event | None = None
+    # how an uncancelled answer ends ("length", "partial", ...: answers that did not finish by themselves)
+    finish: str = "eog"
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)
@@ -105,7 +107,7 @@ class FakeEngine:
             raise self.fail_with
         answer = self.respond(request)
         sent: list[str] = []
-        reason = "eog"
+        reason = self.finish
         for start in range(0, len(answer), self.piece):
             if self.gate is not None and start:
                 self._hold(cancel)

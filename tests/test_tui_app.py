@@ -481,6 +481,21 @@ def test_a_cancelled_rewrite_opens_no_diff() -> None:
     play(scenario, make_app(engine=engine))
 
 
+@pytest.mark.parametrize("finish", ["length", "partial"])
+def test_a_rewrite_that_did_not_finish_opens_no_diff(finish: str) -> None:
+    engine = FakeEngine(finish=finish)
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor(ADD_BODY)
+        await pilot.press("f5")
+        await idle(pilot, app)
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, DiffReviewScreen) and app.editor.text == SAMPLE
+        assert "cut off" in status_text(app)
+
+    play(scenario, make_app(engine=engine))
+
+
 def test_one_request_at_a_time() -> None:
     engine = FakeEngine(gate=threading.Event())
 

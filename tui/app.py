@@ -70,6 +70,9 @@ AppT = TypeVar("AppT", bound=App[int])
 MessageT = TypeVar("MessageT", bound=Message)
 
 
+# finish reasons of an answer that did not end by itself: a rewrite from one is never offered
+CUT_OFF_REASONS = frozenset({"length", "context", "partial"})
+
 def _tolerate_teardown(
     handler: Callable[[AppT, MessageT], Awaitable[None]],
 ) -> Callable[[AppT, MessageT], Awaitable[None]]:
@@ -381,9 +384,13 @@ class QcodeApp(App[int]):
         elapsed_ms = (time.monotonic() - job.started) * 1000
         if message.stats.completion_tokens:
             self.metrics.stats = message.stats
+        cut_off = message.stats.finish_reason in CUT_OFF_REASONS
         if job.kind == "complete":
             job.text = message.text
-            if message.cancelled:
+            if message.stats.finish_reason == "partial":
+                self.editor.dismiss_ghost()  # a dropped stream: never offer half a suggestion
+                self._set_state("completion failed: the answer was cut off", error=True)
+            elif message.cancelled:
                 self.editor.dismiss_ghost()  # a part-streamed suggestion goes with its request
                 self._set_state("completion cancelled")
             elif not job.text.strip():
@@ -402,6 +409,10 @@ class QcodeApp(App[int]):
         self._refresh_info()
         if message.cancelled:
             self._set_state(f"{job.task} cancelled")
+        elif job.is_rewrite and cut_off:
+            # like the CLI's --apply: a rewrite that did not finish is never offered for applying
+            self._set_state(f"{job.task}: the answer was cut off ({message.stats.finish_reason})", error=True)
+            self.notify("The rewrite did not finish, so it is not offered for review.", severity="warning")
         elif job.is_rewrite:
             self._review_rewrite(job, message.text)
         else:

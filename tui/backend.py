@@ -65,9 +65,7 @@ class EngineBackend:
         self.engine = engine
         self.tasks = tasks
         info = engine.info
-        kv = settings.kv_type_k if settings.kv_type_k == settings.kv_type_v else (
-            f"{settings.kv_type_k}/{settings.kv_type_v}"
-        )
+        kv = str(getattr(engine, "kv_type", "") or settings.kv_type_k)
         self.summary = ModelSummary(
             name=str(getattr(info, "name", "") or Path(str(getattr(info, "path", "?"))).stem),
             quant=str(getattr(info, "quant", "") or "?"),
@@ -121,7 +119,8 @@ def load_engine_backend(settings: QcodeSettings, progress: Progress) -> Backend:
     """Load the real engine (slow: reads the model); raises QcodeError on failure."""
     try:
         import engine.tasks as tasks
-        from engine.generate import Engine
+        from engine.backend import open_backend
     except ImportError as exc:
         raise ModelError(f"the engine is not available: {exc}") from exc
-    return EngineBackend(Engine(settings, progress=progress), tasks, settings)
+    # the embedded engine, or a server when settings.server_url names one
+    return EngineBackend(open_backend(settings, progress), tasks, settings)
