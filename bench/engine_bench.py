@@ -27,8 +27,30 @@ from engine.runtime import Runtime
 STDLIB_TEXT = Path(textwrap.__file__).read_text(encoding="utf-8")
 
 
-def bare_loop(runtime: Runtime, prompt: list[int], n_tokens: int) -> float:
-    """Decode tok/s of the plainest possible loop: one llama_decode and an argmax per token."""
+class DecodeTimer:
+    """Wraps Runtime.decode to add up the time spent inside llama_decode (steal-proof overhead figures)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime, self.seconds, self.calls = runtime, 0.0, 0
+        self._decode = runtime.decode
+
+    def __enter__(self) -> DecodeTimer:
+        def timed(tokens: Any, start_pos: int, n_logits: int) -> None:
+            started = time.perf_counter()
+            self._decode(tokens, start_pos, n_logits)
+            self.seconds += time.perf_counter() - started
+            self.calls += 1
+
+        self.runtime.decode = timed  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        del self.runtime.decode
+
+
+def bare_loop(runtime: Runtime, prompt: list[int], n_tokens: int) -> tuple[float, float]:
+    """The plainest possible loop (one llama_decode and an argmax per token): tok/s and ms per token outside
+    llama_decode."""
     runtime.clear()
     step = runtime.batch_capacity
     for start in range(0, len(prompt), step):
@@ -36,30 +58,45 @@ def bare_loop(runtime: Runtime, prompt: list[int], n_tokens: int) -> float:
         runtime.decode(chunk, start, 1 if start + step >= len(prompt) else 0)
     token = int(runtime.logits(1)[0].argmax())
     position = len(prompt)
+    inside = 0.0
     started = time.perf_counter()
     for _ in range(n_tokens - 1):
+        before = time.perf_counter()
         runtime.decode([token], position, 1)
+        inside += time.perf_counter() - before
         position += 1
         token = int(runtime.logits(1)[0].argmax())
-    return (n_tokens - 1) / (time.perf_counter() - started)
+    total = time.perf_counter() - started
+    return (n_tokens - 1) / total, (total - inside) / (n_tokens - 1) * 1000
 
 
 def loop_overhead(engine: Engine, n_tokens: int, rounds: int = 3) -> dict[str, Any]:
     prompt_text = STDLIB_TEXT[:2000]
     prompt = engine.tokenize(prompt_text)
     request = GenerationRequest(prompt_text, max_tokens=n_tokens, drafter="none", stop=())
-    qcode_runs, bare_runs = [], []
+    qcode_runs, bare_runs, qcode_outside, bare_outside = [], [], [], []
     for _ in range(rounds):
         engine.cache.reset()
-        done = engine.complete(request)
-        # the engine stops early only at an end-of-generation token; compare equal counts
+        engine.complete(GenerationRequest(prompt, max_tokens=1, drafter="none"))  # prompt in: time decode only
+        with DecodeTimer(engine.runtime) as timer:
+            done = engine.complete(request)
+        steps = done.stats.completion_tokens - 1
         qcode_runs.append(done.stats.decode_tokens_per_s)
+        qcode_outside.append((done.stats.decode_s - timer.seconds) / max(steps, 1) * 1000)
         engine.cache.reset()
-        bare_runs.append(bare_loop(engine.runtime, prompt, done.stats.completion_tokens))
+        tok_s, outside = bare_loop(engine.runtime, prompt, done.stats.completion_tokens)
+        bare_runs.append(tok_s)
+        bare_outside.append(outside)
     engine.cache.reset()
     q, b = statistics.median(qcode_runs), statistics.median(bare_runs)
+    step_ms = 1000 / b
+    q_out, b_out = statistics.median(qcode_outside), statistics.median(bare_outside)
     return {"qcode_tok_s": round(q, 2), "bare_tok_s": round(b, 2), "ratio": round(q / b, 4),
             "qcode_runs": [round(x, 2) for x in qcode_runs], "bare_runs": [round(x, 2) for x in bare_runs],
+            "qcode_ms_outside_decode_per_token": round(q_out, 3),
+            "bare_ms_outside_decode_per_token": round(b_out, 3),
+            # the ratio a machine without CPU steal would show: same llama_decode time, each loop's own overhead
+            "ratio_from_overheads": round((step_ms) / (step_ms - b_out + q_out), 4),
             "tokens": n_tokens}
 
 
@@ -155,7 +192,8 @@ def _pretty(report: dict[str, Any]) -> str:
     lines = [
         f"model {report['model']} ({report['quant']}), KV {report['kv_type']}",
         f"loop overhead: qcode {lo['qcode_tok_s']} tok/s vs bare llama_decode loop {lo['bare_tok_s']} tok/s "
-        f"= {lo['ratio']:.3f}",
+        f"= {lo['ratio']:.3f}; outside llama_decode per token: qcode {lo['qcode_ms_outside_decode_per_token']} ms, "
+        f"bare {lo['bare_ms_outside_decode_per_token']} ms -> {lo['ratio_from_overheads']:.3f}",
         f"prefix reuse ({pr['shared_prefix_tokens']} shared tokens): first request evaluated "
         f"{pr['first']['evaluated']}/{pr['first']['prompt_tokens']} tokens, ttft {pr['first']['ttft_ms']} ms; "
         f"second evaluated {pr['second']['evaluated']}/{pr['second']['prompt_tokens']}, "
