@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from typing import Protocol
 
+from .errors import GenerationError
 from .events import DoneEvent, Event, GenerationRequest
 from .model import ModelInfo, Progress
 from .settings import QcodeSettings
@@ -55,3 +56,28 @@ def open_backend(settings: QcodeSettings, progress: Progress | None = None) -> B
     from .generate import Engine
 
     return Engine(settings, progress)
+
+
+class OneRequestAtATime:
+    """stream() and complete() over a subclass's _stream, refusing a second request while one runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def _stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
+        raise NotImplementedError
+
+    def stream(self, request: GenerationRequest, cancel: threading.Event | None = None) -> Iterator[Event]:
+        if not self._lock.acquire(blocking=False):
+            raise GenerationError("the engine is busy with another request")
+        try:
+            yield from self._stream(request, cancel or threading.Event())
+        finally:
+            self._lock.release()
+
+    def complete(self, request: GenerationRequest, cancel: threading.Event | None = None) -> DoneEvent:
+        """Run a request to the end and return its final event."""
+        for event in self.stream(request, cancel):
+            if isinstance(event, DoneEvent):
+                return event
+        raise GenerationError("internal error: the stream ended without a result")

@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from . import sampling
+from .backend import OneRequestAtATime
 from .cache import StateCache
 from .draft.adaptive import DraftController
 from .draft.base import Drafter
 from .draft.select import DraftChoice, choose_drafter
-from .errors import ContextError, GenerationError
+from .errors import ContextError
 from .events import DoneEvent, Event, FinishReason, GenerationRequest, Stats, TextEvent
 from .model import ModelInfo, Progress, read_model_info, resolve_model_path
 from .runtime import Logits, Runtime, RuntimeConfig
@@ -64,10 +65,11 @@ class _Shadow:
     matched: int = 0
 
 
-class Engine:
+class Engine(OneRequestAtATime):
     """Loads the model once; serves one request at a time (never from two threads at once)."""
 
     def __init__(self, settings: QcodeSettings, progress: Progress | None = None) -> None:
+        super().__init__()
         self.settings = settings
         path = resolve_model_path(settings, progress)
         self.info: ModelInfo = read_model_info(path)
@@ -84,7 +86,6 @@ class Engine:
             load_progress,
         )
         self.cache = StateCache(self.runtime)
-        self._lock = threading.Lock()
         self._drafters: dict[str, Drafter] = {}
         self._controllers: dict[str, DraftController] = {}
         if self.runtime.config.load_mtp:
@@ -127,23 +128,8 @@ class Engine:
                 closer()
         self.runtime.close()
 
-    def complete(self, request: GenerationRequest, cancel: threading.Event | None = None) -> DoneEvent:
-        """Run a request to the end and return its final event."""
-        for event in self.stream(request, cancel):
-            if isinstance(event, DoneEvent):
-                return event
-        raise GenerationError("internal error: the stream ended without a result")
 
     # --- the decode loop ------------------------------------------------------------------------
-    def stream(
-        self, request: GenerationRequest, cancel: threading.Event | None = None
-    ) -> Iterator[Event]:
-        if not self._lock.acquire(blocking=False):
-            raise GenerationError("the engine is busy with another request")
-        try:
-            yield from self._stream(request, cancel or threading.Event())
-        finally:
-            self._lock.release()
 
     def _stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
         settings = self.settings

@@ -29,7 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ContextError, GenerationError, ModelError
+from .backend import OneRequestAtATime
+from .errors import ContextError, ModelError
 from .events import DoneEvent, Event, FinishReason, GenerationRequest, NoticeEvent, Stats, TextEvent
 from .model import FIM_MARKERS, ModelInfo, Progress, read_model_info
 from .prompts import build_prompt
@@ -86,16 +87,16 @@ class _Tokenizer:
     bos: int  # tokens the endpoint adds to every text (llama-cpp-python adds BOS)
 
 
-class RemoteEngine:
+class RemoteEngine(OneRequestAtATime):
     """The engine interface on a server; one request at a time, like the embedded Engine."""
 
     def __init__(self, settings: QcodeSettings, progress: Progress | None = None) -> None:
+        super().__init__()
         self.settings = settings
         where = Where.parse(settings.server_url)
         key_env = settings.server_api_key_env
         api_key = (os.environ.get(key_env) or None) if key_env else None
         self.http = Http(where, api_key, key_env, settings.server_timeout)
-        self._lock = threading.Lock()
         self._counts: OrderedDict[str, int] = OrderedDict()
         if progress:
             progress(f"connecting to {where.url}", None)
@@ -259,11 +260,6 @@ class RemoteEngine:
         pre, suf, mid = self.fim_markers
         return f"{pre}{prefix}{suf}{suffix}{mid}"
 
-    def complete(self, request: GenerationRequest, cancel: threading.Event | None = None) -> DoneEvent:
-        for event in self.stream(request, cancel):
-            if isinstance(event, DoneEvent):
-                return event
-        raise GenerationError("internal error: the stream ended without a result")
 
     def close(self) -> None:
         self.http.close()
@@ -296,13 +292,6 @@ class RemoteEngine:
         ]
 
     # --- streaming ------------------------------------------------------------------------------
-    def stream(self, request: GenerationRequest, cancel: threading.Event | None = None) -> Iterator[Event]:
-        if not self._lock.acquire(blocking=False):
-            raise GenerationError("the engine is busy with another request")
-        try:
-            yield from self._stream(request, cancel or threading.Event())
-        finally:
-            self._lock.release()
 
     def _stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
         s = self.settings
