@@ -167,3 +167,26 @@ def test_live_ngram_replay_accepts_what_matches_the_answer(engine) -> None:  # t
     assert fixed["tokens"] == 140
     assert fixed["accepted"] >= 100
     assert fixed["draft_steps"] <= 16
+
+
+def test_plain_window_compares_drafts_with_sustained_plain_decoding() -> None:
+    # one-token calls: 13 ms in a plain run (a replayed CUDA graph), 18.5 ms right after a draft
+    averaged, floored = CostModel(17), CostModel(17, plain_window=8)
+    for cost in (averaged, floored):
+        cost.record(1, 0.013)
+        for _ in range(6):
+            cost.record(1, 0.0185)
+            cost.record(2, 0.0199)
+    assert averaged.relative(2) < 1.2
+    assert floored.relative(2) == pytest.approx(0.0199 / 0.013)
+    # at a third accepted, one draft token does not pay against plain decoding at 13 ms
+    for cost, expected in ((averaged, 1), (floored, 0)):
+        controller = DraftController(1, cost)
+        for i in range(40):
+            controller.record(1, 1 if i % 3 == 0 else 0)
+        assert controller.best_length() == expected
+    # a seeded plain step counts as one of the window's timings
+    seeded = CostModel(17, plain_window=8)
+    seeded.seed({1: 0.013, 2: 0.0199})
+    seeded.record(1, 0.0185)
+    assert seeded.relative(2) == pytest.approx(0.0199 / 0.013)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import llama_cpp
 
 import argparse
+import ctypes
 import json
 import os
 import statistics
@@ -32,11 +33,48 @@ import numpy as np
 
 from engine import Engine, GenerationRequest, load_settings, sampling
 from engine.draft import adaptive
+from engine.runtime import PARTIAL_STATE, Runtime
 
 from . import replay
 
 HERE = Path(__file__).resolve().parent
 CURVE_SIZES = [*range(1, 18), 24, 32]
+
+
+ORIGINAL_SAVE_STATE = Runtime.save_state
+
+
+def fast_save_state(self: Runtime, partial: bool) -> bytes:
+    """Runtime.save_state without its slow copy: `bytes(buffer[:n])` on a ctypes array first builds a list of n
+    Python ints (seconds for the 27B model's ~157 MB recurrent state); string_at copies the bytes directly."""
+    flags = PARTIAL_STATE if partial else 0
+    size = llama_cpp.llama_state_seq_get_size_ext(self.ctx, 0, flags)
+    buffer = (ctypes.c_uint8 * size)()
+    written = llama_cpp.llama_state_seq_get_data_ext(self.ctx, buffer, size, 0, flags)
+    return ctypes.string_at(buffer, written)
+
+
+def checkpoint_cost(engine: Any, depth: int) -> dict[str, Any]:
+    """One recurrent-state checkpoint at `depth`: qcode's save_state as it is, the fast copy, and the restore."""
+    engine.cache.reset()
+    engine.complete(GenerationRequest(filler(depth, 17), max_tokens=1, drafter="none", stop=()))
+    runtime = engine.runtime
+    started = time.perf_counter()
+    slow = ORIGINAL_SAVE_STATE(runtime, True)
+    slow_s = time.perf_counter() - started
+    fast_runs, load_runs = [], []
+    for _ in range(3):
+        started = time.perf_counter()
+        fast = fast_save_state(runtime, True)
+        fast_runs.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        runtime.load_state(fast, partial=True)
+        load_runs.append(time.perf_counter() - started)
+    full = fast_save_state(runtime, False)
+    engine.cache.reset()
+    return {"depth": depth, "partial_bytes": len(slow), "same_bytes": slow == fast, "full_bytes": len(full),
+            "save_state_as_is_s": round(slow_s, 3), "save_state_string_at_s": round(statistics.median(fast_runs), 4),
+            "load_state_s": round(statistics.median(load_runs), 4)}
 
 
 def log(message: str) -> None:
@@ -84,10 +122,22 @@ def prompt_speed(engine: Any, n_tokens: int, repeats: int) -> dict[str, Any]:
     """Prompt tok/s through the engine (checkpoints included) and through bare decode calls of the same chunks."""
     qcode, bare = [], []
     runtime = engine.runtime
+    saves = [0]
+    original = type(runtime).save_state
+
+    def counting(self: Runtime, partial: bool) -> bytes:
+        saves[0] += 1
+        return original(self, partial)
+
     for rep in range(repeats):
         prompt = filler(n_tokens, 100 + rep)
         engine.cache.reset()
-        done = engine.complete(GenerationRequest(prompt, max_tokens=1, drafter="none", stop=()))
+        saves[0] = 0
+        type(runtime).save_state = counting  # type: ignore[method-assign]
+        try:
+            done = engine.complete(GenerationRequest(prompt, max_tokens=1, drafter="none", stop=()))
+        finally:
+            type(runtime).save_state = original  # type: ignore[method-assign]
         qcode.append(n_tokens / (done.stats.ttft_ms / 1000))
         engine.cache.reset()
         step = runtime.batch_capacity
@@ -99,7 +149,8 @@ def prompt_speed(engine: Any, n_tokens: int, repeats: int) -> dict[str, Any]:
         engine.cache.reset()
     return {"tokens": n_tokens, "qcode_tok_s": round(statistics.median(qcode), 1),
             "bare_tok_s": round(statistics.median(bare), 1), "qcode_runs": [round(x, 1) for x in qcode],
-            "bare_runs": [round(x, 1) for x in bare], "batch": runtime.batch_capacity}
+            "bare_runs": [round(x, 1) for x in bare], "batch": runtime.batch_capacity,
+            "checkpoints_per_prompt": saves[0]}
 
 
 def bare_decode(runtime: Any, prompt: list[int], n_tokens: int) -> float:
@@ -134,12 +185,30 @@ def decode_speed(engine: Any, depth: int, n_tokens: int, rounds: int, drafter: s
             "bare_runs": [round(x, 2) for x in bare]}
 
 
-def cost_curve(engine: Any, depth: int, sizes: Sequence[int], repeats: int, observe: bool = False) -> dict[str, Any]:
+def decode_without_slots(engine: Any, depth: int, n_tokens: int, rounds: int) -> dict[str, Any]:
+    """The bare loop on a second context of the same model without recurrent rollback slots (n_rs_seq = 0)."""
+    from dataclasses import replace
+
+    runtime = Runtime(engine.info.path, replace(engine.runtime.config, rollback_slots=0))
+    try:
+        prompt = filler(depth, 7)
+        runs = [bare_decode(runtime, prompt, n_tokens) for _ in range(rounds)]
+    finally:
+        runtime.close()
+    return {"depth": depth, "tokens": n_tokens, "bare_tok_s": round(statistics.median(runs), 2),
+            "runs": [round(x, 2) for x in runs], "rollback_slots": 0,
+            "with_slots": engine.runtime.rollback_slots}
+
+
+def cost_curve(engine: Any, depth: int, sizes: Sequence[int], repeats: int, observe: bool = False,
+               steady: bool = False) -> dict[str, Any]:
     """Seconds of one verify step of n tokens: decode with n logits rows, argmax of each, rollback to 1 kept
     (for n beyond the recurrent rollback slots, to n - slots kept).
 
-    Sizes are visited round-robin after a warm-up; medians. `observe` hands each call to the drafters that follow
-    the target (MTP), as the decode loop does.
+    Sizes are visited round-robin after a warm-up (every call changes shape, as drafting does), or with `steady`
+    each size `repeats` + 3 times in a row (the shape repeats, so llama.cpp can replay a captured CUDA graph; the
+    first 3 are dropped). Medians. `observe` hands each call to the drafters that follow the target (MTP), as the
+    decode loop does.
     """
     runtime, cache = engine.runtime, engine.cache
     cache.reset()
@@ -167,15 +236,25 @@ def cost_curve(engine: Any, depth: int, sizes: Sequence[int], repeats: int, obse
         t3 = time.perf_counter()
         return t1 - t0, t2 - t1, t3 - t2
 
-    for n in sizes:  # warm-up: the first call of each shape builds its graph
-        one(n)
-    for _ in range(repeats):
+    def keep(n: int) -> None:
+        d, p, r = one(n)
+        parts[n]["decode"].append(d)
+        parts[n]["pick"].append(p)
+        parts[n]["rollback"].append(r)
+
+    if steady:
         for n in sizes:
-            d, p, r = one(n)
-            parts[n]["decode"].append(d)
-            parts[n]["pick"].append(p)
-            parts[n]["rollback"].append(r)
-    out: dict[str, Any] = {"depth": depth, "repeats": repeats, "ms": {}, "relative": {}}
+            for _ in range(3):
+                one(n)
+            for _ in range(repeats):
+                keep(n)
+    else:
+        for n in sizes:  # warm-up: the first call of each shape builds its graph
+            one(n)
+        for _ in range(repeats):
+            for n in sizes:
+                keep(n)
+    out: dict[str, Any] = {"depth": depth, "repeats": repeats, "steady": steady, "ms": {}, "relative": {}}
     totals = {}
     for n in sizes:
         med = {key: statistics.median(values) for key, values in parts[n].items()}
@@ -268,9 +347,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for checking the script on a CPU")
     parser.add_argument("--skip", default="", help="comma-separated phases to leave out")
     parser.add_argument("--answers", default="recorded", help="replay sources: recorded, ideal or both")
-    parser.add_argument("--cap", type=int, default=256, help="answer tokens replayed per task")
+    parser.add_argument("--cap", type=int, default=160, help="answer tokens replayed per task")
+    parser.add_argument("--slow-save-state", action="store_true",
+                        help="keep Runtime.save_state as it is (by default the bench swaps in a fast copy; "
+                             "the 'checkpoint' phase measures both)")
     args = parser.parse_args(argv)
     deadline = Deadline(args.deadline)
+    if not args.slow_save_state:
+        Runtime.save_state = fast_save_state  # type: ignore[method-assign]
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     quick = args.quick
     kvs = [k.strip() for k in args.kv.split(",") if k.strip()]
@@ -319,8 +403,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def ngram_replay(engine: Any, cases: list[replay.Case], name: str, res: dict[str, Any]) -> None:
         policies = replay.ngram_policies(engine.settings.draft_max, made.get("seconds"),
-                                         ngram=(engine.settings.ngram_min, engine.settings.ngram_max))
-        rows = phase(name, 40 if not quick else 5, lambda: replay.run_all(engine, cases, policies, log=log), res)
+                                         ngram=(engine.settings.ngram_min, engine.settings.ngram_max),
+                                         plain_step=(made.get("plain") or {}).get(1))
+        def partial(rows: list[dict[str, Any]]) -> None:
+            res[name] = rows
+            res[f"{name}_summary"] = replay.summarize(rows)
+            save()
+
+        rows = phase(name, 40 if not quick else 5, lambda: replay.run_all(
+            engine, cases, policies, log=log, time_left=deadline.left, on_case=partial), res)
         if rows:
             res[f"{name}_summary"] = replay.summarize(rows)
 
@@ -330,9 +421,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         res: dict[str, Any] = {"gpu_memory_loaded_mib": gpu_memory_mib()}
         results["kv"][kv] = res
         save()
-        phase("prompt", 10, lambda: prompt_speed(engine, 256 if quick else 4096, 2 if quick else 3), res)
+        if primary:
+            phase("checkpoint", 15, lambda: checkpoint_cost(engine, 256 if quick else 4096), res)
+        phase("prompt", 10, lambda: prompt_speed(engine, 256 if quick else 4096, 2), res)
         phase("decode", 20, lambda: decode_speed(engine, 128 if quick else 1024, 16 if quick else 128,
                                                  1 if quick else 3), res)
+        if primary:
+            phase("decode_without_rollback_slots", 15, lambda: decode_without_slots(
+                engine, 128 if quick else 1024, 16 if quick else 128, 1 if quick else 2), res)
         curves: dict[str, Any] = {}
         res["cost_curve"] = curves
         for depth in depths:
@@ -341,6 +437,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 engine, depth, sizes, 2 if quick else 6), curves)
             if primary and curve and "seconds" not in made:
                 made["seconds"] = {int(n): t for n, t in curve["seconds"].items() if n <= 17}
+            if not primary:
+                break  # one depth is enough for the second KV type
+        if primary:
+            steady = phase("steady 1024", 6, lambda: cost_curve(
+                engine, depths[0], [1, 2, 3, 4, 5, 6, 8, 9, 12, 16, 17], 2 if quick else 5, steady=True), curves)
+            if steady:
+                made["plain"] = {1: steady["seconds"][1]}
         if primary and "seconds" in made:
             def learn() -> dict[str, Any]:
                 # what the calibration cache would hold for this card, written and read back
@@ -370,10 +473,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         phase("cost_curve_with_head", 8, lambda: cost_curve(engine, depth, [1, 2, 3, 4, 5, 7, 9, 17],
                                                                2 if quick else 6, observe=True), res)
         pool = recorded or ideal
-        mtp_cases = [c for c in pool if c.kind == "edit"][:3] + [c for c in pool if c.kind == "explain"][:1]
+        mtp_cases = [c for c in pool if c.kind == "edit"][:2] + [c for c in pool if c.kind == "explain"][:1]
         policies = replay.mtp_policies(engine.settings.draft_max, depths=(2, 3), rates=(0.8,),
                                        ngram=(engine.settings.ngram_min, engine.settings.ngram_max))
-        rows = phase("replay", 30 if not quick else 5, lambda: _mtp_replay(engine, mtp_cases, policies), res)
+        rows = phase("replay", 30 if not quick else 5, lambda: _mtp_replay(engine, mtp_cases, policies,
+                                                                            deadline.left), res)
         if rows:
             res["replay_summary"] = replay.summarize(rows)
         res["gpu_memory_peak_mib"] = gpu_memory_mib()
@@ -399,13 +503,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _mtp_replay(engine: Any, cases: Sequence[replay.Case], policies: Sequence[replay.Policy]) -> Any:
+def _mtp_replay(engine: Any, cases: Sequence[replay.Case], policies: Sequence[replay.Policy],
+                time_left: Callable[[], float]) -> Any:
     from engine.draft import mtp as mtp_module
 
     saved = mtp_module.MIN_CONFIDENCE
     mtp_module.MIN_CONFIDENCE = -1.0
     try:
-        return replay.run_all(engine, cases, policies, log=log)
+        return replay.run_all(engine, cases, policies, log=log, time_left=time_left)
     finally:
         mtp_module.MIN_CONFIDENCE = saved
 

@@ -185,6 +185,22 @@ class AutoDrafter:
         # the MTP head is told only about its own drafts
 
 
+class PaddedNgram(NgramDrafter):
+    """The n-gram drafter, its proposal padded to exactly `k` tokens (filler that is never right).
+
+    Every verify call then has the same shape, which lets llama.cpp's CUDA backend replay a captured CUDA graph
+    instead of launching each kernel (it re-captures whenever the graph's shapes change, as varying draft lengths do).
+    """
+
+    def __init__(self, n_min: int, n_max: int, k: int) -> None:
+        super().__init__(n_min, n_max)
+        self.k = k
+
+    def propose(self, history: Sequence[int], limit: int) -> list[int]:
+        proposal = super().propose(history, limit)
+        return (proposal + [BASE_ID - 1] * self.k)[: min(self.k, limit)]
+
+
 @dataclass(frozen=True)
 class Policy:
     name: str
@@ -192,8 +208,9 @@ class Policy:
     make: Callable[[Any, Case], tuple[Any, DraftController]] | None = None  # (engine, case) -> drafter, controller
 
 
-def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixed: Sequence[int] = (4, 8, 16),
-                   ngram: tuple[int, int] = (2, 5)) -> list[Policy]:
+def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixed: Sequence[int] = (8, 16),
+                   ngram: tuple[int, int] = (2, 5), padded: Sequence[int] = (8,),
+                   plain_step: float | None = None) -> list[Policy]:
     def live(controller: Callable[[], DraftController]) -> Callable[[Any, Case], tuple[Any, DraftController]]:
         return lambda engine, case: (NgramDrafter(*ngram), controller())
 
@@ -207,9 +224,19 @@ def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixe
         Policy("trace", "ngram", lambda engine, case: (TraceDrafter(case), FixedLength(draft_max, draft_max))),
     ]
     policies += [Policy(f"fixed-{k}", "ngram", live(lambda k=k: FixedLength(draft_max, k))) for k in fixed]
+    policies += [Policy(f"padded-{k}", "ngram", lambda engine, case, k=k: (PaddedNgram(*ngram, k),
+                                                                          FixedLength(draft_max, k))) for k in padded]
     policies.append(Policy("adaptive", "ngram", live(lambda: DraftController(draft_max))))
+    def floor() -> DraftController:
+        # the calibration with sustained plain decoding's step as c(1), and the plain reference kept at the
+        # fastest recent one-token call (CostModel.plain_window)
+        cost = CostModel(draft_max + 1, plain_window=32)
+        cost.seed({**(calibration or {}), **({1: plain_step} if plain_step else {})})
+        return DraftController(draft_max, cost)
+
     if calibration:
         policies.append(Policy("calibrated", "ngram", live(calibrated)))
+        policies.append(Policy("calibrated-floor", "ngram", live(floor)))
     return policies
 
 
@@ -270,10 +297,17 @@ def run_case(engine: Any, case: Case, policy: Policy) -> dict[str, Any]:
 
 
 def run_all(engine: Any, cases: Sequence[Case], policies: Sequence[Policy], repeats: int = 1,
-            log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Every case under every policy, policies interleaved per case; the fastest repeat is kept."""
-    rows = []
+            log: Callable[[str], None] = print, time_left: Callable[[], float] | None = None,
+            on_case: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
+    """Every case under every policy, policies interleaved per case; the fastest repeat is kept.
+
+    Stops before a case once `time_left()` drops under 25 s; `on_case` sees the rows after every case.
+    """
+    rows: list[dict[str, Any]] = []
     for case in cases:
+        if time_left is not None and time_left() < 25:
+            log(f"replay: out of time before {case.name}")
+            break
         # the prompt into the cache once, so every policy times decoding only
         engine.complete(GenerationRequest(list(case.prompt), max_tokens=1, drafter="none", stop=()))
         best: dict[str, dict[str, Any]] = {}
@@ -291,6 +325,8 @@ def run_all(engine: Any, cases: Sequence[Case], policies: Sequence[Policy], repe
             rows.append(row)
             log(f"replay: {case.name} [{name}] {row['tok_s']} tok/s, x{row.get('speedup', 1.0)}, "
                 f"{row['accepted']}/{row['proposed']} accepted, same answer {row['same_answer']}")
+        if on_case is not None:
+            on_case(rows)
     return rows
 
 
