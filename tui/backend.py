@@ -65,7 +65,8 @@ class EngineBackend:
         self.engine = engine
         self.tasks = tasks
         info = engine.info
-        kv = str(getattr(engine, "kv_type", "") or settings.kv_type_k)
+        k, v = settings.kv_type_k, settings.kv_type_v
+        kv = str(getattr(engine, "kv_type", "") or (k if k == v else f"{k}/{v}"))  # a server says "server"
         self.summary = ModelSummary(
             name=str(getattr(info, "name", "") or Path(str(getattr(info, "path", "?"))).stem),
             quant=str(getattr(info, "quant", "") or "?"),
