@@ -185,18 +185,18 @@ def decode_speed(engine: Any, depth: int, n_tokens: int, rounds: int, drafter: s
             "bare_runs": [round(x, 2) for x in bare]}
 
 
-def decode_without_slots(engine: Any, depth: int, n_tokens: int, rounds: int) -> dict[str, Any]:
-    """The bare loop on a second context of the same model without recurrent rollback slots (n_rs_seq = 0)."""
+def decode_without_slots(engine: Any, depth: int, n_tokens: int, rounds: int, slots: int = 0) -> dict[str, Any]:
+    """The bare loop on a second context of the same model with `slots` recurrent rollback slots (n_rs_seq)."""
     from dataclasses import replace
 
-    runtime = Runtime(engine.info.path, replace(engine.runtime.config, rollback_slots=0))
+    runtime = Runtime(engine.info.path, replace(engine.runtime.config, rollback_slots=slots))
     try:
         prompt = filler(depth, 7)
         runs = [bare_decode(runtime, prompt, n_tokens) for _ in range(rounds)]
     finally:
         runtime.close()
     return {"depth": depth, "tokens": n_tokens, "bare_tok_s": round(statistics.median(runs), 2),
-            "runs": [round(x, 2) for x in runs], "rollback_slots": 0,
+            "runs": [round(x, 2) for x in runs], "rollback_slots": slots,
             "with_slots": engine.runtime.rollback_slots}
 
 
@@ -325,8 +325,9 @@ def copy_bandwidth() -> dict[str, Any] | None:
 
 
 # --- the run ----------------------------------------------------------------------------------------------------
-def make_engine(model: Path, kv: str, draft: str, n_ctx: int) -> Any:
-    settings = load_settings(model=model, kv_type_k=kv, kv_type_v=kv, n_ctx=n_ctx, draft=draft)
+def make_engine(model: Path, kv: str, draft: str, n_ctx: int, draft_max: int | None = None) -> Any:
+    settings = load_settings(model=model, kv_type_k=kv, kv_type_v=kv, n_ctx=n_ctx, draft=draft,
+                             draft_max=draft_max)
     started = time.perf_counter()
     engine = Engine(settings)
     log(f"loaded {model.name} (KV {kv}, draft {draft}) in {time.perf_counter() - started:.1f} s")
@@ -348,6 +349,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip", default="", help="comma-separated phases to leave out")
     parser.add_argument("--answers", default="recorded", help="replay sources: recorded, ideal or both")
     parser.add_argument("--cap", type=int, default=160, help="answer tokens replayed per task")
+    parser.add_argument("--draft-max", type=int, default=None, help="longest draft (settings default: 16)")
+    parser.add_argument("--fixed", default="8,16", help="fixed draft lengths replayed")
+    parser.add_argument("--padded", default="8", help="padded (constant-shape) draft lengths replayed")
+    parser.add_argument("--mtp-rates", default="0.8", help="per-token MTP acceptance rates replayed")
+    parser.add_argument("--mtp-depths", default="2,3", help="MTP draft depths replayed")
+    parser.add_argument("--auto-depths", default="2,3", help="MTP depths replayed in auto (n-gram or MTP)")
+    parser.add_argument("--kinds", default="edit,explain", help="task kinds replayed")
+    parser.add_argument("--slots", default="", help="also time plain decoding with these rollback-slot counts")
     parser.add_argument("--slow-save-state", action="store_true",
                         help="keep Runtime.save_state as it is (by default the bench swaps in a fast copy; "
                              "the 'checkpoint' phase measures both)")
@@ -395,8 +404,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     cap = 48 if quick else args.cap
     recorded = replay.load_cases(traces, cap=cap) if "recorded" in sources else []
     ideal = replay.load_cases(traces, cap=cap, source="ideal") if "ideal" in sources else []
+    kinds = {k.strip() for k in args.kinds.split(",")}
+    recorded, ideal = [c for c in recorded if c.kind in kinds], [c for c in ideal if c.kind in kinds]
     if quick:
         recorded, ideal = recorded[:2] + recorded[-1:], ideal[:1] + ideal[-1:]
+
+    def ints(text: str) -> list[int]:
+        return [int(x) for x in text.split(",") if x.strip()]
     depths = (256,) if quick else (1024, 4096)
     n_ctx = 2048 if quick else 8192
     made: dict[str, dict[int, float]] = {}  # the calibration: seconds per verify call of n tokens
@@ -404,7 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def ngram_replay(engine: Any, cases: list[replay.Case], name: str, res: dict[str, Any]) -> None:
         policies = replay.ngram_policies(engine.settings.draft_max, made.get("seconds"),
                                          ngram=(engine.settings.ngram_min, engine.settings.ngram_max),
-                                         plain_step=(made.get("plain") or {}).get(1))
+                                         plain_step=(made.get("plain") or {}).get(1), fixed=ints(args.fixed),
+                                         padded=ints(args.padded))
         def partial(rows: list[dict[str, Any]]) -> None:
             res[name] = rows
             res[f"{name}_summary"] = replay.summarize(rows)
@@ -417,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run_kv(kv: str, primary: bool) -> None:
         """Every measurement for one KV type; the primary one also calibrates and replays."""
-        engine = make_engine(args.model, kv, "ngram", n_ctx)
+        engine = make_engine(args.model, kv, "ngram", n_ctx, args.draft_max)
         res: dict[str, Any] = {"gpu_memory_loaded_mib": gpu_memory_mib()}
         results["kv"][kv] = res
         save()
@@ -429,14 +444,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if primary:
             phase("decode_without_rollback_slots", 15, lambda: decode_without_slots(
                 engine, 128 if quick else 1024, 16 if quick else 128, 1 if quick else 2), res)
+            for slots in ints(args.slots):
+                phase(f"decode_slots_{slots}", 12, lambda slots=slots: decode_without_slots(
+                    engine, 128 if quick else 1024, 16 if quick else 128, 1 if quick else 2, slots), res)
         curves: dict[str, Any] = {}
         res["cost_curve"] = curves
         for depth in depths:
             sizes = CURVE_SIZES if not quick else [1, 2, 4, 8, 17]
+            if engine.settings.draft_max + 1 not in sizes:
+                sizes = sorted({*sizes, engine.settings.draft_max + 1})
             curve = phase(f"depth {depth}", 8, lambda depth=depth, sizes=sizes: cost_curve(
                 engine, depth, sizes, 2 if quick else 6), curves)
             if primary and curve and "seconds" not in made:
-                made["seconds"] = {int(n): t for n, t in curve["seconds"].items() if n <= 17}
+                made["seconds"] = {int(n): t for n, t in curve["seconds"].items()
+                                   if n <= engine.settings.draft_max + 1}
             if not primary:
                 break  # one depth is enough for the second KV type
         if primary:
@@ -474,7 +495,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                2 if quick else 6, observe=True), res)
         pool = recorded or ideal
         mtp_cases = [c for c in pool if c.kind == "edit"][:2] + [c for c in pool if c.kind == "explain"][:1]
-        policies = replay.mtp_policies(engine.settings.draft_max, depths=(2, 3), rates=(0.8,),
+        policies = replay.mtp_policies(engine.settings.draft_max, depths=ints(args.mtp_depths),
+                                       rates=[float(x) for x in args.mtp_rates.split(",")],
+                                       auto_depths=ints(args.auto_depths),
                                        ngram=(engine.settings.ngram_min, engine.settings.ngram_max))
         rows = phase("replay", 30 if not quick else 5, lambda: _mtp_replay(engine, mtp_cases, policies,
                                                                             deadline.left), res)
@@ -493,7 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if deadline.allows(45, f"kv {kv}", results):
             run_kv(kv, False)
     if kvs and ideal and deadline.allows(50, "replay_ideal", results):
-        engine = make_engine(args.model, kvs[0], "ngram", n_ctx)
+        engine = make_engine(args.model, kvs[0], "ngram", n_ctx, args.draft_max)
         ngram_replay(engine, ideal, "replay_ideal", results["kv"].setdefault(kvs[0], {}))
         save()
         engine.close()

@@ -241,7 +241,8 @@ def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixe
 
 
 def mtp_policies(draft_max: int, depths: Sequence[int], rates: Sequence[float], auto_min: int = 4,
-                 ngram: tuple[int, int] = (2, 5), seed: int = 0) -> list[Policy]:
+                 ngram: tuple[int, int] = (2, 5), seed: int = 0,
+                 auto_depths: Sequence[int] | None = None) -> list[Policy]:
     policies = [Policy("none", "none")]
     for p in rates:
         for depth in depths:
@@ -253,7 +254,8 @@ def mtp_policies(draft_max: int, depths: Sequence[int], rates: Sequence[float], 
                 return AutoDrafter(NgramDrafter(*ngram), sampled, auto_min), FixedLength(draft_max, draft_max)
 
             policies.append(Policy(f"mtp-{depth}@{p:g}", "mtp", mtp))
-            policies.append(Policy(f"auto-{depth}@{p:g}", "mtp", auto))
+            if auto_depths is None or depth in auto_depths:
+                policies.append(Policy(f"auto-{depth}@{p:g}", "mtp", auto))
     return policies
 
 
