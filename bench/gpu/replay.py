@@ -8,10 +8,11 @@ drafter, the draft-length controller, the KV and recurrent-state rollback. Token
 tokens of the target's vocabulary (the n-gram structure is all the drafter sees).
 
 Policies: `none` (no drafting), `trace` (exactly the CPU run's steps: its draft lengths, its accepted counts),
-`fixed-K` (the n-gram drafter, always verifying min(K, proposal) tokens), `adaptive` (qcode's DraftController from
-its prior, as a fresh process), `calibrated` (the controller seeded with this card's measured cost curve), and for
-MTP `mtp-D@P` (the model's MTP head drafting D tokens, each accepted with probability P given the one before) and
-`auto-D@P` (n-gram when its proposal is long, else MTP).
+`fixed-K` (the n-gram drafter, always verifying min(K, proposal) tokens), `padded-K` (exactly K, padded: one verify
+shape), `adaptive` (qcode's DraftController from its prior, as a fresh process), `calibrated` (the controller seeded
+with this card's measured cost curve), `calibrated-floor` (the same, plain reference = fastest recent plain step),
+and for MTP `mtp-D@P` (the model's MTP head drafting D tokens, each accepted with probability P given the one
+before) and `auto-D@P` (n-gram when its proposal is long, else MTP).
 """
 
 from __future__ import annotations
