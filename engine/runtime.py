@@ -247,7 +247,7 @@ class Runtime:
         size = llama_cpp.llama_state_seq_get_size_ext(self.ctx, 0, flags)
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data_ext(self.ctx, buffer, size, 0, flags)
-        return bytes(buffer[:written])
+        return ctypes.string_at(buffer, written)  # bytes(buffer[:n]) builds n Python ints: 3.9 s for 157 MB
 
     def load_state(self, data: bytes, partial: bool) -> bool:
         flags = PARTIAL_STATE if partial else 0
