@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from samples import CODE  # noqa: E402
 from synthetic_qwen35 import synthetic_qwen35_path  # noqa: E402
 
 from engine.events import DoneEvent, GenerationRequest  # noqa: E402
@@ -33,10 +34,6 @@ from engine.tasks import TaskInput, complete_at, run_task  # noqa: E402
 
 SERVER = sys.argv[1]
 KEY = "k-123"
-CODE = (
-    "def add(a, b):\n    return a + b\n\n\n"
-    "def mul(a, b):\n    total = 0\n    for _ in range(b):\n        total = total + a\n    return total\n"
-)
 
 
 def start(model: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from samples import CODE, TIMES
 
 from engine.events import DoneEvent, Stats, TextEvent
 from tui import cli_commands
@@ -26,17 +27,6 @@ from tui.cli import main
 
 RunQcode = Callable[..., subprocess.CompletedProcess[str]]
 ANSI = re.compile(r"\x1b\[")
-CODE = (
-    "def add(a, b):\n"
-    "    return a + b\n"
-    "\n"
-    "\n"
-    "def mul(a, b):\n"
-    "    total = 0\n"
-    "    for _ in range(b):\n"
-    "        total = total + a\n"
-    "    return total\n"
-)
 STATS_KEYS = {
     "prompt_tokens", "prompt_tokens_evaluated", "completion_tokens", "ttft_ms",
     "decode_tokens_per_s", "draft_proposed", "draft_accepted", "drafter", "kv_type", "model",
@@ -215,9 +205,6 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[Any]]:
 
     monkeypatch.setattr(cli_commands, "_engine", stub_engine)
     return script
-
-
-TIMES = CODE.replace("def mul(", "def times(")
 
 
 def leftovers(folder: Path, keep: str) -> list[str]:

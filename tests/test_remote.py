@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from samples import CODE, TIMES
 
 from engine.events import DoneEvent
 from engine.settings import load_settings
@@ -33,18 +34,6 @@ from tui.cli import main
 RunQcode = Callable[..., subprocess.CompletedProcess[str]]
 KEY = "qcode-test-key-5c1e9d"
 THREADS = str(min(2, os.cpu_count() or 1))
-CODE = (
-    "def add(a, b):\n"
-    "    return a + b\n"
-    "\n"
-    "\n"
-    "def mul(a, b):\n"
-    "    total = 0\n"
-    "    for _ in range(b):\n"
-    "        total = total + a\n"
-    "    return total\n"
-)
-TIMES = CODE.replace("def mul(", "def times(")
 
 
 @pytest.fixture
