@@ -2,7 +2,8 @@
 
 FakeEngine honours the Engine contract (info, n_ctx, count_tokens, stream with cancel, close);
 FakeTasks honours engine.tasks' (TaskInput, run_task, complete_at) by building a request and
-streaming it through the FakeEngine. Answers come from a `respond(request) -> str` function.
+streaming it through the FakeEngine; TaskInput, its focus and result_to_file are engine.tasks' own.
+Answers come from a `respond(request) -> str` function.
 The fake also checks the one rule the app must keep: never two streams at once.
 """
 
@@ -15,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.code import line_span
-from engine.edit import extract_code, splice
+from engine import tasks
 from engine.errors import ModelError
 from engine.events import DoneEvent, GenerationRequest, NoticeEvent, Stats, TextEvent
 from engine.settings import QcodeSettings
+from engine.tasks import TaskInput
 from tui.backend import EngineBackend, Progress
 
 Event = TextEvent | NoticeEvent | DoneEvent
@@ -140,32 +141,21 @@ class FakeEngine:
         self.closed = True
 
 
-@dataclass(frozen=True)
-class TaskInput:
-    task: str
-    code: str
-    path: Path | None = None
-    language: str | None = None
-    instruction: str | None = None
-    symbol: str | None = None
-    lines: tuple[int, int] | None = None
-
-
 class FakeTasks:
     """engine.tasks' signatures over a FakeEngine; the prompt spells out what was asked.
 
-    The prompt holds only the focus (the `lines` of the code, else all of it), so the fake's
-    answers rewrite just that part, as a real model is asked to.
+    The task input, its focus (a symbol or `lines` of the code, else all of it) and the splicing of an
+    answer back into the file are engine.tasks' own, so the fake cannot drift from them. The prompt holds
+    only the focus, so the fake's answers rewrite just that part, as a real model is asked to.
     """
 
     TaskInput = TaskInput
+    result_to_file = staticmethod(tasks.result_to_file)
 
     @staticmethod
     def focus_text(task: TaskInput) -> str:
-        if task.lines is None:
-            return task.code
-        span = line_span(task.code, *task.lines)
-        return task.code[span.start_byte : span.end_byte]
+        focus = task.focus()
+        return task.code if focus is None else task.code[focus.start_byte : focus.end_byte]
 
     @staticmethod
     def run_task(engine: Any, task: TaskInput, cancel: threading.Event | None = None
@@ -173,18 +163,6 @@ class FakeTasks:
         code = FakeTasks.focus_text(task)
         prompt = f"TASK\n{task.task}\n{task.instruction or ''}\n---\n{code}"
         return engine.stream(GenerationRequest(prompt, reference=code), cancel)
-
-    @staticmethod
-    def result_to_file(task: TaskInput, answer: str) -> str | None:
-        if "```" in answer:
-            new_code = extract_code(answer, task.language)
-        else:
-            new_code = answer if answer.strip() else None
-        if new_code is None:
-            return None
-        if task.lines is None:
-            return new_code
-        return splice(task.code, line_span(task.code, *task.lines), new_code.rstrip("\n"))
 
     @staticmethod
     def complete_at(engine: Any, text: str, offset: int, language: str | None = None,
