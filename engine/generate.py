@@ -7,6 +7,7 @@ n_ctx x n_vocab.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -16,13 +17,14 @@ from dataclasses import dataclass, field
 from . import sampling
 from .backend import OneRequestAtATime
 from .cache import StateCache
-from .draft.adaptive import DraftController
+from .draft.adaptive import CostModel, DraftController, calibrate, calibration_key, load_calibration, save_calibration
 from .draft.base import Drafter
-from .draft.select import DraftChoice, choose_drafter
+from .draft.plan import DraftPlan, DraftSource, Proposal
+from .draft.select import SourceSpec, choose_drafter
 from .errors import ContextError
 from .events import DoneEvent, Event, FinishReason, GenerationRequest, Stats, TextEvent
 from .model import ModelInfo, Progress, read_model_info, resolve_model_path
-from .runtime import Logits, Runtime, RuntimeConfig
+from .runtime import Logits, Runtime, RuntimeConfig, device_description
 from .settings import QcodeSettings
 from .text_stream import TextStream
 
@@ -47,8 +49,8 @@ class _Job:
 
     request: GenerationRequest
     prompt: list[int]
-    drafter_name: str
-    drafter: Drafter | None
+    plan: DraftPlan | None
+    draft_max: int
     max_new: int
     limited_by_context: bool
     stats: Stats
@@ -62,6 +64,7 @@ class _Shadow:
     """A draft that was not verified (drafting paused), checked against what the model really emits."""
 
     tokens: list[int]
+    controller: DraftController
     matched: int = 0
 
 
@@ -86,11 +89,17 @@ class Engine(OneRequestAtATime):
             load_progress,
         )
         self.cache = StateCache(self.runtime)
+        # drafters and controllers by source name; plans by what a request asks for (none, ngram, auto, ...)
         self._drafters: dict[str, Drafter] = {}
         self._controllers: dict[str, DraftController] = {}
+        self._plans: dict[str, DraftPlan] = {}
+        # the verify cost c(n) is the target's, whichever drafter proposes: one curve for every controller
+        self.costs = CostModel(settings.draft_max + 1)
+        if self.can_draft and settings.draft != "none":
+            self._seed_costs(progress)
         if self.runtime.config.load_mtp:
             # from the first decode on, so the MTP head has the target's hidden rows for every cached prefix
-            self._drafter(choose_drafter("mtp", self))
+            self.draft_plan("mtp")
         if progress:
             progress(f"loaded {path.name}", 1.0)
 
@@ -98,6 +107,18 @@ class Engine(OneRequestAtATime):
     @property
     def n_ctx(self) -> int:
         return self.runtime.n_ctx
+
+    @property
+    def can_draft(self) -> bool:
+        """Drafts need their rejected tokens rolled back: recurrent memory only can with rollback slots."""
+        return not self.runtime.keeps_recurrent_state or self.runtime.rollback_slots > 1
+
+    @property
+    def draft_max(self) -> int:
+        limit = self.settings.draft_max
+        if self.runtime.keeps_recurrent_state:
+            limit = min(limit, self.runtime.rollback_slots - 1)
+        return max(limit, 0)
 
     @property
     def kv_type(self) -> str:
@@ -142,18 +163,18 @@ class Engine(OneRequestAtATime):
                 f"the prompt is {len(prompt)} tokens but the context holds {self.n_ctx}; "
                 "raise --ctx or give less input"
             )
-        choice = choose_drafter(request.drafter or settings.draft, self)
-        drafter = self._drafter(choice)
-        draft_max = settings.draft_max if drafter else 0
+        plan = self.draft_plan(request.drafter or settings.draft)
+        draft_max = self.draft_max if plan else 0
         room = self.n_ctx - len(prompt) - draft_max - 1
         max_new = request.max_tokens or settings.max_tokens
         limited_by_context = room < max_new
         max_new = max(1, min(max_new, room))
         stats = Stats(
-            prompt_tokens=len(prompt), drafter=choice.name, kv_type=self.kv_type, model=self.info.name
+            prompt_tokens=len(prompt), drafter=plan.name if plan else "none", kv_type=self.kv_type,
+            model=self.info.name,
         )
         samp = self._sampling(request)
-        job = _Job(request, prompt, choice.name, drafter, max_new, limited_by_context, stats, samp, cancel, started)
+        job = _Job(request, prompt, plan, draft_max, max_new, limited_by_context, stats, samp, cancel, started)
         try:
             yield from self._run(job)
         finally:
@@ -161,11 +182,10 @@ class Engine(OneRequestAtATime):
                 samp.chain.close()
 
     def _run(self, job: _Job) -> Iterator[Event]:
-        request, prompt, drafter, max_new, stats, samp, cancel = (
-            job.request, job.prompt, job.drafter, job.max_new, job.stats, job.samp, job.cancel
+        request, prompt, plan, max_new, stats, samp, cancel = (
+            job.request, job.prompt, job.plan, job.max_new, job.stats, job.samp, job.cancel
         )
         runtime, cache = self.runtime, self.cache
-        draft_max = self.settings.draft_max if drafter else 0
 
         # 1. bring the context to the longest reusable prefix, then evaluate the rest of the prompt
         reused = cache.prepare(prompt)
@@ -180,18 +200,16 @@ class Engine(OneRequestAtATime):
         if not self._evaluate(prompt[len(cache.tokens) :], cancel, want_logits=True):
             yield self._cancelled(stats, "")
             return
-        cache.checkpoint()
 
         # 2. generate: each step decodes the pending token plus a draft, and keeps what the target agrees with
         text = TextStream(request.stop)
         history = list(prompt)
         reference = self.tokenize(request.reference, add_bos=False) if request.reference else []
-        controller = self._controllers.get(job.drafter_name) if drafter else None
-        if drafter:
-            drafter.begin(prompt, reference)
+        if plan is not None:
+            plan.begin(prompt, reference)
         shadow: _Shadow | None = None
         rows = runtime.logits(1)
-        pending = self._pick(rows[0], -1, None, samp)[1]
+        pending = self.choose_token(rows[0], -1, None, samp)[1]
         stats.ttft_ms = (time.perf_counter() - job.started) * 1000
         decode_started = time.perf_counter()
         emitted = 0
@@ -201,8 +219,8 @@ class Engine(OneRequestAtATime):
             for token in new_tokens:
                 emitted += 1
                 history.append(token)
-                if shadow is not None and controller is not None:
-                    shadow = self._check_shadow(shadow, token, controller)
+                if shadow is not None:
+                    shadow = self._check_shadow(shadow, token)
                 if runtime.is_eog(token):
                     finish = "eog"
                     break
@@ -221,13 +239,13 @@ class Engine(OneRequestAtATime):
                 break
             pending = history[-1]
             draft: list[int] = []
-            if drafter is not None and controller is not None:
-                budget = min(draft_max, max_new - emitted)
-                proposal = drafter.propose(history, budget) if budget > 0 else []
-                k = controller.best_length(len(proposal))
-                draft = proposal[:k]
-                if not draft and proposal and shadow is None:
-                    shadow = _Shadow(proposal)
+            proposal: Proposal | None = None
+            if plan is not None:
+                proposal = plan.propose(history, min(job.draft_max, max_new - emitted))
+                if proposal is not None:
+                    draft = proposal.draft
+                    if not draft and shadow is None:
+                        shadow = _Shadow(proposal.tokens, proposal.source.controller)
             batch = [pending, *draft]
             position = len(cache.tokens)
             step_started = time.perf_counter()
@@ -237,19 +255,18 @@ class Engine(OneRequestAtATime):
             accepted = 0
             for i in range(len(batch)):
                 drafted = draft[i] if i < len(draft) else None
-                ok, token = self._pick(rows[i], i, drafted, samp)
+                ok, token = self.choose_token(rows[i], i, drafted, samp)
                 new_tokens.append(token)
                 if not ok:
                     break
                 accepted += 1
-            if controller is not None:
-                controller.cost.record(len(batch), time.perf_counter() - step_started)
-            self._observe(batch, accepted + 1)
+            if plan is not None:
+                plan.record_cost(len(batch), time.perf_counter() - step_started)
+            self.notify_decode(batch, accepted + 1)
             cache.extend(batch)
             if draft:
-                assert drafter is not None and controller is not None
-                controller.record(len(draft), accepted)
-                drafter.observe(len(draft), accepted)
+                assert plan is not None and proposal is not None
+                plan.verified(proposal, accepted)
                 stats.draft_proposed += len(draft)
                 stats.draft_accepted += accepted
                 stats.draft_steps += 1
@@ -295,15 +312,20 @@ class Engine(OneRequestAtATime):
                 return False
             chunk = tokens[start : start + step]
             last = start + step >= len(tokens)
+            started = time.perf_counter()
             self.runtime.decode(chunk, len(self.cache.tokens), 1 if (last and want_logits) else 0)
-            self._observe(chunk, len(chunk))
+            self.cache.pacer.evaluated(time.perf_counter() - started)
+            self.notify_decode(chunk, len(chunk))
             self.cache.extend(chunk)
             if not last:
-                self.cache.checkpoint()
+                self.cache.checkpoint()  # paced: only where the copy costs a fraction of what it saves
         return True
 
-    def _observe(self, tokens: Sequence[int], kept: int) -> None:
-        """Drafters that follow the target's hidden states (MTP) see every decode call, whichever drafter runs."""
+    def notify_decode(self, tokens: Sequence[int], kept: int) -> None:
+        """Drafters that follow the target's hidden states (MTP) see every decode call, whichever drafter runs.
+
+        Public for code that decodes through `runtime` itself (bench/gpu) and must keep the head following.
+        """
         for drafter in self._drafters.values():
             hook = getattr(drafter, "after_decode", None)
             if hook is not None:
@@ -331,10 +353,13 @@ class Engine(OneRequestAtATime):
             samp.chain = sampling.ChainSampler(samp.temperature, samp.top_k, samp.top_p, seed)
         return samp
 
-    def _pick(
+    def choose_token(
         self, row: Logits, index: int, drafted: int | None, samp: _Sampling
     ) -> tuple[bool, int]:
-        """The target's token at one verified position, and whether it keeps the draft going."""
+        """The target's token at one verified position, and whether it keeps the draft going.
+
+        Public so a benchmark can replay recorded answers through the real loop (bench/gpu/replay.py).
+        """
         if samp.greedy:
             token = sampling.greedy(row)
             return drafted is not None and token == drafted, token
@@ -345,24 +370,107 @@ class Engine(OneRequestAtATime):
             row, drafted, samp.temperature, samp.top_k, samp.top_p, samp.rng
         )
 
-    def _check_shadow(
-        self, shadow: _Shadow, token: int, controller: DraftController
-    ) -> _Shadow | None:
+    def _check_shadow(self, shadow: _Shadow, token: int) -> _Shadow | None:
         if shadow.tokens[shadow.matched] == token:
             shadow.matched += 1
             if shadow.matched < len(shadow.tokens):
                 return shadow
-        controller.record(len(shadow.tokens), shadow.matched)
+        shadow.controller.record(len(shadow.tokens), shadow.matched)
         return None
 
-    def _drafter(self, choice: DraftChoice) -> Drafter | None:
-        if choice.factory is None:
+    # --- drafting plans -------------------------------------------------------------------------------
+    def draft_plan(self, mode: str) -> DraftPlan | None:
+        """The plan a request for drafter `mode` runs with (None: no drafting); made once, then reused."""
+        choice = choose_drafter(mode, self)
+        if not choice.sources:
             return None
-        drafter = self._drafters.get(choice.name)
+        plan = self._plans.get(choice.name)
+        if plan is None:
+            plan = self._plans[choice.name] = DraftPlan(choice.name, [self._source(s) for s in choice.sources])
+        return plan
+
+    def replace_plan(self, name: str, plan: DraftPlan | None) -> DraftPlan | None:
+        """Run requests whose choice is `name` with `plan` (None: back to the default); returns the one replaced.
+
+        For benchmarks that drive the real loop with their own drafters and controllers.
+        """
+        old = self._plans.pop(name, None)
+        if plan is not None:
+            self._plans[name] = plan
+        return old
+
+    def _source(self, spec: SourceSpec) -> DraftSource:
+        drafter = self._drafters.get(spec.name)
         if drafter is None:
-            drafter = self._drafters[choice.name] = choice.factory()
-            self._controllers[choice.name] = DraftController(self.settings.draft_max)
-        return drafter
+            drafter = self._drafters[spec.name] = spec.factory()
+        controller = self._controllers.get(spec.name)
+        if controller is None:
+            controller = self._controllers[spec.name] = DraftController(self.draft_max, self.costs)
+        return DraftSource(drafter, controller, costly=spec.costly, min_tokens=spec.min_tokens)
+
+    # --- the cost curve of this card -----------------------------------------------------------------
+    def calibration_key(self) -> str:
+        """Everything a verify-cost curve depends on: the devices, the model file, and the context's settings."""
+        config = self.runtime.config
+        try:
+            stat = self.info.path.stat()
+            file_id: object = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            file_id = "?"
+        return calibration_key(
+            device_description(), self.info.path.resolve(), file_id, config.kv_type_k, config.kv_type_v,
+            config.flash_attn, config.gpu_layers, config.threads, config.n_batch, config.exact_batches,
+            self.runtime.n_ctx, self.runtime.rollback_slots, self.draft_max,
+        )
+
+    def _seed_costs(self, progress: Progress | None) -> None:
+        """Start the cost model from this card's measured curve: cached, or timed now where asked."""
+        mode = self.settings.draft_calibration
+        if mode == "off":
+            return
+        key = self.calibration_key()
+        seconds = load_calibration(key)
+        if seconds is None and (mode == "on" or self.runtime.offloads):
+            seconds = self.calibrate_costs(progress)
+            with contextlib.suppress(OSError):  # an unwritable cache costs a calibration per start, nothing else
+                save_calibration(key, seconds)
+        if seconds:
+            self.costs.seed(seconds)
+
+    def calibrate_costs(self, progress: Progress | None = None, repeats: int = 3) -> dict[int, float]:
+        """Seconds of a verify call of n = 1 .. draft_max + 1 tokens (logits and argmax of every row included).
+
+        Runs on a scratch context (cleared after), rolling each call back to its first token, as a rejected
+        draft is. Sizes alternate, as drafting makes them: on a GPU that also prices the lost CUDA graphs.
+        """
+        runtime = self.runtime
+        sizes = list(range(1, self.draft_max + 2))
+        filler = (self.tokenize("def f(x):\n    return x + 1\n" * 16) or [0])[:64]
+        self.cache.reset()
+        runtime.decode(filler, 0, 0)
+        position = len(filler)
+        total, done = len(sizes) * repeats, 0
+
+        def time_call(n: int) -> float:
+            nonlocal position, done
+            batch = [filler[(position + i) % len(filler)] for i in range(n)]
+            started = time.perf_counter()
+            runtime.decode(batch, position, n)
+            rows = runtime.logits(n)
+            for i in range(n):
+                sampling.greedy(rows[i])
+            elapsed = time.perf_counter() - started
+            runtime.remove_from(position + 1)  # keep one token: recurrent state rolls back within the last call
+            position += 1
+            done += 1
+            if progress:
+                progress("calibrating draft costs", done / total)
+            return elapsed
+
+        try:
+            return calibrate(time_call, sizes, repeats)
+        finally:
+            self.cache.reset()
 
     def _cancelled(self, stats: Stats, text: str) -> DoneEvent:
         stats.finish_reason = "cancelled"

@@ -66,6 +66,11 @@ class QcodeSettings(BaseSettings):
     draft_max: int = Field(16, ge=1, le=64, description="longest draft verified in one batch")
     ngram_min: int = Field(2, ge=1, le=16, description="shortest n-gram the lookup matches")
     ngram_max: int = Field(5, ge=1, le=16, description="longest n-gram the lookup matches")
+    draft_calibration: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="time verify calls of every draft length once per card, model and settings, and cache the curve "
+        "(auto: where layers run on a GPU, whose curve a controller cannot learn online)",
+    )
 
     # sampling
     max_tokens: int = Field(1024, ge=1, le=1_048_576, description="most tokens one answer may have")

@@ -185,3 +185,115 @@ def test_exact_batches_make_drafted_greedy_runs_identical() -> None:
     plain, drafted, accepted = json.loads(done.stdout.strip().splitlines()[-1])
     assert accepted > 0
     assert drafted == plain
+
+
+# --- draft plans: which source proposes, and costly sources while paused --------------------------------------------
+
+
+class _ListDrafter:
+    """Proposes a fixed list; counts how often it was asked."""
+
+    def __init__(self, name: str, tokens: list[int]) -> None:
+        self.name, self.tokens, self.asked, self.observed = name, tokens, 0, []
+
+    def begin(self, prompt: Any, reference: Any) -> None:
+        pass
+
+    def propose(self, history: Any, limit: int) -> list[int]:
+        self.asked += 1
+        return self.tokens[:limit]
+
+    def observe(self, proposed: int, accepted: int) -> None:
+        self.observed.append((proposed, accepted))
+
+
+def _paused() -> DraftController:
+    controller = DraftController(8)
+    for _ in range(20):
+        controller.record(4, 0)  # nothing accepted: no length pays
+    assert controller.best_length(8) == 0
+    return controller
+
+
+def test_plan_prefers_a_long_ngram_match_then_the_costly_source() -> None:
+    from engine.draft.plan import DraftPlan, DraftSource
+
+    ngram, mtp = _ListDrafter("ngram", [1, 2]), _ListDrafter("mtp", [7, 8, 9])
+    plan = DraftPlan("ngram+mtp", [DraftSource(ngram, DraftController(8), min_tokens=4),
+                                   DraftSource(mtp, DraftController(8), costly=True)])
+    proposal = plan.propose([0], 8)
+    assert proposal is not None and proposal.source.name == "mtp" and proposal.tokens == [7, 8, 9]
+    ngram.tokens = [1, 2, 3, 4, 5]
+    proposal = plan.propose([0], 8)
+    assert proposal is not None and proposal.source.name == "ngram" and mtp.asked == 1  # the head was not called
+    plan.verified(proposal, 2)
+    assert ngram.observed == [(proposal.length, 2)] and not mtp.observed
+    # nothing better from the head: the short n-gram match is still used
+    ngram.tokens, mtp.tokens = [1, 2], []
+    proposal = plan.propose([0], 8)
+    assert proposal is not None and proposal.source.name == "ngram" and proposal.tokens == [1, 2]
+
+
+def test_a_paused_costly_source_only_probes_now_and_then() -> None:
+    from engine.draft.plan import PROBE_EVERY, DraftPlan, DraftSource
+
+    mtp = _ListDrafter("mtp", [7, 8])
+    plan = DraftPlan("mtp", [DraftSource(mtp, _paused(), costly=True)])
+    proposals = [plan.propose([0], 8) for _ in range(2 * PROBE_EVERY + 1)]
+    assert mtp.asked == 3  # steps 1, 1 + PROBE_EVERY, 1 + 2 * PROBE_EVERY
+    probes = [p for p in proposals if p is not None]
+    assert len(probes) == 3 and all(p.length == 0 and p.draft == [] for p in probes)  # shadow-checked only
+    # a cheap source is asked every step, paused or not: its proposal is free
+    ngram = _ListDrafter("ngram", [7, 8])
+    cheap = DraftPlan("ngram", [DraftSource(ngram, _paused())])
+    for _ in range(PROBE_EVERY):
+        cheap.propose([0], 8)
+    assert ngram.asked == PROBE_EVERY
+
+
+def test_plan_records_decode_times_once_per_cost_model() -> None:
+    from engine.draft.plan import DraftPlan, DraftSource
+
+    shared = CostModel(9)
+    plan = DraftPlan("ngram+mtp", [DraftSource(_ListDrafter("a", []), DraftController(8, shared)),
+                                   DraftSource(_ListDrafter("b", []), DraftController(8, shared))])
+    plan.record_cost(1, 0.01)
+    plan.record_cost(1, 0.03)
+    assert shared.snapshot()[1] == pytest.approx(0.01 + 0.2 * 0.02)  # two records, not four
+
+
+# --- calibration of the verify-cost curve, per card --------------------------------------------------------------
+
+
+def test_calibration_times_every_length_once_then_comes_from_the_cache(
+    real_engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine import Engine
+
+    monkeypatch.setenv("QCODE_CACHE_DIR", str(tmp_path))  # the calibration cache; the model is named explicitly
+    settings = load_settings(model=real_engine.info.path, draft="ngram", draft_max=4, draft_calibration="on")
+    said: list[str] = []
+    first = Engine(settings, lambda text, fraction: said.append(text))
+    try:
+        assert "calibrating draft costs" in said
+        curve = first.costs.snapshot()
+        assert sorted(curve) == [1, 2, 3, 4, 5] and all(seconds > 0 for seconds in curve.values())
+        assert first.cache.tokens == []  # the scratch context was cleared
+        plain = first.complete(GenerationRequest("def add(a, b):\n", max_tokens=8, drafter="none"))
+        drafted = first.complete(GenerationRequest("def add(a, b):\n", max_tokens=8, drafter="ngram"))
+        assert plain.stats.finish_reason and drafted.stats.drafter == "ngram"
+    finally:
+        first.close()
+    assert len(list((tmp_path / "calibration").glob("costs-*.json"))) == 1
+    said.clear()
+    second = Engine(settings, lambda text, fraction: said.append(text))
+    try:
+        assert "calibrating draft costs" not in said
+        assert second.costs.snapshot() == pytest.approx(curve)
+    finally:
+        second.close()
+    off = Engine(settings.model_copy(update={"draft_calibration": "off"}))
+    try:
+        assert off.costs.snapshot() == {}
+    finally:
+        off.close()

@@ -22,7 +22,6 @@ from llama_cpp import llama_cpp_ext
 from engine import Engine, GenerationRequest, load_settings
 from engine.draft.adaptive import DraftController
 from engine.draft.mtp import MtpDrafter
-from engine.draft.select import choose_drafter
 from engine.errors import SettingsError
 from engine.lossless import first_divergence, measure_gap_noise
 from engine.prompts import build_prompt
@@ -70,9 +69,17 @@ class _TrustingController(DraftController):
 
 
 def _drafter(engine: Engine) -> MtpDrafter:
-    drafter = engine._drafter(choose_drafter("mtp", engine))
+    plan = engine.draft_plan("mtp")
+    assert plan is not None
+    drafter = plan.sources[0].drafter
     assert isinstance(drafter, MtpDrafter)
     return drafter
+
+
+def _trust_every_draft(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = engine.draft_plan("mtp")
+    assert plan is not None
+    monkeypatch.setattr(plan.sources[0], "controller", _TrustingController(engine.settings.draft_max))
 
 
 def _head_logits(drafter: MtpDrafter, history: Sequence[int]) -> np.ndarray:
@@ -160,8 +167,7 @@ def test_greedy_mtp_drafting_is_lossless(
     prompt = PROMPTS[index]
     plain = engine.complete(GenerationRequest(prompt, max_tokens=48, drafter="none"))
     # at this acceptance the real controller soon stops drafting; verify every draft instead
-    _drafter(engine)
-    monkeypatch.setitem(engine._controllers, "mtp", _TrustingController(engine.settings.draft_max))
+    _trust_every_draft(engine, monkeypatch)
     drafted = engine.complete(GenerationRequest(prompt, max_tokens=48, drafter="mtp"))
     assert drafted.stats.drafter == "mtp"
     assert drafted.stats.draft_steps > 20  # drafts were verified (and, at this acceptance, rolled back)
@@ -191,7 +197,7 @@ def test_head_memory_after_accepts_and_rollbacks_matches_a_fresh_build(
         return [*good, plain[done + len(good)] ^ 1][:limit] if done + len(good) < len(plain) else good[:limit]
 
     monkeypatch.setattr(drafter, "propose", oracle)
-    monkeypatch.setitem(engine._controllers, "mtp", _TrustingController(engine.settings.draft_max))
+    _trust_every_draft(engine, monkeypatch)
     run = engine.complete(GenerationRequest(PROMPTS[2], max_tokens=40, drafter="mtp"))
     monkeypatch.undo()
     assert run.tokens == plain
@@ -215,7 +221,7 @@ def test_rollback_then_next_token_logits_match_a_plain_run(engine: Engine, noise
 
     def step(tokens: list[int], keep: int) -> None:
         runtime.decode(tokens, len(cache.tokens), len(tokens))
-        engine._observe(tokens, keep)
+        engine.notify_decode(tokens, keep)
         cache.extend(tokens)
 
     drafter.reset()
@@ -264,21 +270,38 @@ def test_switching_task_prefixes_keeps_the_head_exact(engine: Engine, noise: flo
     assert np.abs(live - fresh).max() <= max(noise, 1e-3)
 
 
-def test_auto_picks_mtp_when_the_model_has_an_mtp_layer(qwen35_model: Path) -> None:
+def test_auto_is_long_ngram_matches_then_the_mtp_head(qwen35_model: Path) -> None:
     auto = Engine(load_settings(model=qwen35_model, n_ctx=512, draft="auto", threads=1))
     try:
         assert auto.runtime.config.load_mtp
         done = auto.complete(GenerationRequest(CODE, max_tokens=4))
-        assert done.stats.drafter == "mtp"
+        assert done.stats.drafter == "ngram+mtp"
+        plan = auto.draft_plan("auto")
+        assert plan is not None
+        assert [(s.name, s.costly, s.min_tokens) for s in plan.sources] == [("ngram", False, 4), ("mtp", True, 1)]
+        assert plan.sources[1].drafter is _drafter(auto)  # one head, whichever plan drafts with it
+        assert plan.sources[0].controller.cost is plan.sources[1].controller.cost is auto.costs
     finally:
         auto.close()
 
 
 def test_mtp_needs_the_head_loaded(qwen35_model: Path) -> None:
-    plain = Engine(load_settings(model=qwen35_model, n_ctx=512, draft="none", threads=1))
+    plain = Engine(load_settings(model=qwen35_model, n_ctx=512, draft="ngram", threads=1))
     try:
         with pytest.raises(SettingsError, match="loaded without its MTP layer"):
             plain.complete(GenerationRequest(CODE, max_tokens=4, drafter="mtp"))
+    finally:
+        plain.close()
+
+
+def test_drafting_off_leaves_recurrent_memory_without_rollback_slots(qwen35_model: Path) -> None:
+    """Each rollback slot costs every decode step a copy of the recurrent state, so none are made for no drafts."""
+    plain = Engine(load_settings(model=qwen35_model, n_ctx=512, draft="none", threads=1))
+    try:
+        assert plain.runtime.rollback_slots == 0 and not plain.can_draft
+        assert plain.complete(GenerationRequest(CODE, max_tokens=4, drafter="auto")).stats.drafter == "none"
+        with pytest.raises(SettingsError, match="drafting was off when the model loaded"):
+            plain.complete(GenerationRequest(CODE, max_tokens=4, drafter="ngram"))
     finally:
         plain.close()
 
@@ -287,19 +310,3 @@ def test_mtp_on_the_default_model_is_a_clear_settings_error(real_engine: Any) ->
     with pytest.raises(SettingsError, match="has no MTP") as raised:
         real_engine.complete(GenerationRequest("def f():\n", max_tokens=4, drafter="mtp"))
     assert "\n" not in str(raised.value)
-
-
-def test_unverified_drafts_are_made_only_now_and_then(engine: Engine) -> None:
-    """While the controller pauses drafting, head calls would be pure cost: only every PAUSED_EVERY-th step drafts."""
-    from engine.draft.mtp import PAUSED_EVERY
-
-    drafter = _drafter(engine)
-    drafter.reset()
-    engine.cache.reset()
-    prompt = engine.tokenize(PROMPTS[2])
-    engine._evaluate(prompt[:-1], threading.Event(), want_logits=False)
-    drafter.observe(1, 0)  # the last draft was verified
-    made = [bool(drafter.propose(prompt, 4)) for _ in range(2 * PAUSED_EVERY + 1)]
-    assert made == [i in (0, PAUSED_EVERY - 1, 2 * PAUSED_EVERY - 1) for i in range(2 * PAUSED_EVERY + 1)]
-    drafter.observe(1, 1)
-    assert drafter.propose(prompt, 4)

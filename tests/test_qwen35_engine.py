@@ -80,3 +80,35 @@ def test_the_same_prompt_again_evaluates_one_token_on_recurrent_memory(qwen35_en
     again = qwen35_engine.complete(request)
     assert again.stats.prompt_tokens_evaluated == 1
     assert again.tokens == first.tokens
+
+
+def test_checkpoints_are_paced_by_their_measured_copy_cost(qwen35_engine: Any) -> None:
+    """A checkpoint is a copy of the whole recurrent state: taken only where the evaluation it saves took longer."""
+    long_prompt = PROMPT * 12  # several 256-token batches
+    cache = qwen35_engine.cache
+    cache.reset()
+    qwen35_engine.complete(GenerationRequest(long_prompt, max_tokens=2, drafter="none"))
+    assert len(cache.checkpoint_lengths) >= 2  # tiny model: copies are cheap, every boundary pays
+    saved = cache.pacer.copy_seconds
+    try:
+        cache.pacer.copy_seconds = 1e6  # a copy dearer than any evaluation here
+        cache.reset()
+        done = qwen35_engine.complete(GenerationRequest(long_prompt + "# tail\n", max_tokens=2, drafter="none"))
+        assert cache.checkpoint_lengths == []
+        assert done.stats.prompt_tokens_evaluated == done.stats.prompt_tokens
+    finally:
+        cache.pacer.copy_seconds = saved
+
+
+def test_checkpoint_pacer_takes_the_first_then_waits_for_payback() -> None:
+    from engine.cache import CheckpointPacer
+
+    pacer = CheckpointPacer(payback=4.0)
+    assert pacer.due()  # nothing measured yet: the first copy measures itself
+    pacer.copied(0.25)
+    pacer.evaluated(0.5)
+    assert not pacer.due()
+    pacer.evaluated(0.5)
+    assert pacer.due()  # 1.0 s of evaluation = 4 copies
+    pacer.restored()
+    assert not pacer.due()

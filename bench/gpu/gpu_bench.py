@@ -227,7 +227,7 @@ def cost_curve(engine: Any, depth: int, sizes: Sequence[int], repeats: int, obse
             sampling.greedy(rows[i])
         t2 = time.perf_counter()
         if observe:
-            engine._observe(batch, 1)
+            engine.notify_decode(batch, 1)
         cache.extend(batch)
         # recurrent state rolls back at most rollback_slots tokens (draft_max + 1): larger batches keep more
         keep = max(1, n - runtime.rollback_slots) if cache.recurrent else 1
@@ -299,7 +299,7 @@ def mtp_costs(engine: Any, depth: int, repeats: int) -> dict[str, Any]:
                 position = len(cache.tokens)
                 batch = [pending, *(int(t) for t in rng.integers(1000, 150000, size=m - 1))]
                 runtime.decode(batch, position, m)
-                engine._observe(batch, m)  # all m kept: the head has m new rows to take in
+                engine.notify_decode(batch, m)  # all m kept: the head has m new rows to take in
                 cache.extend(batch)
                 hist = [*cache.tokens, pending]
                 started = time.perf_counter()

@@ -25,6 +25,7 @@ from typing import Any
 from engine import GenerationRequest, sampling
 from engine.draft.adaptive import CostModel, DraftController
 from engine.draft.ngram import NgramDrafter
+from engine.draft.plan import DraftPlan, DraftSource
 
 BASE_ID = 1000  # renumbered tokens start here: ordinary text tokens of the Qwen vocabulary
 REFERENCE_MARK = "\x00qcode-replay-reference\x00"
@@ -63,8 +64,13 @@ def load_cases(traces: Mapping[str, Any], cap: int | None = None, source: str = 
     return cases
 
 
+def mtp_head(engine: Any) -> Any:
+    """The engine's own MTP drafter (the head every plan with MTP shares)."""
+    return engine.draft_plan("mtp").sources[-1].drafter
+
+
 class TruthPicker:
-    """Stands in for Engine._pick: pays for the argmax, emits the recorded token."""
+    """Stands in for Engine.choose_token: pays for the argmax, emits the recorded token."""
 
     def __init__(self, answer: Sequence[int]) -> None:
         self.answer = answer
@@ -248,10 +254,10 @@ def mtp_policies(draft_max: int, depths: Sequence[int], rates: Sequence[float], 
     for p in rates:
         for depth in depths:
             def mtp(engine: Any, case: Case, depth: int = depth, p: float = p) -> tuple[Any, DraftController]:
-                return SampledMtp(engine._drafters["mtp"], case.answer, depth, p, seed), FixedLength(draft_max, depth)
+                return SampledMtp(mtp_head(engine), case.answer, depth, p, seed), FixedLength(draft_max, depth)
 
             def auto(engine: Any, case: Case, depth: int = depth, p: float = p) -> tuple[Any, DraftController]:
-                sampled = SampledMtp(engine._drafters["mtp"], case.answer, depth, p, seed)
+                sampled = SampledMtp(mtp_head(engine), case.answer, depth, p, seed)
                 return AutoDrafter(NgramDrafter(*ngram), sampled, auto_min), FixedLength(draft_max, draft_max)
 
             policies.append(Policy(f"mtp-{depth}@{p:g}", "mtp", mtp))
@@ -268,25 +274,23 @@ def run_case(engine: Any, case: Case, policy: Policy) -> dict[str, Any]:
     def tokenize(text: str, *, add_bos: bool = True) -> list[int]:
         return list(case.reference) if text == REFERENCE_MARK else original_tokenize(text, add_bos=add_bos)
 
-    saved = dict(engine._drafters), dict(engine._controllers)
     drafter = None
+    replaced: DraftPlan | None = None
     if policy.make is not None:
         drafter, controller = policy.make(engine, case)
-        engine._drafters[policy.drafter_name] = drafter
-        engine._controllers[policy.drafter_name] = controller
-    engine._pick = picker
+        plan = DraftPlan(policy.drafter_name, [DraftSource(drafter, controller)])
+        replaced = engine.replace_plan(policy.drafter_name, plan)
+    engine.choose_token = picker  # the instance attribute shadows Engine.choose_token until deleted
     engine.tokenize = tokenize
     try:
         request = GenerationRequest(list(case.prompt), max_tokens=len(case.answer), drafter=policy.drafter_name,
                                     stop=(), reference=REFERENCE_MARK)
         done = engine.complete(request)
     finally:
-        del engine._pick
+        del engine.choose_token
         del engine.tokenize
-        engine._drafters.clear()
-        engine._drafters.update(saved[0])
-        engine._controllers.clear()
-        engine._controllers.update(saved[1])
+        if policy.make is not None:
+            engine.replace_plan(policy.drafter_name, replaced)
     stats = done.stats
     row = {
         "task": case.name, "kind": case.kind, "policy": policy.name, "tokens": stats.completion_tokens,

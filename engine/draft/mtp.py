@@ -37,9 +37,6 @@ if TYPE_CHECKING:
 # decides whether drafting pays). Chained steps go beyond what the head was trained for, so depth is capped too.
 MIN_CONFIDENCE = 0.4
 MAX_DEPTH = 8
-# While drafts go unverified (the controller paused drafting, the engine only shadow-checks them), a head call per
-# step would still cost: draft only every few steps then, enough for the controller to notice a recovery.
-PAUSED_EVERY = 8
 # Past sequences whose rows are kept, and the shortest one worth keeping.
 MAX_ARCHIVED = 4
 MIN_ARCHIVED = 32
@@ -122,7 +119,6 @@ class MtpDrafter:
         self.history = _History(self.n_embd)
         self._archive: list[_History] = []
         self._kv_tokens: list[int] = []  # the head's memory: entry p was made from (x_p, h_{p-1})
-        self._unverified = 0  # proposals since the last verified draft
         self._last_row = 0  # batch index of the head's latest output
         self.unseen_rows = 0  # rows filled with zeros: a measure of degraded drafting
         self._closed = False
@@ -179,15 +175,12 @@ class MtpDrafter:
 
     # --- the Drafter protocol -----------------------------------------------------------------------
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
-        self._unverified = 0  # a new request drafts at its first step, whatever the last one ended with
+        pass  # the head follows the target through after_decode; nothing is per request
 
     def propose(self, history: Sequence[int], limit: int) -> list[int]:
         """Chain the head from the last token of `history` (the one the target has not decoded yet)."""
         limit = min(limit, MAX_DEPTH)
         if limit <= 0:
-            return []
-        self._unverified += 1
-        if self._unverified > 1 and self._unverified % PAUSED_EVERY:
             return []
         row = self.next_logits(history)
         if row is None:
@@ -216,7 +209,7 @@ class MtpDrafter:
         return draft
 
     def observe(self, proposed: int, accepted: int) -> None:
-        self._unverified = 0
+        pass  # how much to draft is the controller's business (engine/draft/plan.py pauses costly drafters)
 
     def next_logits(self, history: Sequence[int]) -> Logits | None:
         """The head's logits for the token after `history`, its memory brought up to date first.

@@ -1,4 +1,4 @@
-"""Pick the drafter for a request: forced by name, or `auto`."""
+"""Pick the drafting plan for a request: forced by name, or `auto`."""
 
 from __future__ import annotations
 
@@ -13,33 +13,58 @@ from .ngram import NgramDrafter
 if TYPE_CHECKING:
     from ..generate import Engine
 
+# In `auto`, n-gram lookup is preferred to a costly drafter only for a match this long: a shorter one is as likely
+# a coincidence as a copy, and the MTP head or draft model guesses better there.
+AUTO_NGRAM_MIN_TOKENS = 4
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    factory: Callable[[], Drafter]
+    costly: bool = False
+    min_tokens: int = 1
+
 
 @dataclass(frozen=True)
 class DraftChoice:
     name: str
-    factory: Callable[[], Drafter] | None
+    sources: tuple[SourceSpec, ...] = ()
 
 
 def choose_drafter(mode: str, engine: Engine) -> DraftChoice:
-    """`auto`: a configured draft model, else the model's MTP head, else n-gram lookup."""
+    """`auto`: n-gram lookup for long matches, else a configured draft model or the model's MTP head."""
     settings = engine.settings
+    ngram = SourceSpec("ngram", lambda: NgramDrafter(settings.ngram_min, settings.ngram_max))
     if mode == "none":
-        return DraftChoice("none", None)
+        return DraftChoice("none")
+    if not engine.can_draft:
+        if mode == "auto":
+            return DraftChoice("none")
+        raise SettingsError(
+            f"--draft {mode}: drafting was off when the model loaded (no rollback slots for its recurrent state)"
+        )
     if mode == "ngram":
-        return DraftChoice("ngram", lambda: NgramDrafter(settings.ngram_min, settings.ngram_max))
+        return DraftChoice("ngram", (ngram,))
+    costly: SourceSpec | None = None
     if mode == "model" or (mode == "auto" and settings.draft_model is not None):
         if settings.draft_model is None:
             raise SettingsError("--draft model needs a draft model: set draft_model (--draft-model PATH)")
         from .model_drafter import ModelDrafter
 
         path = settings.draft_model
-        return DraftChoice("model", lambda: ModelDrafter(path, engine))
-    if mode == "mtp" or (mode == "auto" and engine.info.n_nextn_layers > 0):
+        costly = SourceSpec("model", lambda: ModelDrafter(path, engine), costly=True)
+    elif mode == "mtp" or (mode == "auto" and engine.info.n_nextn_layers > 0):
         if engine.info.n_nextn_layers == 0:
             raise SettingsError(f"--draft mtp: {engine.info.path.name} has no MTP (NextN) layer")
         from .mtp import MtpDrafter
 
-        return DraftChoice("mtp", lambda: MtpDrafter(engine))
+        costly = SourceSpec("mtp", lambda: MtpDrafter(engine), costly=True)
+    if costly is not None:
+        if mode == "auto":
+            long_ngram = SourceSpec("ngram", ngram.factory, min_tokens=AUTO_NGRAM_MIN_TOKENS)
+            return DraftChoice(f"ngram+{costly.name}", (long_ngram, costly))
+        return DraftChoice(costly.name, (costly,))
     if mode == "auto":
-        return DraftChoice("ngram", lambda: NgramDrafter(settings.ngram_min, settings.ngram_max))
+        return DraftChoice("ngram", (ngram,))
     raise SettingsError(f"unknown drafter {mode!r}: choose none, ngram, mtp, model or auto")

@@ -1,0 +1,87 @@
+"""Which drafter proposes at each step, and how much of its proposal is verified.
+
+A plan holds its sources in priority order. `auto` on a model with an MTP head is n-gram lookup first, taken when it
+matches at least a few tokens (an edit copying its input), and the head otherwise. Every source has its own
+DraftController, since acceptance depends on the source, while all share one CostModel: the verify cost is the
+target's. A costly source (a model call per drafted token: the MTP head, a draft model) is not asked to propose while
+its controller has paused drafting, only every PROBE_EVERY steps, so the controller still sees acceptance recover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .adaptive import DraftController
+from .base import Drafter
+
+# While a costly source is paused, it drafts (unverified, shadow-checked) once every this many steps.
+PROBE_EVERY = 8
+
+
+@dataclass
+class DraftSource:
+    drafter: Drafter
+    controller: DraftController
+    costly: bool = False  # proposing costs model calls
+    min_tokens: int = 1  # a shorter proposal falls through to the next source (kept if none does better)
+    _paused_steps: int = field(default=0, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.drafter.name
+
+
+@dataclass
+class Proposal:
+    source: DraftSource
+    tokens: list[int]  # what the source proposed
+    length: int  # how many to verify: 0 leaves them to a shadow check against what the model emits
+
+    @property
+    def draft(self) -> list[int]:
+        return self.tokens[: self.length]
+
+
+class DraftPlan:
+    def __init__(self, name: str, sources: Sequence[DraftSource]) -> None:
+        if not sources:
+            raise ValueError("a draft plan needs at least one source")
+        self.name = name
+        self.sources = list(sources)
+
+    def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
+        for source in self.sources:
+            source.drafter.begin(prompt, reference)
+            source._paused_steps = 0  # a new request drafts at its first step
+
+    def propose(self, history: Sequence[int], budget: int) -> Proposal | None:
+        """The draft for the step after `history`: from the first source with a long enough proposal."""
+        if budget <= 0:
+            return None
+        short: Proposal | None = None
+        for source in self.sources:
+            if source.costly and source.controller.best_length(budget) == 0:
+                source._paused_steps += 1
+                if source._paused_steps % PROBE_EVERY != 1:
+                    continue
+            else:
+                source._paused_steps = 0
+            tokens = source.drafter.propose(history, budget)
+            if not tokens:
+                continue
+            proposal = Proposal(source, tokens, source.controller.best_length(len(tokens)))
+            if len(tokens) >= source.min_tokens:
+                return proposal
+            short = short or proposal
+        return short
+
+    def record_cost(self, n_tokens: int, seconds: float) -> None:
+        """A decode call's time, for every cost model the plan's controllers use (usually the engine's one)."""
+        for cost in {id(s.controller.cost): s.controller.cost for s in self.sources}.values():
+            cost.record(n_tokens, seconds)
+
+    def verified(self, proposal: Proposal, accepted: int) -> None:
+        """Feedback for a verified draft: `accepted` of its tokens matched the target."""
+        proposal.source.controller.record(proposal.length, accepted)
+        proposal.source.drafter.observe(proposal.length, accepted)
