@@ -18,7 +18,6 @@ from __future__ import annotations
 import llama_cpp
 
 import argparse
-import ctypes
 import json
 import os
 import statistics
@@ -33,7 +32,7 @@ import numpy as np
 
 from engine import Engine, GenerationRequest, load_settings, sampling
 from engine.draft import adaptive
-from engine.runtime import PARTIAL_STATE, Runtime
+from engine.runtime import Runtime
 
 from . import replay
 
@@ -41,39 +40,23 @@ HERE = Path(__file__).resolve().parent
 CURVE_SIZES = [*range(1, 18), 24, 32]
 
 
-ORIGINAL_SAVE_STATE = Runtime.save_state
-
-
-def fast_save_state(self: Runtime, partial: bool) -> bytes:
-    """Runtime.save_state without its slow copy: `bytes(buffer[:n])` on a ctypes array first builds a list of n
-    Python ints (seconds for the 27B model's ~157 MB recurrent state); string_at copies the bytes directly."""
-    flags = PARTIAL_STATE if partial else 0
-    size = llama_cpp.llama_state_seq_get_size_ext(self.ctx, 0, flags)
-    buffer = (ctypes.c_uint8 * size)()
-    written = llama_cpp.llama_state_seq_get_data_ext(self.ctx, buffer, size, 0, flags)
-    return ctypes.string_at(buffer, written)
-
-
 def checkpoint_cost(engine: Any, depth: int) -> dict[str, Any]:
-    """One recurrent-state checkpoint at `depth`: qcode's save_state as it is, the fast copy, and the restore."""
+    """One recurrent-state checkpoint at `depth`: Runtime.save_state and load_state, medians of 3."""
     engine.cache.reset()
     engine.complete(GenerationRequest(filler(depth, 17), max_tokens=1, drafter="none", stop=()))
     runtime = engine.runtime
-    started = time.perf_counter()
-    slow = ORIGINAL_SAVE_STATE(runtime, True)
-    slow_s = time.perf_counter() - started
-    fast_runs, load_runs = [], []
+    save_runs, load_runs = [], []
     for _ in range(3):
         started = time.perf_counter()
-        fast = fast_save_state(runtime, True)
-        fast_runs.append(time.perf_counter() - started)
+        saved = runtime.save_state(partial=True)
+        save_runs.append(time.perf_counter() - started)
         started = time.perf_counter()
-        runtime.load_state(fast, partial=True)
+        runtime.load_state(saved, partial=True)
         load_runs.append(time.perf_counter() - started)
-    full = fast_save_state(runtime, False)
+    full = runtime.save_state(partial=False)
     engine.cache.reset()
-    return {"depth": depth, "partial_bytes": len(slow), "same_bytes": slow == fast, "full_bytes": len(full),
-            "save_state_as_is_s": round(slow_s, 3), "save_state_string_at_s": round(statistics.median(fast_runs), 4),
+    return {"depth": depth, "partial_bytes": len(saved), "full_bytes": len(full),
+            "save_state_s": round(statistics.median(save_runs), 4),
             "load_state_s": round(statistics.median(load_runs), 4)}
 
 
@@ -125,7 +108,7 @@ def prompt_speed(engine: Any, n_tokens: int, repeats: int) -> dict[str, Any]:
     saves = [0]
     original = type(runtime).save_state
 
-    def counting(self: Runtime, partial: bool) -> bytes:
+    def counting(self: Runtime, partial: bool) -> bytearray:
         saves[0] += 1
         return original(self, partial)
 
@@ -273,7 +256,7 @@ def mtp_costs(engine: Any, depth: int, repeats: int) -> dict[str, Any]:
     chained calls), and a propose after m verified tokens (the head first catches up on their m rows)."""
     from engine.draft import mtp as mtp_module
 
-    drafter = engine._drafters["mtp"]
+    drafter = replay.mtp_head(engine)
     runtime, cache = engine.runtime, engine.cache
     cache.reset()
     engine.complete(GenerationRequest(filler(depth, 13), max_tokens=1, drafter="none", stop=()))
@@ -357,13 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--auto-depths", default="2,3", help="MTP depths replayed in auto (n-gram or MTP)")
     parser.add_argument("--kinds", default="edit,explain", help="task kinds replayed")
     parser.add_argument("--slots", default="", help="also time plain decoding with these rollback-slot counts")
-    parser.add_argument("--slow-save-state", action="store_true",
-                        help="keep Runtime.save_state as it is (by default the bench swaps in a fast copy; "
-                             "the 'checkpoint' phase measures both)")
     args = parser.parse_args(argv)
     deadline = Deadline(args.deadline)
-    if not args.slow_save_state:
-        Runtime.save_state = fast_save_state  # type: ignore[method-assign]
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     quick = args.quick
     kvs = [k.strip() for k in args.kv.split(",") if k.strip()]

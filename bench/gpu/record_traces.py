@@ -23,6 +23,7 @@ from typing import Any
 from engine import Engine, load_settings
 from engine.draft.adaptive import DraftController
 from engine.draft.ngram import NgramDrafter
+from engine.draft.plan import DraftPlan, DraftSource
 from engine.tasks import build_request
 
 from ..tasks import default_tasks
@@ -67,8 +68,7 @@ def record(engine: Engine, max_tokens: int) -> list[dict[str, Any]]:
         plain = engine.complete(replace(request, drafter="none"))
         drafter = RecordingDrafter(NgramDrafter(settings.ngram_min, settings.ngram_max))
         # a fresh drafter and controller per task, as a fresh qcode process would have
-        engine._drafters["ngram"] = drafter
-        engine._controllers["ngram"] = DraftController(settings.draft_max)
+        engine.replace_plan("ngram", DraftPlan("ngram", [DraftSource(drafter, DraftController(settings.draft_max))]))
         drafted = engine.complete(replace(request, drafter="ngram"))
         same = drafted.tokens == plain.tokens
         verified = [s for s in drafter.steps if s[2]]
