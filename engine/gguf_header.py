@@ -1,12 +1,18 @@
 """Read a GGUF file's metadata without loading it, so a bad file fails clearly before llama.cpp runs.
 
-Hand-written rather than gguf-py's GGUFReader: that reader memory-maps the file and builds arrays for every tensor,
-where qcode needs only the key/value header, skims huge token arrays, and must turn any truncation into one message.
+Hand-written rather than gguf-py's GGUFReader: that reader builds numpy arrays for every tensor and for every string
+of the vocabulary, where qcode needs only the key/value header, steps over huge string arrays (the vocabulary, the
+merges) by their lengths alone, and must turn any truncation into one message.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
+import mmap
+import re
 import struct
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,6 +27,10 @@ _SCALARS: dict[int, tuple[str, int]] = {
 _STRING, _ARRAY = 8, 9
 # Arrays longer than this are skimmed (only their length is kept) unless the key is wanted in full.
 _KEEP_ARRAY_MAX = 64
+_U64 = struct.Struct("<Q")
+# while stepping over a string array, the offset of every _CHECKPOINT-th string is kept, so a string found by
+# a byte search can be given its index without a second walk
+_CHECKPOINT = 4096
 
 
 @dataclass
@@ -30,18 +40,33 @@ class GgufHeader:
     metadata: dict[str, Any]
     tensor_data_start: int
     largest_tensor_offset: int
-    # tokens whose text looks like a special marker (<|...|>, <...>), by text -> id
-    special_tokens: dict[str, int] = field(default_factory=dict)
+    # the tokens asked for (read_gguf_header's `markers`) that the vocabulary holds, by text -> id
+    marker_tokens: dict[str, int] = field(default_factory=dict)
 
 
 class _Reader:
     def __init__(self, handle: BinaryIO, path: Path, size: int) -> None:
         self.handle, self.path, self.size = handle, path, size
+        self._map: mmap.mmap | None = None
+
+    @property
+    def map(self) -> mmap.mmap:
+        """The file, memory-mapped (read-only) on first use: string arrays are walked in place, without a copy."""
+        if self._map is None:
+            self._map = mmap.mmap(self.handle.fileno(), 0, access=mmap.ACCESS_READ)
+        return self._map
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+
+    def truncated(self) -> ModelError:
+        return ModelError(f"{self.path} is truncated (the GGUF header ends early)")
 
     def read(self, n: int) -> bytes:
         data = self.handle.read(n)
         if len(data) != n:
-            raise ModelError(f"{self.path} is truncated (the GGUF header ends early)")
+            raise self.truncated()
         return data
 
     def scalar(self, kind: int) -> Any:
@@ -56,8 +81,39 @@ class _Reader:
 
     def skip(self, n: int) -> None:
         if self.handle.tell() + n > self.size:
-            raise ModelError(f"{self.path} is truncated (the GGUF header ends early)")
+            raise self.truncated()
         self.handle.seek(n, 1)
+
+    def skip_strings(self, count: int) -> tuple[int, int, list[int]]:
+        """Step over `count` strings from the current position, reading only their lengths.
+
+        Returns where they start and end, and the offset of every _CHECKPOINT-th string (for string_index).
+        """
+        start = offset = self.handle.tell()
+        data, unpack = self.map, _U64.unpack_from
+        checkpoints: list[int] = []
+        try:
+            for first in range(0, count, _CHECKPOINT):
+                checkpoints.append(offset)
+                for _ in range(min(_CHECKPOINT, count - first)):
+                    offset += 8 + unpack(data, offset)[0]
+        except (struct.error, OverflowError):  # a length runs past the end of the file
+            raise self.truncated() from None
+        if offset > len(data):
+            raise self.truncated()
+        self.handle.seek(offset)
+        return start, offset, checkpoints
+
+    def string_index(self, checkpoints: list[int], at: int) -> int | None:
+        """The index of the string whose length field is at `at`, or None if no string of the walk starts there."""
+        slot = bisect.bisect_right(checkpoints, at) - 1
+        if slot < 0:
+            return None
+        offset, index, unpack = checkpoints[slot], slot * _CHECKPOINT, _U64.unpack_from
+        while offset < at:
+            offset += 8 + unpack(self.map, offset)[0]
+            index += 1
+        return index if offset == at else None
 
     def value(self, kind: int, key: str, keep_full: bool) -> Any:
         if kind in _SCALARS:
@@ -73,6 +129,8 @@ class _Reader:
             return [self.value(item_kind, key, keep_full) for _ in range(count)]
         if item_kind in _SCALARS:
             self.skip(_SCALARS[item_kind][1] * count)
+        elif item_kind == _STRING:
+            self.skip_strings(count)
         else:
             for _ in range(count):
                 self.value(item_kind, key, False)
@@ -89,8 +147,12 @@ class _Skimmed:
         return self.length
 
 
-def read_gguf_header(path: Path) -> GgufHeader:
-    """Parse the header; raise ModelError for a missing, non-GGUF, truncated or corrupt file."""
+def read_gguf_header(path: Path, markers: Collection[str] = ()) -> GgufHeader:
+    """Parse the header; raise ModelError for a missing, non-GGUF, truncated or corrupt file.
+
+    `markers` are token texts to look up in the vocabulary (FIM tokens, say): the ones it holds come back in
+    marker_tokens with their ids. They are found by a byte search; no token is decoded.
+    """
     if not path.exists():
         raise ModelError(f"model file {path} does not exist")
     if not path.is_file():
@@ -99,62 +161,66 @@ def read_gguf_header(path: Path) -> GgufHeader:
     try:
         with path.open("rb") as handle:
             reader = _Reader(handle, path, size)
-            if size < 24 or reader.read(4) != GGUF_MAGIC:
-                raise ModelError(f"{path} is not a GGUF model file")
-            version = reader.scalar(4)
-            if version < 2:
-                raise ModelError(f"{path} uses GGUF version {version}; qcode needs version 2 or newer")
-            tensor_count, kv_count = reader.scalar(10), reader.scalar(10)
-            metadata: dict[str, Any] = {}
-            special: dict[str, int] = {}
-            for _ in range(kv_count):
-                key = reader.string()
-                kind = reader.scalar(4)
-                if key == "tokenizer.ggml.tokens":
-                    metadata[key], special = _read_tokens(reader, kind)
-                else:
-                    metadata[key] = reader.value(kind, key, keep_full=False)
-            largest = 0
-            for _ in range(tensor_count):
-                reader.string()
-                n_dims = reader.scalar(4)
-                reader.skip(8 * n_dims + 4)
-                largest = max(largest, reader.scalar(10))
-            alignment = int(metadata.get("general.alignment", 32))
-            start = -(-handle.tell() // alignment) * alignment
+            try:
+                if size < 24 or reader.read(4) != GGUF_MAGIC:
+                    raise ModelError(f"{path} is not a GGUF model file")
+                version = reader.scalar(4)
+                if version < 2:
+                    raise ModelError(f"{path} uses GGUF version {version}; qcode needs version 2 or newer")
+                tensor_count, kv_count = reader.scalar(10), reader.scalar(10)
+                metadata: dict[str, Any] = {}
+                found: dict[str, int] = {}
+                for _ in range(kv_count):
+                    key = reader.string()
+                    kind = reader.scalar(4)
+                    if key == "tokenizer.ggml.tokens":
+                        metadata[key], found = _read_tokens(reader, kind, frozenset(markers))
+                    else:
+                        metadata[key] = reader.value(kind, key, keep_full=False)
+                largest = 0
+                for _ in range(tensor_count):
+                    reader.string()
+                    n_dims = reader.scalar(4)
+                    reader.skip(8 * n_dims + 4)
+                    largest = max(largest, reader.scalar(10))
+                alignment = int(metadata.get("general.alignment", 32))
+                start = -(-handle.tell() // alignment) * alignment
+            finally:
+                reader.close()
     except OSError as exc:
         raise ModelError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
     if tensor_count and start + largest >= size:
         raise ModelError(f"{path} is truncated (tensor data ends before the last tensor)")
-    return GgufHeader(version, tensor_count, metadata, start, largest, special)
+    return GgufHeader(version, tensor_count, metadata, start, largest, found)
 
 
-def _read_tokens(reader: _Reader, kind: int) -> tuple[_Skimmed, dict[str, int]]:
-    """Skim the vocabulary in bulk, keeping only marker-like tokens (FIM, chat, think) by text."""
+@functools.lru_cache(maxsize=8)
+def _marker_pattern(markers: frozenset[str]) -> re.Pattern[bytes]:
+    # longest first, so a marker that contains another is matched whole
+    texts = sorted((m.encode() for m in markers), key=len, reverse=True)
+    return re.compile(b"|".join(re.escape(text) for text in texts))
+
+
+def _read_tokens(reader: _Reader, kind: int, markers: frozenset[str]) -> tuple[_Skimmed, dict[str, int]]:
+    """Step over the vocabulary without decoding it; find the `markers` among its tokens by a byte search."""
     if kind != _ARRAY:
         raise ModelError(f"{reader.path} is corrupt (tokenizer.ggml.tokens is not an array)")
     item_kind, count = reader.scalar(4), reader.scalar(10)
     if item_kind != _STRING:
         raise ModelError(f"{reader.path} is corrupt (tokens are not strings)")
-    special: dict[str, int] = {}
-    start = reader.handle.tell()
-    # a vocabulary rarely averages 64 bytes a token; read more only if it does
-    buffer = reader.handle.read(min(count * 64 + 8, reader.size - start))
-    offset, unpack = 0, struct.Struct("<Q").unpack_from
-    for index in range(count):
-        if offset + 8 > len(buffer):
-            reader.handle.seek(start)
-            buffer = reader.handle.read(reader.size - start)
-            if offset + 8 > len(buffer):
-                raise ModelError(f"{reader.path} is truncated (the GGUF header ends early)")
-        (length,) = unpack(buffer, offset)
-        offset += 8
-        if length < 40 and length and buffer[offset] == 60:  # "<"
-            text = buffer[offset : offset + length].decode("utf-8", errors="replace")
-            if text.endswith(">"):
-                special.setdefault(text, index)
-        offset += length
-    if offset > len(buffer):
-        raise ModelError(f"{reader.path} is truncated (the GGUF header ends early)")
-    reader.handle.seek(start + offset)
-    return _Skimmed(count), special
+    if count > reader.size:
+        raise ModelError(f"{reader.path} is corrupt (an array longer than the file)")
+    start, end, checkpoints = reader.skip_strings(count)
+    found: dict[str, int] = {}
+    if markers:
+        for match in _marker_pattern(markers).finditer(reader.map, start, end):
+            text = match.group().decode()
+            # a token is exactly the marker only if a string of the vocabulary starts right before it,
+            # with the marker's length
+            at = match.start() - 8
+            if at < start or _U64.unpack_from(reader.map, at)[0] != len(match.group()):
+                continue
+            index = reader.string_index(checkpoints, at)
+            if index is not None:
+                found.setdefault(text, index)
+    return _Skimmed(count), found

@@ -33,6 +33,7 @@ FIM_MARKERS = {
     "suffix": ("<|fim_suffix|>", "<fim_suffix>", "<fim-suffix>", "<SUF>"),
     "middle": ("<|fim_middle|>", "<fim_middle>", "<fim-middle>", "<MID>"),
 }
+_FIM_MARKER_TEXTS = frozenset(marker for markers in FIM_MARKERS.values() for marker in markers)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ _HYBRID_ARCHS = {"qwen35", "qwen35moe", "qwen3next", "jamba", "falcon-h1", "gran
 
 def read_model_info(path: Path) -> ModelInfo:
     """Everything qcode needs to know about a GGUF, read from its header without loading it."""
-    header = read_gguf_header(path)
+    header = read_gguf_header(path, markers=_FIM_MARKER_TEXTS)
     meta = header.metadata
     arch = str(meta.get("general.architecture", "unknown"))
 
@@ -89,8 +90,9 @@ def read_model_info(path: Path) -> ModelInfo:
         return int(value) if isinstance(value, int | float) else default
 
     tokens = meta.get("tokenizer.ggml.tokens")
+    # the converter records FIM ids where it knows the model's; else the vocabulary must hold all three markers
     has_fim = "tokenizer.ggml.fim_pre_token_id" in meta or all(
-        any(marker in header.special_tokens for marker in markers)
+        any(marker in header.marker_tokens for marker in markers)
         for markers in FIM_MARKERS.values()
     )
     ftype = meta.get("general.file_type")
