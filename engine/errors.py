@@ -19,6 +19,10 @@ class ModelError(QcodeError):
     """The model file is missing, truncated, not a GGUF, or failed to load."""
 
 
+class LoadCancelled(QcodeError):
+    """The model load was stopped on request (the app quit while the model was loading)."""
+
+
 class InputError(QcodeError):
     """The user's input cannot be used: binary, not UTF-8, empty, or unreadable."""
 

@@ -90,15 +90,26 @@ class Runtime:
             mparams.use_extra_bufts = False
             os.environ.setdefault("GGML_CPU_TILED_MM", "0")
         self._progress_ref: Any = None
+        stopped: list[BaseException] = []
         if progress is not None:
             def on_progress(fraction: float, _user: ctypes.c_void_p) -> bool:
-                progress(fraction)
+                # an exception cannot cross llama.cpp: returning False aborts the load, and it is raised after.
+                # So a progress callback may cancel a load (LoadCancelled), and Ctrl+C during one stops it.
+                try:
+                    progress(fraction)
+                except BaseException as exc:  # re-raised once the load has returned
+                    stopped.append(exc)
+                    return False
                 return True
 
             self._progress_ref = llama_cpp.llama_progress_callback(on_progress)
             mparams.progress_callback = self._progress_ref
         llama_log.clear_recent()
         model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
+        if stopped:
+            if model:
+                llama_cpp.llama_model_free(model)
+            raise stopped[0]
         if not model:
             detail = llama_log.recent_errors()
             raise ModelError(

@@ -170,3 +170,27 @@ def test_logits_are_read_only_for_requested_rows(real_engine: Any) -> None:
     runtime.decode(tokens, 0, 1)
     real_engine.cache.extend(tokens)
     assert runtime.logits(1).shape == (1, runtime.n_vocab)
+
+
+def test_a_progress_callback_can_stop_the_model_load(default_settings: Any) -> None:
+    """The TUI quits mid-load this way: the callback raises, llama.cpp stops reading, the exception comes out."""
+    from engine import Engine
+    from engine.errors import LoadCancelled
+
+    fractions: list[float | None] = []
+
+    def progress(text: str, fraction: float | None) -> None:
+        if text.startswith("loading "):
+            fractions.append(fraction)
+            if fraction:
+                raise LoadCancelled("the model load was cancelled")
+
+    with pytest.raises(LoadCancelled):
+        Engine(default_settings, progress)
+    assert fractions and fractions[-1]  # stopped at the first real progress report, not after the load
+    engine = Engine(default_settings)  # nothing left half-loaded: the next load works
+    try:
+        assert engine.complete(GenerationRequest("def f():\n", max_tokens=2)).stats.completion_tokens >= 1
+    finally:
+        engine.close()
+

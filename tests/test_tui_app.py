@@ -9,13 +9,14 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_engine import FakeEngine, default_respond
 from textual.pilot import Pilot
 from tui_helpers import SAMPLE, RecordingApp, idle, make_app, play, ready, status_text, until
 
-from engine.errors import ContextError, GenerationError
+from engine.errors import ContextError, GenerationError, LoadCancelled
 from engine.events import GenerationRequest
 from engine.settings import QcodeSettings
 from tui.widgets import AnswerPane, ConfirmScreen, DiffReviewScreen, HelpScreen, PathScreen
@@ -732,6 +733,34 @@ def test_quitting_during_a_request_cancels_it_and_closes_the_engine() -> None:
     assert time.monotonic() - started < 2
     # the held stream would have gone on for minutes: quitting cancelled it
     assert engine.closed and engine.cancelled == 1 and not engine.gate.is_set()
+
+
+
+def test_quitting_while_the_model_loads_stops_the_load() -> None:
+    """A 27B model takes many seconds to load: quitting must not wait for it (the real load: test_engine.py)."""
+    stopped: list[BaseException] = []
+
+    def slow_load(settings: QcodeSettings, progress: Any) -> Any:
+        try:
+            for i in range(3000):  # half a minute of loading, unless stopped
+                progress("loading big.gguf", i / 3000)
+                time.sleep(0.01)
+        except BaseException as exc:
+            stopped.append(exc)
+            raise
+        raise AssertionError("the load was never stopped")
+
+    app = RecordingApp(QcodeSettings(), Path("sample.py"), SAMPLE, loader=slow_load)
+
+    async def main() -> None:
+        async with app.run_test() as pilot:
+            await until(pilot, lambda: "loading" in status_text(app), 10, "the loading state")
+            await pilot.press("ctrl+q")
+
+    started = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - started < 5
+    assert stopped and isinstance(stopped[0], LoadCancelled)
 
 
 # ---- help, palette, layout -------------------------------------------------------------------

@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, TextArea
 
-from engine.errors import QcodeError
+from engine.errors import LoadCancelled, QcodeError
 from engine.settings import QcodeSettings
 from engine.tasks import CODE_ANSWER_TASKS
 
@@ -127,6 +127,7 @@ class QcodeApp(App[int]):
         self.job: Job | None = None
         self._job_ids = 0
         self._engine_lock = threading.Lock()
+        self._load_stop = threading.Event()  # stops a model load still in progress
         self.metrics = Metrics()
         self.language: str | None = None
         self._state = "loading model…"
@@ -187,6 +188,8 @@ class QcodeApp(App[int]):
         last: list[tuple[str, int | None]] = []
 
         def progress(text: str, fraction: float | None) -> None:
+            if self._load_stop.is_set():  # quitting: llama.cpp stops reading the model at its next report
+                raise LoadCancelled("the model load was cancelled")
             # llama.cpp reports hundreds of fractions: pass on whole percents only
             step = (text, None if fraction is None else int(fraction * 100))
             if not last or last[-1] != step:
@@ -616,12 +619,14 @@ class QcodeApp(App[int]):
             self._quit()
 
     def _quit(self) -> None:
-        # textual waits for worker threads on exit: stop the request so that is quick
+        # textual waits for worker threads on exit: stop the request, or the model load, so that is quick
+        self._load_stop.set()
         self._cancel_job()
         self.exit(0)
 
     def shutdown_engine(self, timeout: float = 10.0) -> None:
         """Stop any request and free the model; waits for the worker to leave the engine."""
+        self._load_stop.set()
         if self.job is not None:
             self.job.cancel.set()
         backend, self.backend = self.backend, None
