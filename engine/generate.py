@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +18,15 @@ from dataclasses import dataclass, field
 from . import sampling
 from .backend import OneRequestAtATime
 from .cache import StateCache
-from .draft.adaptive import CostModel, DraftController, calibrate, calibration_key, load_calibration, save_calibration
+from .draft.adaptive import (
+    STEADY,
+    CostModel,
+    DraftController,
+    calibrate,
+    calibration_key,
+    load_calibration,
+    save_calibration,
+)
 from .draft.base import Drafter
 from .draft.plan import DraftPlan, DraftSource, Proposal
 from .draft.select import SourceSpec, choose_drafter
@@ -441,7 +450,8 @@ class Engine(OneRequestAtATime):
         """Seconds of a verify call of n = 1 .. draft_max + 1 tokens (logits and argmax of every row included).
 
         Runs on a scratch context (cleared after), rolling each call back to its first token, as a rejected
-        draft is. Sizes alternate, as drafting makes them: on a GPU that also prices the lost CUDA graphs.
+        draft is. Sizes alternate, as drafting makes them: on a GPU that also prices the lost CUDA graphs. Then
+        STEADY: a one-token call after one-token calls, as sustained plain decoding runs (a GPU replays its graph).
         """
         runtime = self.runtime
         sizes = list(range(1, self.draft_max + 2))
@@ -449,7 +459,8 @@ class Engine(OneRequestAtATime):
         self.cache.reset()
         runtime.decode(filler, 0, 0)
         position = len(filler)
-        total, done = len(sizes) * repeats, 0
+        steady_calls = 8
+        total, done = len(sizes) * repeats + steady_calls, 0
 
         def time_call(n: int) -> float:
             nonlocal position, done
@@ -468,7 +479,10 @@ class Engine(OneRequestAtATime):
             return elapsed
 
         try:
-            return calibrate(time_call, sizes, repeats)
+            seconds = calibrate(time_call, sizes, repeats)
+            plain = [time_call(1) for _ in range(steady_calls)]
+            seconds[STEADY] = statistics.median(plain[steady_calls // 2 :])  # after the shape has settled
+            return seconds
         finally:
             self.cache.reset()
 

@@ -277,7 +277,7 @@ def test_calibration_times_every_length_once_then_comes_from_the_cache(
     try:
         assert "calibrating draft costs" in said
         curve = first.costs.snapshot()
-        assert sorted(curve) == [1, 2, 3, 4, 5] and all(seconds > 0 for seconds in curve.values())
+        assert sorted(curve) == [0, 1, 2, 3, 4, 5] and all(seconds > 0 for seconds in curve.values())  # 0: steady
         assert first.cache.tokens == []  # the scratch context was cleared
         plain = first.complete(GenerationRequest("def add(a, b):\n", max_tokens=8, drafter="none"))
         drafted = first.complete(GenerationRequest("def add(a, b):\n", max_tokens=8, drafter="ngram"))
@@ -297,3 +297,25 @@ def test_calibration_times_every_length_once_then_comes_from_the_cache(
         assert off.costs.snapshot() == {}
     finally:
         off.close()
+
+
+def test_switch_pricing_charges_a_draft_for_the_plain_step_after_it() -> None:
+    """On a GPU a plain step right after a draft loses its CUDA graph (19.4 against 12.8 ms on an H100, 27B)."""
+    priced, blind = CostModel(9, price_switches=True), CostModel(9)
+    for cost in (priced, blind):
+        for n, ms in [(1, 10), (1, 10), (1, 10), (5, 20), (1, 15), (1, 10), (5, 20), (1, 15)]:
+            cost.record(n, ms / 1000)
+    assert priced.switch_penalty() == pytest.approx(0.5)
+    assert priced.relative(5) == pytest.approx(2.0)  # against the steady step, not the average of both kinds
+    assert blind.switch_penalty() == 0.0
+    assert 1.0 < blind.relative(5) < priced.relative(5)  # the average plain step makes drafts look cheap
+    at_even_odds = [DraftController(8, cost) for cost in (priced, blind)]
+    for controller in at_even_odds:
+        for _ in range(10):
+            controller.record(4, 1)  # one token in two accepted
+    assert at_even_odds[0].best_length(8) == 0 < at_even_odds[1].best_length(8)  # priced: drafting does not pay
+    # a calibration carries the steady step; seeding gives both kinds of plain step at once
+    seeded = CostModel(9, price_switches=True)
+    seeded.seed({0: 0.010, 1: 0.015, 5: 0.020})
+    assert seeded.switch_penalty() == pytest.approx(0.5) and seeded.relative(5) == pytest.approx(2.0)
+    assert seeded.snapshot()[0] == pytest.approx(0.010)

@@ -26,8 +26,17 @@ PRIOR_SLOPE = 0.3
 _EMA = 0.2
 
 
+# Key of a calibration's steady plain step: a one-token call right after another one. On a GPU it replays the CUDA
+# graph llama.cpp captured for that shape; a one-token call after a draft cannot (12.8 against 19.4 ms, 27B, H100).
+STEADY = 0
+
+
 class CostModel:
     """Relative cost c(n) of one decode call over n tokens (c(1) = 1), learned from timings.
+
+    With `price_switches`, c(1) is the steady plain step (one-token call after one-token call), and a draft is also
+    charged what it costs the plain step after it: the switch penalty, (one-token call after a draft - steady) / steady.
+    Without it, c(1) averages both kinds of plain step, and drafts look cheaper than they are next to not drafting.
 
     With `plain_window` > 0 the reference c(1) is the fastest of the last `plain_window` one-token calls rather
     than their average. On a GPU a one-token call right after a draft runs without the CUDA graph llama.cpp
@@ -35,18 +44,33 @@ class CostModel:
     against the average, drafts look cheaper than they are next to not drafting at all.
     """
 
-    def __init__(self, n_max: int, prior_slope: float = PRIOR_SLOPE, plain_window: int = 0) -> None:
+    def __init__(
+        self, n_max: int, prior_slope: float = PRIOR_SLOPE, plain_window: int = 0, price_switches: bool = False,
+    ) -> None:
         self.n_max = n_max
         self.prior_slope = prior_slope
         self._seconds: dict[int, float] = {}
         self.plain_window = plain_window
         self._plain: list[float] = []  # recent one-token timings (the seeded value counts as one)
+        self.price_switches = price_switches
+        self._steady: float | None = None  # one-token calls right after one-token calls
+        self._after_draft: float | None = None  # one-token calls right after a longer call
+        self._previous = 0  # tokens in the last recorded call
+
+    @staticmethod
+    def _ema(old: float | None, seconds: float) -> float:
+        return seconds if old is None else old + _EMA * (seconds - old)
 
     def record(self, n_tokens: int, seconds: float) -> None:
         if n_tokens < 1 or seconds <= 0:
             return
-        old = self._seconds.get(n_tokens)
-        self._seconds[n_tokens] = seconds if old is None else old + _EMA * (seconds - old)
+        self._seconds[n_tokens] = self._ema(self._seconds.get(n_tokens), seconds)
+        if n_tokens == 1:
+            if self._previous == 1:
+                self._steady = self._ema(self._steady, seconds)
+            elif self._previous > 1:
+                self._after_draft = self._ema(self._after_draft, seconds)
+        self._previous = n_tokens
         if n_tokens == 1 and self.plain_window > 0:
             self._plain.append(seconds)
             del self._plain[: -self.plain_window]
@@ -54,19 +78,35 @@ class CostModel:
     def _base(self) -> float | None:
         if self.plain_window > 0 and self._plain:
             return min(self._plain)
+        if self.price_switches and self._steady is not None:
+            return self._steady
         return self._seconds.get(1)
+
+    def switch_penalty(self) -> float:
+        """What a draft costs the plain step after it, relative to a steady plain step (0 unless pricing them)."""
+        if not self.price_switches or self._steady is None or self._after_draft is None:
+            return 0.0
+        return max(self._after_draft / self._steady - 1.0, 0.0)
 
     def seed(self, seconds: Mapping[int, float]) -> None:
         """Start from a calibration (seconds per decode call of n tokens); live timings keep refining it."""
         for n_tokens, value in seconds.items():
             if n_tokens >= 1 and value > 0:
                 self._seconds[int(n_tokens)] = float(value)
+        if seconds.get(STEADY, 0) > 0:
+            self._steady = float(seconds[STEADY])
+            # the calibration's one-token calls alternate with longer ones, like the plain step after a draft
+            if 1 in seconds:
+                self._after_draft = float(seconds[1])
         if 1 in seconds and self.plain_window > 0:
             self._plain = [float(seconds[1])]
 
     def snapshot(self) -> dict[int, float]:
-        """The learned seconds per decode call of n tokens, for saving as a calibration."""
-        return dict(self._seconds)
+        """The learned seconds per decode call of n tokens (and the steady plain step as STEADY), for saving."""
+        learned = dict(self._seconds)
+        if self._steady is not None:
+            learned[STEADY] = self._steady
+        return learned
 
     def relative(self, n_tokens: int) -> float:
         base = self._base()
@@ -118,8 +158,9 @@ class DraftController:
         """The k in 0..draft_max (and at most `available`) with the most tokens per unit of cost."""
         limit = self.draft_max if available is None else min(self.draft_max, available)
         best_k, best_rate = 0, 0.0
+        penalty = self.cost.switch_penalty()  # priced as if a plain step follows: it often does when drafts are rare
         for k in range(1, limit + 1):
-            rate = self.expected_tokens(k) / self.cost.relative(k + 1)
+            rate = self.expected_tokens(k) / (self.cost.relative(k + 1) + penalty)
             if rate > best_rate:
                 best_k, best_rate = k, rate
         # plain decoding yields 1 token per unit; a margin keeps noise from buying drafts that do not pay
