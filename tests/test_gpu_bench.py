@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.gpu import replay, synth27b
+from bench.gpu import replay, simulate, synth27b
 from engine.draft.adaptive import (
     CostModel,
     DraftController,
@@ -190,3 +190,60 @@ def test_plain_window_compares_drafts_with_sustained_plain_decoding() -> None:
     seeded.seed({1: 0.013, 2: 0.0199})
     seeded.record(1, 0.0185)
     assert seeded.relative(2) == pytest.approx(0.0199 / 0.013)
+
+
+# --- the simulator (bench/gpu/simulate.py): real drafting logic on a simulated clock -----------------------------
+RUN2 = Path(__file__).resolve().parents[1] / "bench" / "gpu" / "results" / "2026-11-27-h100-run2.json"
+
+
+def _tiny_table(host: float = 0.0005, lead_in: tuple[int, ...] = (1,)) -> simulate.CostTable:
+    return simulate.CostTable(changing={1: 0.020, 3: 0.030}, steady={1: 0.010, 3: 0.015}, rollback={3: 0.001},
+                              graph_after=2, capture=0.005, host=host, lead_in=lead_in)
+
+
+def test_simulated_time_of_a_tiny_case_by_hand() -> None:
+    # the answer's first token comes with the prompt; the n-gram (10, 11, 12) occurred before, followed by 13, 10:
+    # fixed-2 verifies [13, 10] in one call of 3 tokens, 13 is right, the target says 99, and the answer is done
+    case = replay.Case("tiny", "edit", [10, 11, 12, 13, 10, 11], [], [12, 13, 99], [])
+    setup = simulate.Setup(draft_max=4)
+    plan = simulate.policy_named("fixed-2").make(setup, case)  # type: ignore[misc]
+    table = _tiny_table()
+    drafted = simulate.simulate_case(case, plan, table, setup.draft_max, "fixed-2")
+    assert (drafted.calls, drafted.draft_steps, drafted.proposed, drafted.accepted) == (1, 1, 2, 1)
+    # a 3-token call after the prompt's 1-token call: a new shape (changing), rejected (rollback), one host step
+    assert drafted.decode_s == pytest.approx(0.030 + 0.001 + 0.0005)
+    assert drafted.regimes == {"changing": 1}
+    # the controller's cost model was told the timed call only (no rollback, no host time)
+    assert plan.sources[0].controller.cost.snapshot() == {3: pytest.approx(0.030)}
+    # plain: the second one-token call in a row captures the graph, the third replays it
+    plain = simulate.simulate_case(case, None, table, setup.draft_max, "none")
+    assert plain.decode_s == pytest.approx((0.020 + 0.005 + 0.0005) + (0.010 + 0.0005))
+    assert plain.regimes == {"capture": 1, "steady": 1}
+    warm = simulate.simulate_case(case, None, _tiny_table(lead_in=(1, 1)), setup.draft_max, "none")
+    assert warm.decode_s == pytest.approx(2 * (0.010 + 0.0005))
+    assert table.changing_s(2) == pytest.approx(0.025) and table.steady_s(5) == pytest.approx(0.025)
+
+
+def test_graph_clock_follows_llama_cpp_warm_up() -> None:
+    clock = simulate.GraphClock(_tiny_table(host=0.0), lead_in=())
+    seconds = [clock.call(n) for n in (1, 1, 1, 3, 1, 1, 3, 3, 3)]
+    assert seconds == pytest.approx([0.020, 0.025, 0.010, 0.030, 0.020, 0.025, 0.030, 0.035, 0.015])
+
+
+def test_simulating_no_drafting_is_the_baseline_and_fixed_lengths_replay_the_gpu_steps() -> None:
+    traces, results = json.loads(TRACES.read_text()), json.loads(RUN2.read_text())
+    cases = replay.load_cases(traces, cap=160)
+    table = simulate.CostTable.from_results(results)
+    setup = simulate.Setup(16, seed=simulate.calibration_seed(results, "curve"))
+    policies = [simulate.policy_named(n) for n in ("none", "fixed-16", "shipped")]
+    rows = [r.row() for r in simulate.simulate(cases, policies, table, setup)]
+    ups = simulate.speedups(rows)
+    assert all(ups[(c.name, "none")] == 1.0 for c in cases)
+    assert all(ups[(c.name, "shipped")] > 0 for c in cases)
+    # fixed lengths do not depend on timing: every answer's draft steps, proposed and accepted tokens are the GPU's
+    gpu = {r["task"]: r for r in results["kv"]["q8_0"]["replay"] if r["policy"] == "fixed-16"}
+    for row in (r for r in rows if r["policy"] == "fixed-16"):
+        assert [row[k] for k in ("draft_steps", "proposed", "accepted")] == [
+            gpu[row["task"]][k] for k in ("draft_steps", "proposed", "accepted")]
+    with pytest.raises(KeyError):
+        simulate.policy_named("fastest")
