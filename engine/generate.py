@@ -103,7 +103,8 @@ class Engine(OneRequestAtATime):
         self._controllers: dict[str, DraftController] = {}
         self._plans: dict[str, DraftPlan] = {}
         # the verify cost c(n) is the target's, whichever drafter proposes: one curve for every controller
-        self.costs = CostModel(settings.draft_max + 1)
+        # priced switches: on a GPU the plain step after a draft loses its CUDA graph (bench/gpu/SIMULATION.md)
+        self.costs = CostModel(settings.draft_max + 1, price_switches=True)
         if self.can_draft and settings.draft != "none":
             self._seed_costs(progress)
         if self.runtime.config.load_mtp:

@@ -318,15 +318,16 @@ def _trace(setup: Setup, case: Case) -> DraftPlan:
 
 
 def _shipped(setup: Setup, case: Case) -> DraftPlan:
-    # Engine.__init__: one CostModel(draft_max + 1) seeded from the card's calibration, shared by every controller;
-    # Engine._source: one DraftController per source, kept (with its acceptance) across requests
-    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, seeded_costs(setup)))
-
-
-def _shipped_switches(setup: Setup, case: Case) -> DraftPlan:
-    # CostModel(price_switches=True): the steady plain step as c(1), a draft also charged the plain step after it
+    # Engine.__init__: one CostModel(draft_max + 1, price_switches=True) seeded from the card's calibration, shared
+    # by every controller; Engine._source: one DraftController per source, kept across requests, its acceptance
+    # restarted by DraftPlan.begin from EDIT_PRIOR or PROSE_PRIOR
     return ngram_plan(NgramDrafter(*setup.ngram),
                       DraftController(setup.draft_max, seeded_costs(setup, price_switches=True)))
+
+
+def _shipped_unpriced(setup: Setup, case: Case) -> DraftPlan:
+    # shipped with CostModel(price_switches=False): c(1) averages steady and after-draft plain steps
+    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, seeded_costs(setup)))
 
 
 def _unseeded(setup: Setup, case: Case) -> DraftPlan:
@@ -363,7 +364,7 @@ for _policy in (
     Policy("calibrated-floor", _calibrated_floor),  # replay.py: plain reference = fastest recent plain step
     Policy("shipped", _shipped, per_run=True),  # the Engine as it ships: seeded, kept across requests
     Policy("adaptive-unseeded", _unseeded, per_run=True),  # the Engine without a calibration
-    Policy("shipped-switches", _shipped_switches, per_run=True),  # shipped, with CostModel(price_switches=True)
+    Policy("shipped-unpriced", _shipped_unpriced, per_run=True),  # shipped without switch pricing
 ):
     register(_policy)
 
@@ -577,7 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--traces", type=Path, default=TRACES)
     parser.add_argument("--answers", default="recorded,ideal", help="recorded, ideal or both")
     parser.add_argument("--cap", type=int, default=None, help="answer tokens per task (default: the run's)")
-    parser.add_argument("--policies", default="measured,shipped,shipped-switches,adaptive-unseeded",
+    parser.add_argument("--policies", default="measured,shipped,shipped-unpriced,adaptive-unseeded",
                         help="comma-separated; 'measured' = every n-gram policy the results file replayed")
     parser.add_argument("--all-tasks", action="store_true",
                         help="simulate every task, not only those the GPU run replayed (validation: those only)")

@@ -131,6 +131,10 @@ class DraftController:
     def __init__(self, draft_max: int, cost: CostModel | None = None, prior: float = 0.5) -> None:
         self.draft_max = draft_max
         self.cost = cost or CostModel(draft_max + 1)
+        self.restart(prior)
+
+    def restart(self, prior: float) -> None:
+        """Forget what was learned: acceptance back to `prior`, as four tokens' worth of evidence."""
         # pseudo-counts of accepted tokens and of rejections (a draft that stopped short)
         self._accepted = prior * 4
         self._rejected = (1 - prior) * 4
