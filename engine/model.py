@@ -195,9 +195,13 @@ def quantize(
         ),
         daemon=True,
     )
-    with llama_log.listening(on_log):
-        worker.start()
-        worker.join()
+    try:
+        with llama_log.listening(on_log):
+            worker.start()
+            worker.join()
+    except BaseException:  # Ctrl+C: leave no half-written file (the daemon worker ends with the process)
+        partial.unlink(missing_ok=True)
+        raise
     if not result or result[0] != 0:
         partial.unlink(missing_ok=True)
         detail = llama_log.recent_errors()

@@ -91,24 +91,29 @@ class Runtime:
             os.environ.setdefault("GGML_CPU_TILED_MM", "0")
         self._progress_ref: Any = None
         stopped: list[BaseException] = []
-        if progress is not None:
-            def on_progress(fraction: float, _user: ctypes.c_void_p) -> bool:
-                # an exception cannot cross llama.cpp: returning False aborts the load, and it is raised after.
-                # So a progress callback may cancel a load (LoadCancelled), and Ctrl+C during one stops it.
-                try:
-                    progress(fraction)
-                except BaseException as exc:  # re-raised once the load has returned
-                    stopped.append(exc)
-                    return False
-                return True
+        report = progress or (lambda fraction: None)  # without a listener too: Ctrl+C aborts through it
 
-            self._progress_ref = llama_cpp.llama_progress_callback(on_progress)
-            mparams.progress_callback = self._progress_ref
+        def on_progress(fraction: float, _user: ctypes.c_void_p) -> bool:
+            # an exception cannot cross llama.cpp: returning False aborts the load, and it is raised after.
+            # So a progress callback may cancel a load (LoadCancelled), and Ctrl+C during one stops it.
+            try:
+                if llama_log.interrupted():
+                    raise KeyboardInterrupt
+                report(fraction)
+            except BaseException as exc:  # re-raised once the load has returned
+                stopped.append(exc)
+                return False
+            return True
+
+        self._progress_ref = llama_cpp.llama_progress_callback(on_progress)
+        mparams.progress_callback = self._progress_ref
         llama_log.clear_recent()
-        model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
-        if stopped:
+        with llama_log.deferred_interrupts():  # Ctrl+C during the load lands in llama.cpp's callbacks
+            model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
+        if stopped or llama_log.interrupted():
             if model:
                 llama_cpp.llama_model_free(model)
+            llama_log.raise_if_interrupted()
             raise stopped[0]
         if not model:
             detail = llama_log.recent_errors()
@@ -141,7 +146,13 @@ class Runtime:
         # A full-size sliding-window cache can be truncated anywhere, like plain attention.
         cparams.swa_full = True
         cparams.no_perf = True
-        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        with llama_log.deferred_interrupts():
+            ctx = llama_cpp.llama_init_from_model(model, cparams)
+        if llama_log.interrupted():
+            if ctx:
+                llama_cpp.llama_free(ctx)
+            llama_cpp.llama_model_free(model)
+            llama_log.raise_if_interrupted()
         if not ctx:
             llama_cpp.llama_model_free(model)
             detail = llama_log.recent_errors()

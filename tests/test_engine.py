@@ -194,3 +194,24 @@ def test_a_progress_callback_can_stop_the_model_load(default_settings: Any) -> N
     finally:
         engine.close()
 
+
+def test_ctrl_c_during_the_load_stops_it_and_is_raised_once(default_settings: Any) -> None:
+    """Python runs a signal's handler at the next bytecode, which during a load is the first line of a ctypes
+    callback, where a KeyboardInterrupt would be printed and dropped (the load went on, Ctrl+C was lost)."""
+    import signal
+
+    from engine import Engine, llama_log
+
+    lines: list[str] = []
+
+    def ctrl_c(line: str) -> None:
+        lines.append(line)
+        if len(lines) == 1:
+            signal.raise_signal(signal.SIGINT)  # a real SIGINT, in llama.cpp's first log line of the load
+
+    with llama_log.listening(ctrl_c), pytest.raises(KeyboardInterrupt):
+        Engine(default_settings)
+    assert not llama_log.interrupted()  # raised once, not again at the next load
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    engine = Engine(default_settings)
+    engine.close()
