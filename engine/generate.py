@@ -28,7 +28,7 @@ from .draft.adaptive import (
     save_calibration,
 )
 from .draft.base import Drafter
-from .draft.plan import DraftPlan, DraftSource, Proposal
+from .draft.plan import DraftPlan, DraftSource, Proposal, Shadow
 from .draft.select import SourceSpec, choose_drafter
 from .errors import ContextError
 from .events import DoneEvent, Event, FinishReason, GenerationRequest, Stats, TextEvent
@@ -66,15 +66,6 @@ class _Job:
     samp: _Sampling
     cancel: threading.Event
     started: float
-
-
-@dataclass
-class _Shadow:
-    """A draft that was not verified (drafting paused), checked against what the model really emits."""
-
-    tokens: list[int]
-    controller: DraftController
-    matched: int = 0
 
 
 class Engine(OneRequestAtATime):
@@ -217,7 +208,7 @@ class Engine(OneRequestAtATime):
         reference = self.tokenize(request.reference, add_bos=False) if request.reference else []
         if plan is not None:
             plan.begin(prompt, reference)
-        shadow: _Shadow | None = None
+        shadow: Shadow | None = None
         rows = runtime.logits(1)
         pending = self.choose_token(rows[0], -1, None, samp)[1]
         stats.ttft_ms = (time.perf_counter() - job.started) * 1000
@@ -229,8 +220,8 @@ class Engine(OneRequestAtATime):
             for token in new_tokens:
                 emitted += 1
                 history.append(token)
-                if shadow is not None:
-                    shadow = self._check_shadow(shadow, token)
+                if shadow is not None and not shadow.follow(token):
+                    shadow = None
                 if runtime.is_eog(token):
                     finish = "eog"
                     break
@@ -255,7 +246,7 @@ class Engine(OneRequestAtATime):
                 if proposal is not None:
                     draft = proposal.draft
                     if not draft and shadow is None:
-                        shadow = _Shadow(proposal.tokens, proposal.source.controller)
+                        shadow = Shadow(proposal.tokens, proposal.source.controller)
             batch = [pending, *draft]
             position = len(cache.tokens)
             step_started = time.perf_counter()
@@ -379,14 +370,6 @@ class Engine(OneRequestAtATime):
         return sampling.speculative_accept(
             row, drafted, samp.temperature, samp.top_k, samp.top_p, samp.rng
         )
-
-    def _check_shadow(self, shadow: _Shadow, token: int) -> _Shadow | None:
-        if shadow.tokens[shadow.matched] == token:
-            shadow.matched += 1
-            if shadow.matched < len(shadow.tokens):
-                return shadow
-        shadow.controller.record(len(shadow.tokens), shadow.matched)
-        return None
 
     # --- drafting plans -------------------------------------------------------------------------------
     def draft_plan(self, mode: str) -> DraftPlan | None:

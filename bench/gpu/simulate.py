@@ -39,7 +39,7 @@ from typing import Any
 
 from engine.draft.adaptive import STEADY, CostModel, DraftController
 from engine.draft.ngram import NgramDrafter
-from engine.draft.plan import DraftPlan, DraftSource, Proposal
+from engine.draft.plan import DraftPlan, DraftSource, Proposal, Shadow
 
 from .replay import Case, FixedLength, PaddedNgram, TraceDrafter, load_cases
 
@@ -164,23 +164,6 @@ class GraphClock:
 
 # --- one case ---------------------------------------------------------------------------------------------------
 @dataclass
-class _Shadow:
-    tokens: list[int]
-    controller: DraftController
-    matched: int = 0
-
-
-def _check_shadow(shadow: _Shadow, token: int) -> _Shadow | None:
-    """Engine._check_shadow: a paused proposal checked against what the target emits, recorded when it ends."""
-    if shadow.tokens[shadow.matched] == token:
-        shadow.matched += 1
-        if shadow.matched < len(shadow.tokens):
-            return shadow
-    shadow.controller.record(len(shadow.tokens), shadow.matched)
-    return None
-
-
-@dataclass
 class CaseResult:
     task: str
     kind: str
@@ -212,7 +195,7 @@ def simulate_case(case: Case, plan: DraftPlan | None, table: CostTable, draft_ma
     history = list(prompt)
     if plan is not None:
         plan.begin(prompt, case.reference)
-    shadow: _Shadow | None = None
+    shadow: Shadow | None = None
     emitted = 0
     new_tokens = [answer[0]]  # the first token comes with the prompt's logits, before decoding starts
     while True:
@@ -220,8 +203,8 @@ def simulate_case(case: Case, plan: DraftPlan | None, table: CostTable, draft_ma
         for token in new_tokens:
             emitted += 1
             history.append(token)
-            if shadow is not None:
-                shadow = _check_shadow(shadow, token)
+            if shadow is not None and not shadow.follow(token):
+                shadow = None
             if emitted >= max_new:
                 done = True
                 break
@@ -234,7 +217,7 @@ def simulate_case(case: Case, plan: DraftPlan | None, table: CostTable, draft_ma
             if proposal is not None:
                 draft = proposal.draft
                 if not draft and shadow is None:
-                    shadow = _Shadow(proposal.tokens, proposal.source.controller)
+                    shadow = Shadow(proposal.tokens, proposal.source.controller)
         n = 1 + len(draft)
         new_tokens = []
         accepted = 0

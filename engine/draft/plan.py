@@ -50,6 +50,24 @@ class Proposal:
         return self.tokens[: self.length]
 
 
+@dataclass
+class Shadow:
+    """A proposal that was not verified (its source paused), checked against what the target really emits."""
+
+    tokens: list[int]
+    controller: DraftController
+    matched: int = 0
+
+    def follow(self, token: int) -> bool:
+        """The target emitted `token`; False once the shadow has ended (its acceptance is then recorded)."""
+        if self.tokens[self.matched] == token:
+            self.matched += 1
+            if self.matched < len(self.tokens):
+                return True
+        self.controller.record(len(self.tokens), self.matched)
+        return False
+
+
 class DraftPlan:
     def __init__(self, name: str, sources: Sequence[DraftSource]) -> None:
         if not sources:
