@@ -188,16 +188,16 @@ class StateCache:
         while len(self._prefixes) > MAX_PREFIX_SNAPSHOTS:
             self._prefixes.popitem(last=False)
 
-    def checkpoint(self, *, paced: bool = True) -> bool:
+    def checkpoint(self) -> bool:
         """Keep the recurrent state at the current length, for a later request that diverges here.
 
-        With `paced`, only when the pacer says the copy pays for itself. True if a checkpoint now exists here.
+        Only when the pacer says the copy pays for itself. True if a checkpoint now exists here.
         """
         if not self.recurrent or not self.tokens:
             return False
         if any(c.length == len(self.tokens) for c in self._checkpoints):
             return True
-        if paced and not self.pacer.due():
+        if not self.pacer.due():
             return False
         started = time.perf_counter()
         data = self.runtime.save_state(partial=True)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from . import sampling
+from . import llama_log, sampling
 from .backend import OneRequestAtATime
 from .cache import StateCache
 from .draft.adaptive import (
@@ -95,12 +95,19 @@ class Engine(OneRequestAtATime):
         self._plans: dict[str, DraftPlan] = {}
         # the verify cost c(n) is the target's, whichever drafter proposes: one curve for every controller
         # priced switches: on a GPU the plain step after a draft loses its CUDA graph (bench/gpu/SIMULATION.md)
-        self.costs = CostModel(settings.draft_max + 1, price_switches=True)
-        if self.can_draft and settings.draft != "none":
-            self._seed_costs(progress)
-        if self.runtime.config.load_mtp:
-            # from the first decode on, so the MTP head has the target's hidden rows for every cached prefix
-            self.draft_plan("mtp")
+        self.costs = CostModel(price_switches=True)
+        try:
+            # the MTP head's context logs through a ctypes callback too: Ctrl+C there must not be dropped
+            with llama_log.deferred_interrupts():
+                if self.can_draft and settings.draft != "none":
+                    self._seed_costs(progress)
+                if self.runtime.config.load_mtp:
+                    # from the first decode on, so the MTP head has the target's hidden rows for every cached prefix
+                    self.draft_plan("mtp")
+            llama_log.raise_if_interrupted()
+        except BaseException:
+            self.close()
+            raise
         if progress:
             progress(f"loaded {path.name}", 1.0)
 
@@ -150,9 +157,7 @@ class Engine(OneRequestAtATime):
                 closer()
         self.runtime.close()
 
-
     # --- the decode loop ------------------------------------------------------------------------
-
     def _stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
         settings = self.settings
         started = time.perf_counter()

@@ -260,7 +260,6 @@ class RemoteEngine(OneRequestAtATime):
         pre, suf, mid = self.fim_markers
         return f"{pre}{prefix}{suf}{suffix}{mid}"
 
-
     def close(self) -> None:
         self.http.close()
 
@@ -292,7 +291,6 @@ class RemoteEngine(OneRequestAtATime):
         ]
 
     # --- streaming ------------------------------------------------------------------------------
-
     def _stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
         s = self.settings
         started = time.perf_counter()

@@ -136,3 +136,13 @@ def qwen35_engine(qwen35_model: Path) -> Iterator[Any]:
         yield engine
     finally:
         engine.close()
+
+
+@pytest.fixture
+def calc(tmp_path: Path) -> Path:
+    """samples.CODE as a file."""
+    from samples import CODE
+
+    path = tmp_path / "calc.py"
+    path.write_text(CODE)
+    return path

@@ -1,4 +1,4 @@
-"""Sample source shared by the CLI and server tests."""
+"""Sample source and checks shared by the CLI and server tests (the `calc` fixture is in conftest.py)."""
 
 from __future__ import annotations
 
@@ -16,3 +16,9 @@ CODE = (
 )
 # CODE after the rename the scripted refactors answer with
 TIMES = CODE.replace("def mul(", "def times(")
+
+
+def error_lines(err: str) -> list[str]:
+    """qcode's one-line errors in `err`, which must hold no traceback."""
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if line.startswith("qcode: error:")]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samples import CODE, TIMES
+from samples import CODE, TIMES, error_lines
 
 from engine.events import DoneEvent, Stats, TextEvent
 from tui import cli_commands
@@ -31,18 +31,6 @@ STATS_KEYS = {
     "prompt_tokens", "prompt_tokens_evaluated", "completion_tokens", "ttft_ms",
     "decode_tokens_per_s", "draft_proposed", "draft_accepted", "drafter", "kv_type", "model",
 }
-
-
-@pytest.fixture
-def calc(tmp_path: Path) -> Path:
-    path = tmp_path / "calc.py"
-    path.write_text(CODE)
-    return path
-
-
-def error_lines(err: str) -> list[str]:
-    assert "Traceback" not in err
-    return [line for line in err.splitlines() if line.startswith("qcode: error:")]
 
 
 # the real model, end to end

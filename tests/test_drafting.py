@@ -121,12 +121,12 @@ def test_speculative_accept_keeps_the_target_distribution() -> None:
 
 
 def test_controller_stops_drafting_at_zero_acceptance_and_drafts_long_at_full() -> None:
-    cpu_like = CostModel(17, prior_slope=0.45)
+    cpu_like = CostModel(prior_slope=0.45)
     never = DraftController(16, cpu_like)
     for _ in range(30):
         never.record(proposed=4, accepted=0)
     assert never.best_length() == 0
-    always = DraftController(16, CostModel(17, prior_slope=0.45))
+    always = DraftController(16, CostModel(prior_slope=0.45))
     for _ in range(30):
         always.record(proposed=16, accepted=16)
     assert always.best_length() == 16
@@ -134,7 +134,7 @@ def test_controller_stops_drafting_at_zero_acceptance_and_drafts_long_at_full() 
 
 
 def test_controller_follows_measured_costs() -> None:
-    cost = CostModel(17)
+    cost = CostModel()
     for n, seconds in ((1, 0.010), (2, 0.019), (4, 0.037), (8, 0.075), (16, 0.15)):  # verify as dear as decode
         for _ in range(5):
             cost.record(n, seconds)
@@ -142,7 +142,7 @@ def test_controller_follows_measured_costs() -> None:
     for _ in range(30):
         controller.record(proposed=8, accepted=6)  # good but imperfect acceptance
     assert controller.best_length() == 0  # nothing pays when a verified token costs a whole step
-    cheap = CostModel(17)
+    cheap = CostModel()
     for n, seconds in ((1, 0.010), (4, 0.012), (8, 0.014), (16, 0.02)):  # a GPU-like curve
         for _ in range(5):
             cheap.record(n, seconds)
@@ -254,7 +254,7 @@ def test_a_paused_costly_source_only_probes_now_and_then() -> None:
 def test_plan_records_decode_times_once_per_cost_model() -> None:
     from engine.draft.plan import DraftPlan, DraftSource
 
-    shared = CostModel(9)
+    shared = CostModel()
     plan = DraftPlan("ngram+mtp", [DraftSource(_ListDrafter("a", []), DraftController(8, shared)),
                                    DraftSource(_ListDrafter("b", []), DraftController(8, shared))])
     plan.record_cost(1, 0.01)
@@ -301,7 +301,7 @@ def test_calibration_times_every_length_once_then_comes_from_the_cache(
 
 def test_switch_pricing_charges_a_draft_for_the_plain_step_after_it() -> None:
     """On a GPU a plain step right after a draft loses its CUDA graph (19.4 against 12.8 ms on an H100, 27B)."""
-    priced, blind = CostModel(9, price_switches=True), CostModel(9)
+    priced, blind = CostModel(price_switches=True), CostModel()
     for cost in (priced, blind):
         for n, ms in [(1, 10), (1, 10), (1, 10), (5, 20), (1, 15), (1, 10), (5, 20), (1, 15)]:
             cost.record(n, ms / 1000)
@@ -315,7 +315,7 @@ def test_switch_pricing_charges_a_draft_for_the_plain_step_after_it() -> None:
             controller.record(4, 1)  # one token in two accepted
     assert at_even_odds[0].best_length(8) == 0 < at_even_odds[1].best_length(8)  # priced: drafting does not pay
     # a calibration carries the steady step; seeding gives both kinds of plain step at once
-    seeded = CostModel(9, price_switches=True)
+    seeded = CostModel(price_switches=True)
     seeded.seed({0: 0.010, 1: 0.015, 5: 0.020})
     assert seeded.switch_penalty() == pytest.approx(0.5) and seeded.relative(5) == pytest.approx(2.0)
     assert seeded.snapshot()[0] == pytest.approx(0.010)

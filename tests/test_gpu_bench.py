@@ -54,7 +54,7 @@ def test_calibrate_takes_medians_round_robin() -> None:
 def test_a_seeded_gpu_curve_buys_long_drafts_the_prior_refuses() -> None:
     # an H100-like curve: 16 drafts (17 tokens) cost twice one step, 8 cost 2.2x
     gpu = {1: 1.0, 2: 1.1, 3: 1.25, 5: 1.5, 9: 2.2, 13: 1.93, 17: 2.0}
-    cold, seeded = DraftController(16), DraftController(16, CostModel(17))
+    cold, seeded = DraftController(16), DraftController(16, CostModel())
     seeded.cost.seed({n: 0.01 * c for n, c in gpu.items()})
     for controller in (cold, seeded):
         for _ in range(30):
@@ -171,7 +171,7 @@ def test_live_ngram_replay_accepts_what_matches_the_answer(engine) -> None:  # t
 
 def test_plain_window_compares_drafts_with_sustained_plain_decoding() -> None:
     # one-token calls: 13 ms in a plain run (a replayed CUDA graph), 18.5 ms right after a draft
-    averaged, floored = CostModel(17), CostModel(17, plain_window=8)
+    averaged, floored = CostModel(), replay.FloorCostModel(window=8)
     for cost in (averaged, floored):
         cost.record(1, 0.013)
         for _ in range(6):
@@ -186,7 +186,7 @@ def test_plain_window_compares_drafts_with_sustained_plain_decoding() -> None:
             controller.record(1, 1 if i % 3 == 0 else 0)
         assert controller.best_length() == expected
     # a seeded plain step counts as one of the window's timings
-    seeded = CostModel(17, plain_window=8)
+    seeded = replay.FloorCostModel(window=8)
     seeded.seed({1: 0.013, 2: 0.0199})
     seeded.record(1, 0.0185)
     assert seeded.relative(2) == pytest.approx(0.0199 / 0.013)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from samples import CODE, TIMES
+from samples import CODE, TIMES, error_lines
 
 from engine.events import DoneEvent
 from engine.settings import load_settings
@@ -34,18 +34,6 @@ from tui.cli import main
 RunQcode = Callable[..., subprocess.CompletedProcess[str]]
 KEY = "qcode-test-key-5c1e9d"
 THREADS = str(min(2, os.cpu_count() or 1))
-
-
-@pytest.fixture
-def calc(tmp_path: Path) -> Path:
-    path = tmp_path / "calc.py"
-    path.write_text(CODE)
-    return path
-
-
-def error_lines(err: str) -> list[str]:
-    assert "Traceback" not in err
-    return [line for line in err.splitlines() if line.startswith("qcode: error:")]
 
 
 def free_port() -> int:

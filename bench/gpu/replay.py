@@ -89,6 +89,31 @@ def _wrong(answer: Sequence[int], at: int) -> int:
     return answer[at] + 1 if at < len(answer) else BASE_ID
 
 
+class FloorCostModel(CostModel):
+    """An experiment kept for the runs that measured it ("calibrated-floor"): the plain reference c(1) is the
+    fastest of the last `window` one-token calls. The engine's answer to the same problem (a one-token call after a
+    draft loses the CUDA graph) is CostModel(price_switches=True)."""
+
+    def __init__(self, window: int = 32) -> None:
+        super().__init__()
+        self.window = window
+        self._plain: list[float] = []  # recent one-token timings (a seeded value counts as one)
+
+    def record(self, n_tokens: int, seconds: float) -> None:
+        super().record(n_tokens, seconds)
+        if n_tokens == 1 and seconds > 0:
+            self._plain.append(seconds)
+            del self._plain[: -self.window]
+
+    def seed(self, seconds: Mapping[int, float]) -> None:
+        super().seed(seconds)
+        if 1 in seconds:
+            self._plain = [float(seconds[1])]
+
+    def _base(self) -> float | None:
+        return min(self._plain) if self._plain else super()._base()
+
+
 class FixedLength(DraftController):
     """Verifies min(k, proposal) tokens whatever they cost."""
 
@@ -222,7 +247,7 @@ def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixe
         return lambda engine, case: (NgramDrafter(*ngram), controller())
 
     def calibrated() -> DraftController:
-        cost = CostModel(draft_max + 1)
+        cost = CostModel()
         cost.seed(calibration or {})
         return DraftController(draft_max, cost)
 
@@ -236,8 +261,8 @@ def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixe
     policies.append(Policy("adaptive", "ngram", live(lambda: DraftController(draft_max))))
     def floor() -> DraftController:
         # the calibration with sustained plain decoding's step as c(1), and the plain reference kept at the
-        # fastest recent one-token call (CostModel.plain_window)
-        cost = CostModel(draft_max + 1, plain_window=32)
+        # fastest recent one-token call
+        cost = FloorCostModel(window=32)
         cost.seed({**(calibration or {}), **({1: plain_step} if plain_step else {})})
         return DraftController(draft_max, cost)
 
@@ -343,21 +368,25 @@ def replace_speedup(row: dict[str, Any], base_seconds: float) -> dict[str, Any]:
     return out
 
 
-def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per kind and policy: total-time speedup (sum of plain time / sum of drafted time) and the median."""
+def summarize(rows: Sequence[Mapping[str, Any]], digits: int | None = 3) -> dict[str, dict[str, dict[str, float]]]:
+    """Per kind and policy: total speedup (sum of plain time / sum of drafted time), median and min over tasks,
+    and the number of tasks; rounded to `digits` (None: as computed)."""
     import statistics
+
+    def rounded(value: float) -> float:
+        return value if digits is None else round(value, digits)
 
     out: dict[str, dict[str, dict[str, float]]] = {}
     for kind in sorted({r["kind"] for r in rows}):
         mine = [r for r in rows if r["kind"] == kind]
         plain = {r["task"]: r["decode_s"] for r in mine if r["policy"] == "none"}
         for policy in dict.fromkeys(r["policy"] for r in mine):
-            chosen = [r for r in mine if r["policy"] == policy and r["task"] in plain]
+            chosen = [r for r in mine if r["policy"] == policy and r["task"] in plain and r["decode_s"] > 0]
             if not chosen:
                 continue
+            ups = [plain[r["task"]] / r["decode_s"] for r in chosen]
             total = sum(plain[r["task"]] for r in chosen) / sum(r["decode_s"] for r in chosen)
-            median = statistics.median(plain[r["task"]] / r["decode_s"] for r in chosen)
-            out.setdefault(kind, {})[policy] = {"total": round(total, 3), "median": round(median, 3),
-                                                "min": round(min(plain[r["task"]] / r["decode_s"] for r in chosen),
-                                                             3)}
+            out.setdefault(kind, {})[policy] = {"total": rounded(total), "median": rounded(statistics.median(ups)),
+                                                "min": rounded(min(ups)), "tasks": len(chosen)}
     return out
+

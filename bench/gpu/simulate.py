@@ -41,7 +41,7 @@ from engine.draft.adaptive import STEADY, CostModel, DraftController
 from engine.draft.ngram import NgramDrafter
 from engine.draft.plan import DraftPlan, DraftSource, Proposal, Shadow
 
-from .replay import Case, FixedLength, PaddedNgram, TraceDrafter, load_cases
+from .replay import Case, FixedLength, FloorCostModel, PaddedNgram, TraceDrafter, load_cases, summarize
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_RESULTS = HERE / "results" / "2026-11-27-h100-run2.json"
@@ -275,7 +275,7 @@ def ngram_plan(drafter: Any, controller: DraftController) -> DraftPlan:
 
 def seeded_costs(setup: Setup, **options: Any) -> CostModel:
     """A CostModel as Engine._seed_costs leaves it: seeded from the calibration, when there is one."""
-    cost = CostModel(setup.draft_max + 1, **options)
+    cost = CostModel(**options)
     if setup.seed:
         cost.seed(setup.seed)
     return cost
@@ -290,7 +290,7 @@ def _calibrated(setup: Setup, case: Case) -> DraftPlan:
 
 
 def _calibrated_floor(setup: Setup, case: Case) -> DraftPlan:
-    cost = CostModel(setup.draft_max + 1, plain_window=32)
+    cost = FloorCostModel(window=32)
     seed = {n: s for n, s in (setup.seed or {}).items() if n != STEADY}
     cost.seed({**seed, **({1: setup.plain_step} if setup.plain_step else {})})
     return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, cost))
@@ -301,7 +301,7 @@ def _trace(setup: Setup, case: Case) -> DraftPlan:
 
 
 def _shipped(setup: Setup, case: Case) -> DraftPlan:
-    # Engine.__init__: one CostModel(draft_max + 1, price_switches=True) seeded from the card's calibration, shared
+    # Engine.__init__: one CostModel(price_switches=True) seeded from the card's calibration, shared
     # by every controller; Engine._source: one DraftController per source, kept across requests, its acceptance
     # restarted by DraftPlan.begin from EDIT_PRIOR or PROSE_PRIOR
     return ngram_plan(NgramDrafter(*setup.ngram),
@@ -315,7 +315,7 @@ def _shipped_unpriced(setup: Setup, case: Case) -> DraftPlan:
 
 def _unseeded(setup: Setup, case: Case) -> DraftPlan:
     # the engine with draft_calibration = "off" (or no calibration cached): the cost model learns online only
-    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, CostModel(setup.draft_max + 1)))
+    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, CostModel()))
 
 
 def fixed(k: int) -> Policy:
@@ -396,20 +396,6 @@ def speedups(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], float]:
             if r["task"] in plain and r["decode_s"] > 0}
 
 
-def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per kind and policy: total speedup (sum of plain time / sum of drafted time) and the median over tasks."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for kind in sorted({r["kind"] for r in rows}):
-        mine = [r for r in rows if r["kind"] == kind]
-        plain = {r["task"]: r["decode_s"] for r in mine if r["policy"] == "none"}
-        for policy in dict.fromkeys(r["policy"] for r in mine):
-            chosen = [r for r in mine if r["policy"] == policy and r["task"] in plain and r["decode_s"] > 0]
-            if chosen:
-                total = sum(plain[r["task"]] for r in chosen) / sum(r["decode_s"] for r in chosen)
-                median = statistics.median(plain[r["task"]] / r["decode_s"] for r in chosen)
-                out.setdefault(kind, {})[policy] = {"total": total, "median": median, "tasks": len(chosen)}
-    return out
-
 
 # --- validation against the GPU replay --------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -438,7 +424,7 @@ def validate(source: str, simulated: Sequence[Mapping[str, Any]], measured: Sequ
     simulated = [r for r in simulated if r["task"] in tasks]
     sim_by = {(r["task"], r["policy"]): r for r in simulated}
     sim_up, meas_up = speedups(simulated), speedups(measured)
-    sim_sum, meas_sum = summarize(simulated), summarize(measured)
+    sim_sum, meas_sum = summarize(simulated, digits=None), summarize(measured, digits=None)
     out = []
     for kind, by_policy in meas_sum.items():
         for policy, meas in by_policy.items():
@@ -620,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if tasks and not args.all_tasks:  # like for like: what the GPU run replayed (run 2: one ideal explain)
             cases = [c for c in cases if c.name in tasks]
         rows = [r.row() for r in simulate(cases, policies, table, setup, log)]
-        summaries[source] = summarize(rows)
+        summaries[source] = summarize(rows, digits=None)
         out["rows"][source] = rows
         out["summary"][source] = summaries[source]
         validations += validate(source, rows, measured)

@@ -37,21 +37,11 @@ class CostModel:
     With `price_switches`, c(1) is the steady plain step (one-token call after one-token call), and a draft is also
     charged what it costs the plain step after it: the switch penalty, (one-token call after a draft - steady) / steady.
     Without it, c(1) averages both kinds of plain step, and drafts look cheaper than they are next to not drafting.
-
-    With `plain_window` > 0 the reference c(1) is the fastest of the last `plain_window` one-token calls rather
-    than their average. On a GPU a one-token call right after a draft runs without the CUDA graph llama.cpp
-    replays for a steady shape (~40% dearer for a 27B model on an H100), while sustained plain decoding gets it:
-    against the average, drafts look cheaper than they are next to not drafting at all.
     """
 
-    def __init__(
-        self, n_max: int, prior_slope: float = PRIOR_SLOPE, plain_window: int = 0, price_switches: bool = False,
-    ) -> None:
-        self.n_max = n_max
+    def __init__(self, prior_slope: float = PRIOR_SLOPE, price_switches: bool = False) -> None:
         self.prior_slope = prior_slope
         self._seconds: dict[int, float] = {}
-        self.plain_window = plain_window
-        self._plain: list[float] = []  # recent one-token timings (the seeded value counts as one)
         self.price_switches = price_switches
         self._steady: float | None = None  # one-token calls right after one-token calls
         self._after_draft: float | None = None  # one-token calls right after a longer call
@@ -71,13 +61,9 @@ class CostModel:
             elif self._previous > 1:
                 self._after_draft = self._ema(self._after_draft, seconds)
         self._previous = n_tokens
-        if n_tokens == 1 and self.plain_window > 0:
-            self._plain.append(seconds)
-            del self._plain[: -self.plain_window]
 
     def _base(self) -> float | None:
-        if self.plain_window > 0 and self._plain:
-            return min(self._plain)
+        """Seconds of the plain step every cost is relative to."""
         if self.price_switches and self._steady is not None:
             return self._steady
         return self._seconds.get(1)
@@ -98,8 +84,6 @@ class CostModel:
             # the calibration's one-token calls alternate with longer ones, like the plain step after a draft
             if 1 in seconds:
                 self._after_draft = float(seconds[1])
-        if 1 in seconds and self.plain_window > 0:
-            self._plain = [float(seconds[1])]
 
     def snapshot(self) -> dict[int, float]:
         """The learned seconds per decode call of n tokens (and the steady plain step as STEADY), for saving."""
@@ -130,7 +114,7 @@ class DraftController:
 
     def __init__(self, draft_max: int, cost: CostModel | None = None, prior: float = 0.5) -> None:
         self.draft_max = draft_max
-        self.cost = cost or CostModel(draft_max + 1)
+        self.cost = cost or CostModel()
         self.restart(prior)
 
     def restart(self, prior: float) -> None:
