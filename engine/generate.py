@@ -404,7 +404,7 @@ class Engine(OneRequestAtATime):
         controller = self._controllers.get(spec.name)
         if controller is None:
             controller = self._controllers[spec.name] = DraftController(self.draft_max, self.costs)
-        return DraftSource(drafter, controller, costly=spec.costly, min_tokens=spec.min_tokens)
+        return DraftSource(drafter, controller, costly=spec.costly, min_tokens=spec.min_tokens, priors=spec.priors)
 
     # --- the cost curve of this card -----------------------------------------------------------------
     def calibration_key(self) -> str:

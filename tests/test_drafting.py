@@ -319,3 +319,22 @@ def test_switch_pricing_charges_a_draft_for_the_plain_step_after_it() -> None:
     seeded.seed({0: 0.010, 1: 0.015, 5: 0.020})
     assert seeded.switch_penalty() == pytest.approx(0.5) and seeded.relative(5) == pytest.approx(2.0)
     assert seeded.snapshot()[0] == pytest.approx(0.010)
+
+
+def test_ngram_acceptance_restarts_per_request_by_task_kind() -> None:
+    """After a run of copied edits, prose starts from a low acceptance; a model drafter's acceptance carries over."""
+    from engine.draft.plan import EDIT_PRIOR, PROSE_PRIOR, DraftPlan, DraftSource
+    from engine.draft.select import NGRAM_PRIORS
+
+    ngram, mtp = DraftController(8), DraftController(8)
+    plan = DraftPlan("ngram+mtp", [DraftSource(_ListDrafter("ngram", []), ngram, priors=NGRAM_PRIORS),
+                                   DraftSource(_ListDrafter("mtp", []), mtp, costly=True)])
+    for controller in (ngram, mtp):
+        for _ in range(20):
+            controller.record(8, 8)  # everything accepted
+    learned = mtp.acceptance
+    plan.begin([1, 2], [])  # prose: no reference
+    assert ngram.acceptance == pytest.approx(PROSE_PRIOR) and ngram.best_length(8) == 0
+    assert mtp.acceptance == learned
+    plan.begin([1, 2], [3, 4])  # an edit: its input is the reference
+    assert ngram.acceptance == pytest.approx(EDIT_PRIOR) and ngram.best_length(8) > 0

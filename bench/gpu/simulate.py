@@ -40,6 +40,7 @@ from typing import Any
 from engine.draft.adaptive import STEADY, CostModel, DraftController
 from engine.draft.ngram import NgramDrafter
 from engine.draft.plan import DraftPlan, DraftSource, Proposal, Shadow
+from engine.draft.select import NGRAM_PRIORS
 
 from .replay import Case, FixedLength, FloorCostModel, PaddedNgram, TraceDrafter, load_cases, summarize
 
@@ -268,9 +269,10 @@ class Policy:
     needs_steps: bool = False  # only for cases with a recorded drafted run (trace)
 
 
-def ngram_plan(drafter: Any, controller: DraftController) -> DraftPlan:
-    """The engine's plan for `draft = "ngram"` (and `auto` without an MTP head or draft model): one source."""
-    return DraftPlan("ngram", [DraftSource(drafter, controller)])
+def ngram_plan(drafter: Any, controller: DraftController, priors: tuple[float, float] | None = None) -> DraftPlan:
+    """The plan for `draft = "ngram"` (and `auto` without an MTP head or draft model): one source. The engine's
+    restarts acceptance per request (`priors`); the GPU replays' policies did not."""
+    return DraftPlan("ngram", [DraftSource(drafter, controller, priors=priors)])
 
 
 def seeded_costs(setup: Setup, **options: Any) -> CostModel:
@@ -305,17 +307,18 @@ def _shipped(setup: Setup, case: Case) -> DraftPlan:
     # by every controller; Engine._source: one DraftController per source, kept across requests, its acceptance
     # restarted by DraftPlan.begin from EDIT_PRIOR or PROSE_PRIOR
     return ngram_plan(NgramDrafter(*setup.ngram),
-                      DraftController(setup.draft_max, seeded_costs(setup, price_switches=True)))
+                      DraftController(setup.draft_max, seeded_costs(setup, price_switches=True)), NGRAM_PRIORS)
 
 
 def _shipped_unpriced(setup: Setup, case: Case) -> DraftPlan:
     # shipped with CostModel(price_switches=False): c(1) averages steady and after-draft plain steps
-    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, seeded_costs(setup)))
+    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, seeded_costs(setup)), NGRAM_PRIORS)
 
 
 def _unseeded(setup: Setup, case: Case) -> DraftPlan:
     # the engine with draft_calibration = "off" (or no calibration cached): the cost model learns online only
-    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, CostModel()))
+    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, CostModel(price_switches=True)),
+                      NGRAM_PRIORS)
 
 
 def fixed(k: int) -> Policy:

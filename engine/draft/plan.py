@@ -17,11 +17,11 @@ from .base import Drafter
 
 # While a costly source is paused, it drafts (unverified, shadow-checked) once every this many steps.
 PROBE_EVERY = 8
-# Where a cheap source's acceptance starts for each request. Lookup acceptance is a property of the task, not of the
-# model: an edit (a request with a reference) copies most of its input, prose copies almost nothing, and what one
-# request taught would mislead the next (after five edits a prose answer verified 7 failing drafts before pausing).
-# Shadow checks lift a low start as soon as the answer does copy. Chosen with bench/gpu/simulate.py on the H100's
-# measured costs: prose 0.90x -> 1.00x, edits 1.99-2.86x -> 2.14-2.94x (ideal answers), recorded edits unchanged.
+# Where n-gram acceptance starts for each request (DraftSource.priors). Lookup acceptance is a property of the task,
+# not of the model: an edit (a request with a reference) copies most of its input, prose copies almost nothing, and
+# what one request taught would mislead the next (after five edits a prose answer verified 7 failing drafts before
+# pausing). Shadow checks lift a low start as soon as the answer does copy. Chosen with bench/gpu/simulate.py on the
+# H100's measured costs: prose 0.90x -> 1.00x, edits 1.99-2.86x -> 2.14-2.94x (ideal answers), recorded unchanged.
 EDIT_PRIOR = 0.8
 PROSE_PRIOR = 0.3
 
@@ -32,6 +32,8 @@ class DraftSource:
     controller: DraftController
     costly: bool = False  # proposing costs model calls
     min_tokens: int = 1  # a shorter proposal falls through to the next source (kept if none does better)
+    # acceptance restarted at every request: (with a reference, without); None keeps what earlier requests taught
+    priors: tuple[float, float] | None = None
     _paused_steps: int = field(default=0, repr=False)
 
     @property
@@ -79,8 +81,8 @@ class DraftPlan:
         for source in self.sources:
             source.drafter.begin(prompt, reference)
             source._paused_steps = 0  # a new request drafts at its first step
-            if not source.costly:  # a model drafter's acceptance is the model's: it carries over
-                source.controller.restart(EDIT_PRIOR if reference else PROSE_PRIOR)
+            if source.priors is not None:
+                source.controller.restart(source.priors[0] if reference else source.priors[1])
 
     def propose(self, history: Sequence[int], budget: int) -> Proposal | None:
         """The draft for the step after `history`: from the first source with a long enough proposal."""

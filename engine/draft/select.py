@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..errors import SettingsError
 from .base import Drafter
 from .ngram import NgramDrafter
+from .plan import EDIT_PRIOR, PROSE_PRIOR
 
 if TYPE_CHECKING:
     from ..generate import Engine
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 # In `auto`, n-gram lookup is preferred to a costly drafter only for a match this long: a shorter one is as likely
 # a coincidence as a copy, and the MTP head or draft model guesses better there.
 AUTO_NGRAM_MIN_TOKENS = 4
+NGRAM_PRIORS = (EDIT_PRIOR, PROSE_PRIOR)
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class SourceSpec:
     factory: Callable[[], Drafter]
     costly: bool = False
     min_tokens: int = 1
+    priors: tuple[float, float] | None = None  # see DraftSource.priors
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,8 @@ class DraftChoice:
 def choose_drafter(mode: str, engine: Engine) -> DraftChoice:
     """`auto`: n-gram lookup for long matches, else a configured draft model or the model's MTP head."""
     settings = engine.settings
-    ngram = SourceSpec("ngram", lambda: NgramDrafter(settings.ngram_min, settings.ngram_max))
+    # lookup acceptance depends on the task, so it restarts per request; a model drafter's is the model's and carries
+    ngram = SourceSpec("ngram", lambda: NgramDrafter(settings.ngram_min, settings.ngram_max), priors=NGRAM_PRIORS)
     if mode == "none":
         return DraftChoice("none")
     if not engine.can_draft:
@@ -62,7 +67,7 @@ def choose_drafter(mode: str, engine: Engine) -> DraftChoice:
         costly = SourceSpec("mtp", lambda: MtpDrafter(engine), costly=True)
     if costly is not None:
         if mode == "auto":
-            long_ngram = SourceSpec("ngram", ngram.factory, min_tokens=AUTO_NGRAM_MIN_TOKENS)
+            long_ngram = dataclasses.replace(ngram, min_tokens=AUTO_NGRAM_MIN_TOKENS)
             return DraftChoice(f"ngram+{costly.name}", (long_ngram, costly))
         return DraftChoice(costly.name, (costly,))
     if mode == "auto":
