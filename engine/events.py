@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 # partial: the answer was cut short by a failure (a dropped server stream): never to be applied
 FinishReason = Literal["eog", "stop", "length", "cancelled", "context", "partial"]
+# answers that stopped before their end: a rewrite or completion from one is never written or offered
+CUT_OFF: frozenset[str] = frozenset({"length", "cancelled", "context", "partial"})
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, TextArea
 
 from engine.errors import LoadCancelled, QcodeError
+from engine.events import CUT_OFF
 from engine.settings import QcodeSettings
 from engine.tasks import CODE_ANSWER_TASKS
 
@@ -64,14 +65,11 @@ TASKS: tuple[tuple[str, str, str], ...] = (
     ("test", "f7", "Write tests for the code"),
 )
 # tasks whose prompt opens a code fence for the model (engine.tasks): their answers are code
-NARROW_WIDTH = 100
+NARROW_WIDTH = 100  # below this the answer pane goes under the editor instead of beside it
 
 AppT = TypeVar("AppT", bound=App[int])
 MessageT = TypeVar("MessageT", bound=Message)
 
-
-# finish reasons of an answer that did not end by itself: a rewrite from one is never offered
-CUT_OFF_REASONS = frozenset({"length", "context", "partial"})
 
 def _tolerate_teardown(
     handler: Callable[[AppT, MessageT], Awaitable[None]],
@@ -83,7 +81,7 @@ def _tolerate_teardown(
         with suppress(NoMatches):
             await handler(app, message)
 
-    return handle  # below this the answer pane goes under the editor instead of beside it
+    return handle
 
 
 class QcodeApp(App[int]):
@@ -387,7 +385,7 @@ class QcodeApp(App[int]):
         elapsed_ms = (time.monotonic() - job.started) * 1000
         if message.stats.completion_tokens:
             self.metrics.stats = message.stats
-        cut_off = message.stats.finish_reason in CUT_OFF_REASONS
+        cut_off = message.stats.finish_reason in CUT_OFF
         if job.kind == "complete":
             job.text = message.text
             if message.stats.finish_reason == "partial":

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import InputError, QcodeError
-from engine.events import DoneEvent
+from engine.events import CUT_OFF, DoneEvent
 from engine.settings import QcodeSettings, describe_settings, load_settings
 
 from . import cli_input
 from .cli_input import Source, offset_of, read_path, read_sources, read_stdin
 from .cli_output import (
-    CUT_OFF,
     ProgressLine,
     consume,
     err_line,

@@ -14,8 +14,6 @@ from typing import Any, TextIO
 from engine.events import DoneEvent, Event, NoticeEvent, Stats, TextEvent
 
 PROG = "qcode"
-# answers that stopped before their end: never written; "partial" is a server stream that broke off
-CUT_OFF = ("length", "cancelled", "context", "partial")
 
 
 def err_line(message: str, kind: str = "") -> None:
