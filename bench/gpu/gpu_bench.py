@@ -251,6 +251,23 @@ def cost_curve(engine: Any, depth: int, sizes: Sequence[int], repeats: int, obse
     return out
 
 
+def engine_calibration(engine: Any) -> dict[str, Any]:
+    """The engine's own per-card calibration (Engine.calibrate_costs, as at first load on a GPU): how long it takes,
+    the curve relative to the steady plain step, and the draft length the seeded controller picks per acceptance."""
+    at_load = engine.costs.snapshot()
+    started = time.perf_counter()
+    seconds = engine.calibrate_costs()
+    took = time.perf_counter() - started
+    steady = seconds[adaptive.STEADY]
+    controller = adaptive.DraftController(engine.draft_max, engine.costs)
+    return {"seconds": round(took, 2), "steady_ms": round(steady * 1000, 3),
+            "ms": {n: round(s * 1000, 3) for n, s in seconds.items()},
+            "relative_to_steady": {n: round(s / steady, 3) for n, s in seconds.items() if n},
+            "at_load_ms": {n: round(s * 1000, 3) for n, s in at_load.items()},
+            "switch_penalty": round(seconds[1] / steady - 1, 3),  # a one-token call among drafts vs a steady one
+            "best_k_by_acceptance": {f"{a:.2f}": best_k(controller, a) for a in (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)}}
+
+
 def mtp_costs(engine: Any, depth: int, repeats: int) -> dict[str, Any]:
     """The MTP head's cost through qcode's MtpDrafter: a propose of depth d (1 head call with the LM head, then d-1
     chained calls), and a propose after m verified tokens (the head first catches up on their m rows)."""
@@ -313,9 +330,23 @@ def make_engine(model: Path, kv: str, draft: str, n_ctx: int, draft_max: int | N
                              draft_max=draft_max)
     started = time.perf_counter()
     engine = Engine(settings)
-    log(f"loaded {model.name} (KV {kv}, draft {draft}) in {time.perf_counter() - started:.1f} s")
+    engine.load_s = time.perf_counter() - started  # calibration included where this card has none cached
+    log(f"loaded {model.name} (KV {kv}, draft {draft}) in {engine.load_s:.1f} s")
     no_eog(engine)
     return engine
+
+
+def plain_engine(model: Path, kv: str, n_ctx: int, quick: bool) -> dict[str, Any]:
+    """Drafting off as a user sets it (draft = none: no rollback slots): qcode's decode loop against the bare loop
+    on the same context, and prompt speed."""
+    engine = make_engine(model, kv, "none", n_ctx)
+    try:
+        out = {"rollback_slots": engine.runtime.rollback_slots, "load_s": round(engine.load_s, 1),
+               "decode": decode_speed(engine, 128 if quick else 1024, 16 if quick else 128, 1 if quick else 3)}
+        out["prompt"] = prompt_speed(engine, 256 if quick else 4096, 2)
+        return out
+    finally:
+        engine.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -336,6 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fixed", default="8,16", help="fixed draft lengths replayed")
     parser.add_argument("--padded", default="8", help="padded (constant-shape) draft lengths replayed")
     parser.add_argument("--mtp-rates", default="0.8", help="per-token MTP acceptance rates replayed")
+    parser.add_argument("--mtp-shipped-rates", default="0.72,0.85",
+                        help="MTP acceptance rates replayed through the engine's own mtp and auto plans")
     parser.add_argument("--mtp-depths", default="2,3", help="MTP draft depths replayed")
     parser.add_argument("--auto-depths", default="2,3", help="MTP depths replayed in auto (n-gram or MTP)")
     parser.add_argument("--kinds", default="edit,explain", help="task kinds replayed")
@@ -389,6 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def ints(text: str) -> list[int]:
         return [int(x) for x in text.split(",") if x.strip()]
+
+    def floats(text: str) -> list[float]:
+        return [float(x) for x in text.split(",") if x.strip()]
     depths = (256,) if quick else (1024, 4096)
     n_ctx = 2048 if quick else 8192
     made: dict[str, dict[int, float]] = {}  # the calibration: seconds per verify call of n tokens
@@ -411,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run_kv(kv: str, primary: bool) -> None:
         """Every measurement for one KV type; the primary one also calibrates and replays."""
         engine = make_engine(args.model, kv, "ngram", n_ctx, args.draft_max)
-        res: dict[str, Any] = {"gpu_memory_loaded_mib": gpu_memory_mib()}
+        res: dict[str, Any] = {"gpu_memory_loaded_mib": gpu_memory_mib(), "load_s": round(engine.load_s, 1)}
         results["kv"][kv] = res
         save()
         if primary:
@@ -443,18 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 engine, depths[0], [1, 2, 3, 4, 5, 6, 8, 9, 12, 16, 17], 2 if quick else 5, steady=True), curves)
             if steady:
                 made["plain"] = {1: steady["seconds"][1]}
-        if primary and "seconds" in made:
-            def learn() -> dict[str, Any]:
-                # what the calibration cache would hold for this card, written and read back
-                key = adaptive.calibration_key(info.get("path", args.model.name), kv, results.get("copy_bandwidth"))
-                path = adaptive.save_calibration(key, made["seconds"], args.out.parent / "calibration")
-                back = adaptive.load_calibration(key, args.out.parent / "calibration")
-                controller = adaptive.DraftController(16)
-                controller.cost.seed(back or {})
-                return {"file": path.name, "relative": {n: round(controller.cost.relative(n), 3) for n in range(1, 18)},
-                        "best_k_by_acceptance": {f"{a:.2f}": best_k(controller, a) for a in (0.3, 0.5, 0.7, 0.8,
-                                                                                             0.9, 0.95)}}
-            phase("calibration", 1, learn, res)
+        if primary:
+            phase("calibration", 10, lambda: engine_calibration(engine), res)
         if primary and recorded:
             ngram_replay(engine, recorded, "replay", res)
         res["gpu_memory_peak_mib"] = gpu_memory_mib()
@@ -474,8 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pool = recorded or ideal
         mtp_cases = [c for c in pool if c.kind == "edit"][:2] + [c for c in pool if c.kind == "explain"][:1]
         policies = replay.mtp_policies(engine.settings.draft_max, depths=ints(args.mtp_depths),
-                                       rates=[float(x) for x in args.mtp_rates.split(",")],
-                                       auto_depths=ints(args.auto_depths),
+                                       rates=floats(args.mtp_rates), auto_depths=ints(args.auto_depths),
+                                       shipped_rates=floats(args.mtp_shipped_rates),
                                        ngram=(engine.settings.ngram_min, engine.settings.ngram_max))
         rows = phase("replay", 30 if not quick else 5, lambda: _mtp_replay(engine, mtp_cases, policies,
                                                                             deadline.left), res)
@@ -488,6 +514,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # in order of importance: the deadline drops the last ones first
     if kvs and deadline.allows(60, f"kv {kvs[0]}", results):
         run_kv(kvs[0], True)
+    if kvs and "plain" not in skip and deadline.allows(40, "plain", results):
+        phase("plain", 40, lambda: plain_engine(args.model, kvs[0], n_ctx, quick), results["kv"].setdefault(kvs[0], {}))
     if kvs and "mtp" not in skip and deadline.allows(45, "mtp", results):
         run_mtp(kvs[0])
     for kv in kvs[1:]:
@@ -535,6 +563,17 @@ def summary_text(results: dict[str, Any]) -> str:
         lines.append(f"KV {kv}: prompt {p.get('qcode_tok_s')} tok/s (bare {p.get('bare_tok_s')}); decode qcode "
                      f"{d.get('qcode_tok_s')} vs bare {d.get('bare_tok_s')} tok/s (ratio {d.get('ratio')}){share}; "
                      f"memory {res.get('gpu_memory_peak_mib')}")
+        plain = res.get("plain") or {}
+        if plain:
+            pd, pp = plain.get("decode", {}), plain.get("prompt", {})
+            lines.append(f"  draft none ({plain.get('rollback_slots')} rollback slots): decode qcode "
+                         f"{pd.get('qcode_tok_s')} vs bare {pd.get('bare_tok_s')} (ratio {pd.get('ratio')}); prompt "
+                         f"{pp.get('qcode_tok_s')} vs bare {pp.get('bare_tok_s')}, "
+                         f"{pp.get('checkpoints_per_prompt')} checkpoints")
+        calibration = res.get("calibration")
+        if calibration:
+            lines.append(f"  calibration {calibration['seconds']} s, steady {calibration['steady_ms']} ms, relative "
+                         f"{calibration['relative_to_steady']}")
         for depth, curve in res.get("cost_curve", {}).items():
             rel = " ".join(f"{n}:{v}" for n, v in curve["relative"].items())
             lines.append(f"  c(n) {depth}: {rel}")

@@ -11,8 +11,11 @@ Policies: `none` (no drafting), `trace` (exactly the CPU run's steps: its draft 
 `fixed-K` (the n-gram drafter, always verifying min(K, proposal) tokens), `padded-K` (exactly K, padded: one verify
 shape), `adaptive` (qcode's DraftController from its prior, as a fresh process), `calibrated` (the controller seeded
 with this card's measured cost curve), `calibrated-floor` (the same, plain reference = fastest recent plain step),
-and for MTP `mtp-D@P` (the model's MTP head drafting D tokens, each accepted with probability P given the one
-before) and `auto-D@P` (n-gram when its proposal is long, else MTP).
+`shipped` (the engine's own plan, untouched: its cost model seeded by the calibration at load, switches priced,
+n-gram acceptance restarted per request), and for MTP `mtp-D@P` (the model's MTP head drafting D tokens, each
+accepted with probability P given the one before), `auto-D@P` (n-gram when its proposal is long, else MTP), and
+`mtp-shipped@P` / `auto-shipped@P` (the engine's plans for `--draft mtp` / `auto`, lengths chosen by their
+controllers on the engine's seeded cost model, the head's tokens right with probability P).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from engine import GenerationRequest, sampling
 from engine.draft.adaptive import CostModel, DraftController
 from engine.draft.ngram import NgramDrafter
 from engine.draft.plan import DraftPlan, DraftSource
+from engine.draft.select import AUTO_NGRAM_MIN_TOKENS, NGRAM_PRIORS
 
 BASE_ID = 1000  # renumbered tokens start here: ordinary text tokens of the Qwen vocabulary
 REFERENCE_MARK = "\x00qcode-replay-reference\x00"
@@ -164,6 +168,7 @@ class SampledMtp:
         self.inner, self.answer, self.depth, self.p = inner, answer, depth, p
         self.rng = random.Random(seed)
         self.prompt_len = 0
+        self.proposals = 0
         self.after_decode = inner.after_decode  # the head follows every target decode
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
@@ -172,6 +177,7 @@ class SampledMtp:
 
     def propose(self, history: Sequence[int], limit: int) -> list[int]:
         drafted = self.inner.propose(history, min(limit, self.depth))
+        self.proposals += 1
         at = len(history) - self.prompt_len
         right = 0
         while right < len(drafted) and self.rng.random() < self.p:
@@ -238,6 +244,8 @@ class Policy:
     name: str
     drafter_name: str  # the engine's drafter slot: none, ngram, mtp
     make: Callable[[Any, Case], tuple[Any, DraftController]] | None = None  # (engine, case) -> drafter, controller
+    plan: Callable[[Any, Case], DraftPlan] | None = None  # (engine, case) -> a whole plan, replacing plan_name's
+    plan_name: str = ""  # the engine's plan a `plan` replaces (`auto` on an MTP model runs "ngram+mtp")
 
 
 def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixed: Sequence[int] = (8, 16),
@@ -259,6 +267,8 @@ def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixe
     policies += [Policy(f"padded-{k}", "ngram", lambda engine, case, k=k: (PaddedNgram(*ngram, k),
                                                                           FixedLength(draft_max, k))) for k in padded]
     policies.append(Policy("adaptive", "ngram", live(lambda: DraftController(draft_max))))
+    policies.append(Policy("shipped", "ngram"))  # the engine's own plan, as a user's request runs it
+
     def floor() -> DraftController:
         # the calibration with sustained plain decoding's step as c(1), and the plain reference kept at the
         # fastest recent one-token call
@@ -274,7 +284,7 @@ def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixe
 
 def mtp_policies(draft_max: int, depths: Sequence[int], rates: Sequence[float], auto_min: int = 4,
                  ngram: tuple[int, int] = (2, 5), seed: int = 0,
-                 auto_depths: Sequence[int] | None = None) -> list[Policy]:
+                 auto_depths: Sequence[int] | None = None, shipped_rates: Sequence[float] = ()) -> list[Policy]:
     policies = [Policy("none", "none")]
     for p in rates:
         for depth in depths:
@@ -288,7 +298,34 @@ def mtp_policies(draft_max: int, depths: Sequence[int], rates: Sequence[float], 
             policies.append(Policy(f"mtp-{depth}@{p:g}", "mtp", mtp))
             if auto_depths is None or depth in auto_depths:
                 policies.append(Policy(f"auto-{depth}@{p:g}", "mtp", auto))
+    for p in shipped_rates:
+        policies.append(Policy(f"mtp-shipped@{p:g}", "mtp", plan=shipped_mtp_plan(p, False, ngram, seed),
+                               plan_name="mtp"))
+        policies.append(Policy(f"auto-shipped@{p:g}", "auto", plan=shipped_mtp_plan(p, True, ngram, seed),
+                               plan_name="ngram+mtp"))
     return policies
+
+
+def shipped_mtp_plan(p: float, with_ngram: bool, ngram: tuple[int, int], seed: int) -> Callable[[Any, Case], DraftPlan]:
+    """The engine's plan for `--draft mtp` (or `auto`: long n-gram matches first), built as Engine._source builds
+    it: controllers on the engine's one seeded cost model, kept across requests; only the head's hits are sampled."""
+    controllers: dict[str, DraftController] = {}
+
+    def make(engine: Any, case: Case) -> DraftPlan:
+        def controller(name: str) -> DraftController:
+            if name not in controllers:
+                controllers[name] = DraftController(engine.draft_max, engine.costs)
+            return controllers[name]
+
+        head = DraftSource(SampledMtp(mtp_head(engine), case.answer, engine.draft_max, p, seed), controller("mtp"),
+                           costly=True)
+        if not with_ngram:
+            return DraftPlan("mtp", [head])
+        lookup = DraftSource(NgramDrafter(*ngram), controller("ngram"), min_tokens=AUTO_NGRAM_MIN_TOKENS,
+                             priors=NGRAM_PRIORS)
+        return DraftPlan("ngram+mtp", [lookup, head])
+
+    return make
 
 
 def run_case(engine: Any, case: Case, policy: Policy) -> dict[str, Any]:
@@ -301,10 +338,14 @@ def run_case(engine: Any, case: Case, policy: Policy) -> dict[str, Any]:
 
     drafter = None
     replaced: DraftPlan | None = None
+    plan_name = policy.plan_name or policy.drafter_name
     if policy.make is not None:
         drafter, controller = policy.make(engine, case)
-        plan = DraftPlan(policy.drafter_name, [DraftSource(drafter, controller)])
-        replaced = engine.replace_plan(policy.drafter_name, plan)
+        replaced = engine.replace_plan(plan_name, DraftPlan(policy.drafter_name, [DraftSource(drafter, controller)]))
+    elif policy.plan is not None:
+        plan = policy.plan(engine, case)
+        drafter = plan.sources[-1].drafter
+        replaced = engine.replace_plan(plan_name, plan)
     engine.choose_token = picker  # the instance attribute shadows Engine.choose_token until deleted
     engine.tokenize = tokenize
     try:
@@ -314,8 +355,8 @@ def run_case(engine: Any, case: Case, policy: Policy) -> dict[str, Any]:
     finally:
         del engine.choose_token
         del engine.tokenize
-        if policy.make is not None:
-            engine.replace_plan(policy.drafter_name, replaced)
+        if policy.make is not None or policy.plan is not None:
+            engine.replace_plan(plan_name, replaced)
     stats = done.stats
     row = {
         "task": case.name, "kind": case.kind, "policy": policy.name, "tokens": stats.completion_tokens,
@@ -325,6 +366,8 @@ def run_case(engine: Any, case: Case, policy: Policy) -> dict[str, Any]:
     }
     if isinstance(drafter, AutoDrafter):
         row["auto_steps"] = {"ngram": drafter.ngram_steps, "mtp": drafter.mtp_steps}
+    elif isinstance(drafter, SampledMtp):
+        row["mtp_proposals"] = drafter.proposals
     return row
 
 
