@@ -25,6 +25,7 @@ from .draft.adaptive import (
     calibrate,
     calibration_key,
     load_calibration,
+    repeated_key,
     save_calibration,
 )
 from .draft.base import Drafter
@@ -36,6 +37,9 @@ from .model import ModelInfo, Progress, read_model_info, resolve_model_path
 from .runtime import Logits, Runtime, RuntimeConfig, device_description
 from .settings import QcodeSettings
 from .text_stream import TextStream
+
+# Part of every calibration's cache key: a change in what calibrate_costs measures retires the curves saved before it.
+CALIBRATION_FORMAT = "costs-2 (changing and repeated shapes)"
 
 
 @dataclass
@@ -416,6 +420,7 @@ class Engine(OneRequestAtATime):
         except OSError:
             file_id = "?"
         return calibration_key(
+            CALIBRATION_FORMAT,
             device_description(), self.info.path.resolve(), file_id, config.kv_type_k, config.kv_type_v,
             config.flash_attn, config.gpu_layers, config.threads, config.n_batch, config.exact_batches,
             self.runtime.n_ctx, self.runtime.rollback_slots, self.draft_max,
@@ -440,7 +445,8 @@ class Engine(OneRequestAtATime):
 
         Runs on a scratch context (cleared after), rolling each call back to its first token, as a rejected
         draft is. Sizes alternate, as drafting makes them: on a GPU that also prices the lost CUDA graphs. Then
-        STEADY: a one-token call after one-token calls, as sustained plain decoding runs (a GPU replays its graph).
+        STEADY: a one-token call after one-token calls, as sustained plain decoding runs (a GPU replays its graph),
+        and under repeated_key(n) an n-token call after n-token calls, as a drafter that keeps its length runs.
         """
         runtime = self.runtime
         sizes = list(range(1, self.draft_max + 2))
@@ -449,7 +455,8 @@ class Engine(OneRequestAtATime):
         runtime.decode(filler, 0, 0)
         position = len(filler)
         steady_calls = 8
-        total, done = len(sizes) * repeats + steady_calls, 0
+        settle = 3  # calls of one shape before llama.cpp's CUDA backend replays a captured graph
+        total, done = len(sizes) * repeats + steady_calls + (len(sizes) - 1) * (settle + 2), 0
 
         def time_call(n: int) -> float:
             nonlocal position, done
@@ -471,6 +478,9 @@ class Engine(OneRequestAtATime):
             seconds = calibrate(time_call, sizes, repeats)
             plain = [time_call(1) for _ in range(steady_calls)]
             seconds[STEADY] = statistics.median(plain[steady_calls // 2 :])  # after the shape has settled
+            for n in sizes[1:]:
+                same = [time_call(n) for _ in range(settle + 2)][settle:]
+                seconds[repeated_key(n)] = min(same)
             return seconds
         finally:
             self.cache.reset()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine import GenerationRequest, load_settings
-from engine.draft.adaptive import CostModel, DraftController
+from engine.draft.adaptive import CostModel, DraftController, repeated_key
 from engine.draft.ngram import NgramDrafter
 from engine.lossless import first_divergence, measure_gap_noise
 from engine.sampling import speculative_accept, target_distribution
@@ -55,6 +55,9 @@ def test_greedy_drafting_is_lossless_within_measured_noise(
     if drafter == "model":  # the default model drafting for itself: its drafts are its own greedy choices
         settings = load_settings(draft_model=real_engine.info.path)
         monkeypatch.setattr(real_engine, "settings", settings)
+        # a drafter as large as its target never pays, and its controller, which prices every proposal, knows it:
+        # here every proposal is verified in full, so the drafted path this test checks does run
+        monkeypatch.setattr(DraftController, "best_length", _verify_all)
     plain = real_engine.complete(GenerationRequest(prompt, max_tokens=64, drafter="none"))
     drafted = real_engine.complete(GenerationRequest(prompt, max_tokens=64, drafter=drafter, reference=reference))
     assert drafted.stats.drafter == drafter
@@ -69,6 +72,10 @@ def test_greedy_drafting_is_lossless_within_measured_noise(
         f"drafted run parted from the plain run at answer token {split.position} where the plain run's logit gap "
         f"was {split.plain_gap:.3f}, wider than this build's batch noise {noise:.3f}"
     )
+
+
+def _verify_all(self: DraftController, available: int | None = None, sustained: bool = False) -> int:
+    return self.draft_max if available is None else min(self.draft_max, available)
 
 
 def test_noise_is_measured_and_nonnegative(noise: float) -> None:
@@ -222,7 +229,8 @@ def test_plan_prefers_a_long_ngram_match_then_the_costly_source() -> None:
     plan = DraftPlan("ngram+mtp", [DraftSource(ngram, DraftController(8), min_tokens=4),
                                    DraftSource(mtp, DraftController(8), costly=True)])
     proposal = plan.propose([0], 8)
-    assert proposal is not None and proposal.source.name == "mtp" and proposal.tokens == [7, 8, 9]
+    # the head is asked for no more than its controller verifies (one token at even odds on the prior curve)
+    assert proposal is not None and proposal.source.name == "mtp" and proposal.tokens == [7] == proposal.draft
     ngram.tokens = [1, 2, 3, 4, 5]
     proposal = plan.propose([0], 8)
     assert proposal is not None and proposal.source.name == "ngram" and mtp.asked == 1  # the head was not called
@@ -235,14 +243,27 @@ def test_plan_prefers_a_long_ngram_match_then_the_costly_source() -> None:
 
 
 def test_a_paused_costly_source_only_probes_now_and_then() -> None:
-    from engine.draft.plan import PROBE_EVERY, DraftPlan, DraftSource
+    from engine.draft.plan import PROBE_EVERY, PROBE_LENGTH, PROBE_MAX_GAP, DraftPlan, DraftSource
 
-    mtp = _ListDrafter("mtp", [7, 8])
+    mtp = _ListDrafter("mtp", list(range(7, 23)))
     plan = DraftPlan("mtp", [DraftSource(mtp, _paused(), costly=True)])
-    proposals = [plan.propose([0], 8) for _ in range(2 * PROBE_EVERY + 1)]
-    assert mtp.asked == 3  # steps 1, 1 + PROBE_EVERY, 1 + 2 * PROBE_EVERY
+    proposals = [plan.propose([0], 16) for _ in range(1 + 7 * PROBE_EVERY)]
+    # probes back off: step 1, then after 8, 16 and 32 steps
+    probed = [step + 1 for step, p in enumerate(proposals) if p is not None]
+    assert probed == [1, 1 + PROBE_EVERY, 1 + 3 * PROBE_EVERY, 1 + 7 * PROBE_EVERY] and mtp.asked == 4
     probes = [p for p in proposals if p is not None]
-    assert len(probes) == 3 and all(p.length == 0 and p.draft == [] for p in probes)  # shadow-checked only
+    assert all(p.length == 0 and p.draft == [] and len(p.tokens) == PROBE_LENGTH for p in probes)  # shadows only
+    for _ in range(4 * PROBE_MAX_GAP):
+        plan.propose([0], 16)
+    assert 4 + 3 <= mtp.asked <= 4 + 5  # the gap stops growing at PROBE_MAX_GAP
+    plan.begin([0], [])  # a new request probes at once, with the short gap again
+    assert plan.propose([0], 16) is not None
+    # a head whose calls cost more than a perfect draft saves is not probed at all
+    plan.sources[0].controller.cost.record(1, 0.010)
+    plan.sources[0].controller.record_draft(1, 0.050)
+    plan.begin([0], [])
+    asked = mtp.asked
+    assert all(plan.propose([0], 16) is None for _ in range(2 * PROBE_MAX_GAP)) and mtp.asked == asked
     # a cheap source is asked every step, paused or not: its proposal is free
     ngram = _ListDrafter("ngram", [7, 8])
     cheap = DraftPlan("ngram", [DraftSource(ngram, _paused())])
@@ -277,7 +298,8 @@ def test_calibration_times_every_length_once_then_comes_from_the_cache(
     try:
         assert "calibrating draft costs" in said
         curve = first.costs.snapshot()
-        assert sorted(curve) == [0, 1, 2, 3, 4, 5] and all(seconds > 0 for seconds in curve.values())  # 0: steady
+        # 0: the steady plain step; -n: n-token calls in a row (repeated shapes)
+        assert sorted(curve) == [-5, -4, -3, -2, 0, 1, 2, 3, 4, 5] and all(seconds > 0 for seconds in curve.values())
         assert first.cache.tokens == []  # the scratch context was cleared
         plain = first.complete(GenerationRequest("def add(a, b):\n", max_tokens=8, drafter="none"))
         drafted = first.complete(GenerationRequest("def add(a, b):\n", max_tokens=8, drafter="ngram"))
@@ -319,6 +341,38 @@ def test_switch_pricing_charges_a_draft_for_the_plain_step_after_it() -> None:
     seeded.seed({0: 0.010, 1: 0.015, 5: 0.020})
     assert seeded.switch_penalty() == pytest.approx(0.5) and seeded.relative(5) == pytest.approx(2.0)
     assert seeded.snapshot()[0] == pytest.approx(0.010)
+
+
+def test_a_sustained_drafter_is_priced_at_repeated_shapes_plus_its_own_calls() -> None:
+    """The MTP head drafts at every step: kept at one length, its verify calls repeat a shape (a GPU replays the
+    graph, 19.1 against 24.4 ms for 4 tokens, 27B, H100) and no plain step follows; but each head call costs."""
+    cost = CostModel(price_switches=True)
+    cost.seed({0: 0.010, 1: 0.015, 4: 0.024, repeated_key(4): 0.016})
+    assert cost.relative(4) == pytest.approx(2.4) and cost.relative_repeated(4) == pytest.approx(1.6)
+    assert cost.relative_repeated(5) == cost.relative(5)  # never timed in a row: priced as changing
+    controller = DraftController(8, cost)
+    for _ in range(20):
+        controller.record(3, 2)  # two in three accepted
+    assert controller.best_length(8) == 0  # lookup's way: a changing shape plus the plain step after it
+    assert controller.best_length(8, sustained=True) == 3  # only 4-token calls were timed in a row
+    cost.record(4, 0.024)
+    cost.record(4, 0.018)  # a 4-token call after a 4-token call refines the repeated cost, not the changing one
+    assert cost.relative_repeated(4) == pytest.approx(1.6 + 0.2 * 0.2) and cost.relative(4) != pytest.approx(1.6)
+    controller.record_draft(3, 0.012)  # 4 ms a drafted token: 0.4 plain steps
+    assert controller.draft_cost() == pytest.approx(0.4)
+    assert controller.best_length(8, sustained=True) == 0  # head calls that dear make drafting a loss
+    assert cost.snapshot()[repeated_key(4)] == pytest.approx(0.0164)
+
+
+def test_a_costly_source_is_asked_for_what_its_controller_verifies() -> None:
+    from engine.draft.plan import DraftPlan, DraftSource
+
+    head = _ListDrafter("mtp", list(range(10, 26)))
+    confident = DraftController(16, CostModel(prior_slope=0.05), prior=0.9)
+    plan = DraftPlan("mtp", [DraftSource(head, confident, costly=True)])
+    proposal = plan.propose([0], 16)
+    wanted = confident.best_length(16, sustained=True)
+    assert proposal is not None and 1 < wanted < 16 and len(proposal.tokens) == proposal.length == wanted
 
 
 def test_ngram_acceptance_restarts_per_request_by_task_kind() -> None:

@@ -64,7 +64,7 @@ def noise(engine: Engine) -> float:
 class _TrustingController(DraftController):
     """Verifies every proposal in full, whatever acceptance and costs say."""
 
-    def best_length(self, available: int | None = None) -> int:
+    def best_length(self, available: int | None = None, sustained: bool = False) -> int:
         return self.draft_max if available is None else min(self.draft_max, available)
 
 

@@ -367,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fixed", default="8,16", help="fixed draft lengths replayed")
     parser.add_argument("--padded", default="8", help="padded (constant-shape) draft lengths replayed")
     parser.add_argument("--mtp-rates", default="0.8", help="per-token MTP acceptance rates replayed")
+    parser.add_argument("--policies", default="", help="n-gram replay policies to run (default: all)")
+    parser.add_argument("--mtp-answers", default="recorded", choices=("recorded", "ideal"),
+                        help="answers the MTP replay uses")
     parser.add_argument("--mtp-shipped-rates", default="0.72,0.85",
                         help="MTP acceptance rates replayed through the engine's own mtp and auto plans")
     parser.add_argument("--mtp-depths", default="2,3", help="MTP draft depths replayed")
@@ -434,6 +437,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          ngram=(engine.settings.ngram_min, engine.settings.ngram_max),
                                          plain_step=(made.get("plain") or {}).get(1), fixed=ints(args.fixed),
                                          padded=ints(args.padded))
+        wanted = {x.strip() for x in args.policies.split(",") if x.strip()}
+        if wanted:
+            policies = [p for p in policies if p.name in wanted or p.name == "none"]
         def partial(rows: list[dict[str, Any]]) -> None:
             res[name] = rows
             res[f"{name}_summary"] = replay.summarize(rows)
@@ -497,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         phase("costs", 10, lambda: mtp_costs(engine, depth, 2 if quick else 6), res)
         phase("cost_curve_with_head", 8, lambda: cost_curve(engine, depth, [1, 2, 3, 4, 5, 7, 9, 17],
                                                                2 if quick else 6, observe=True), res)
-        pool = recorded or ideal
+        pool = (ideal or recorded) if args.mtp_answers == "ideal" else (recorded or ideal)
         mtp_cases = [c for c in pool if c.kind == "edit"][:2] + [c for c in pool if c.kind == "explain"][:1]
         policies = replay.mtp_policies(engine.settings.draft_max, depths=ints(args.mtp_depths),
                                        rates=floats(args.mtp_rates), auto_depths=ints(args.auto_depths),

@@ -114,8 +114,8 @@ class FloorCostModel(CostModel):
         if 1 in seconds:
             self._plain = [float(seconds[1])]
 
-    def _base(self) -> float | None:
-        return min(self._plain) if self._plain else super()._base()
+    def base_seconds(self) -> float | None:
+        return min(self._plain) if self._plain else super().base_seconds()
 
 
 class FixedLength(DraftController):
@@ -125,7 +125,7 @@ class FixedLength(DraftController):
         super().__init__(draft_max)
         self.k = k
 
-    def best_length(self, available: int | None = None) -> int:
+    def best_length(self, available: int | None = None, sustained: bool = False) -> int:
         return min(self.k, self.draft_max if available is None else available)
 
 

@@ -31,6 +31,13 @@ _EMA = 0.2
 STEADY = 0
 
 
+def repeated_key(n_tokens: int) -> int:
+    """A calibration's key for an n-token call right after another n-token call (same shape: a GPU replays its
+    graph; 4 tokens cost 19.1 ms that way against 24.4 among changing shapes, 27B, H100): STEADY for one token,
+    -n for more."""
+    return STEADY if n_tokens == 1 else -n_tokens
+
+
 class CostModel:
     """Relative cost c(n) of one decode call over n tokens (c(1) = 1), learned from timings.
 
@@ -45,6 +52,7 @@ class CostModel:
         self.price_switches = price_switches
         self._steady: float | None = None  # one-token calls right after one-token calls
         self._after_draft: float | None = None  # one-token calls right after a longer call
+        self._repeated: dict[int, float] = {}  # n-token calls (n > 1) right after an n-token call
         self._previous = 0  # tokens in the last recorded call
 
     @staticmethod
@@ -60,10 +68,12 @@ class CostModel:
                 self._steady = self._ema(self._steady, seconds)
             elif self._previous > 1:
                 self._after_draft = self._ema(self._after_draft, seconds)
+        elif n_tokens == self._previous:
+            self._repeated[n_tokens] = self._ema(self._repeated.get(n_tokens), seconds)
         self._previous = n_tokens
 
-    def _base(self) -> float | None:
-        """Seconds of the plain step every cost is relative to."""
+    def base_seconds(self) -> float | None:
+        """Seconds of the plain step every cost is relative to (None before anything is known)."""
         if self.price_switches and self._steady is not None:
             return self._steady
         return self._seconds.get(1)
@@ -79,6 +89,8 @@ class CostModel:
         for n_tokens, value in seconds.items():
             if n_tokens >= 1 and value > 0:
                 self._seconds[int(n_tokens)] = float(value)
+            elif n_tokens < 0 and value > 0:
+                self._repeated[-int(n_tokens)] = float(value)
         if seconds.get(STEADY, 0) > 0:
             self._steady = float(seconds[STEADY])
             # the calibration's one-token calls alternate with longer ones, like the plain step after a draft
@@ -86,14 +98,23 @@ class CostModel:
                 self._after_draft = float(seconds[1])
 
     def snapshot(self) -> dict[int, float]:
-        """The learned seconds per decode call of n tokens (and the steady plain step as STEADY), for saving."""
+        """The learned seconds per decode call of n tokens (repeated shapes under repeated_key), for saving."""
         learned = dict(self._seconds)
         if self._steady is not None:
             learned[STEADY] = self._steady
+        learned.update({repeated_key(n): value for n, value in self._repeated.items()})
         return learned
 
+    def relative_repeated(self, n_tokens: int) -> float:
+        """c(n) for a call whose shape repeats the one before (as a drafter that keeps its length makes them)."""
+        base = self.base_seconds()
+        known = self._repeated.get(n_tokens)
+        if not self.price_switches or base is None or known is None or n_tokens == 1:
+            return self.relative(n_tokens)
+        return max(known / base, 1.0)
+
     def relative(self, n_tokens: int) -> float:
-        base = self._base()
+        base = self.base_seconds()
         if base is None or n_tokens == 1:
             return 1.0 + self.prior_slope * (n_tokens - 1)
         known = self._seconds.get(n_tokens)
@@ -115,6 +136,7 @@ class DraftController:
     def __init__(self, draft_max: int, cost: CostModel | None = None, prior: float = 0.5) -> None:
         self.draft_max = draft_max
         self.cost = cost or CostModel()
+        self._draft_seconds: float | None = None  # what proposing costs per drafted token (model drafters)
         self.restart(prior)
 
     def restart(self, prior: float) -> None:
@@ -138,17 +160,42 @@ class DraftController:
         self._accepted = self._accepted * decay + accepted
         self._rejected = self._rejected * decay + rejected
 
-    def expected_tokens(self, k: int) -> float:
-        a = min(self.acceptance, 0.999)
+    def record_draft(self, n_tokens: int, seconds: float) -> None:
+        """A proposal of `n_tokens` took `seconds` to make (a drafter that runs a model pays per token)."""
+        if n_tokens > 0 and seconds > 0:
+            self._draft_seconds = CostModel._ema(self._draft_seconds, seconds / n_tokens)
+
+    def draft_cost(self) -> float:
+        """Proposing one token, relative to a plain step."""
+        base = self.cost.base_seconds()
+        return self._draft_seconds / base if self._draft_seconds and base else 0.0
+
+    def expected_tokens(self, k: int, acceptance: float | None = None) -> float:
+        a = min(self.acceptance if acceptance is None else acceptance, 0.999)
         return (1 - a ** (k + 1)) / (1 - a)
 
-    def best_length(self, available: int | None = None) -> int:
-        """The k in 0..draft_max (and at most `available`) with the most tokens per unit of cost."""
+    def best_length(self, available: int | None = None, sustained: bool = False) -> int:
+        """The k in 0..draft_max (and at most `available`) with the most tokens per unit of cost.
+
+        A draft is priced as one among plain steps: its call changes shape and the plain step after it loses its
+        graph (the switch penalty), as with lookup, which drafts only where the answer copies. A `sustained`
+        drafter (a model drafter, which proposes at every step) keeps its length while acceptance holds, so its
+        calls repeat one shape; it is priced at that steady cost, plus what proposing costs it.
+        """
+        return self._best(available, sustained, self.acceptance)
+
+    def could_pay(self, available: int | None = None, sustained: bool = False) -> bool:
+        """Whether some draft would pay if every token were accepted (proposals that dear are not worth a probe)."""
+        return self._best(available, sustained, 1.0) > 0
+
+    def _best(self, available: int | None, sustained: bool, acceptance: float) -> int:
         limit = self.draft_max if available is None else min(self.draft_max, available)
         best_k, best_rate = 0, 0.0
-        penalty = self.cost.switch_penalty()  # priced as if a plain step follows: it often does when drafts are rare
+        penalty = 0.0 if sustained else self.cost.switch_penalty()
+        verify = self.cost.relative_repeated if sustained else self.cost.relative
+        per_token = self.draft_cost()
         for k in range(1, limit + 1):
-            rate = self.expected_tokens(k) / (self.cost.relative(k + 1) + penalty)
+            rate = self.expected_tokens(k, acceptance) / (verify(k + 1) + penalty + per_token * k)
             if rate > best_rate:
                 best_k, best_rate = k, rate
         # plain decoding yields 1 token per unit; a margin keeps noise from buying drafts that do not pay

@@ -3,12 +3,17 @@
 A plan holds its sources in priority order. `auto` on a model with an MTP head is n-gram lookup first, taken when it
 matches at least a few tokens (an edit copying its input), and the head otherwise. Every source has its own
 DraftController, since acceptance depends on the source, while all share one CostModel: the verify cost is the
-target's. A costly source (a model call per drafted token: the MTP head, a draft model) is not asked to propose while
-its controller has paused drafting, only every PROBE_EVERY steps, so the controller still sees acceptance recover.
+target's. A costly source (a model call per drafted token: the MTP head, a draft model) is asked for no more tokens
+than its controller will verify, and its controller prices those calls (every proposal is timed). While it is paused
+it only probes now and then (PROBE_LENGTH tokens, shadow-checked), so the controller still sees acceptance recover:
+PROBE_EVERY steps after the first probe, then twice as long after each further one, up to PROBE_MAX_GAP (probes that
+keep failing cost a paused head ~6% of a 27B's steps at a fixed gap of 8); never where its calls cost more than a
+perfect draft would save (a head as large as a tiny target's).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +22,8 @@ from .base import Drafter
 
 # While a costly source is paused, it drafts (unverified, shadow-checked) once every this many steps.
 PROBE_EVERY = 8
+PROBE_MAX_GAP = 64
+PROBE_LENGTH = 4
 # Where n-gram acceptance starts for each request (DraftSource.priors). Lookup acceptance is a property of the task,
 # not of the model: an edit (a request with a reference) copies most of its input, prose copies almost nothing, and
 # what one request taught would mislead the next (after five edits a prose answer verified 7 failing drafts before
@@ -34,7 +41,8 @@ class DraftSource:
     min_tokens: int = 1  # a shorter proposal falls through to the next source (kept if none does better)
     # acceptance restarted at every request: (with a reference, without); None keeps what earlier requests taught
     priors: tuple[float, float] | None = None
-    _paused_steps: int = field(default=0, repr=False)
+    _probe_wait: int = field(default=0, repr=False)  # paused steps left before the next probe
+    _probe_gap: int = field(default=PROBE_EVERY, repr=False)  # the wait after the next probe
 
     @property
     def name(self) -> str:
@@ -80,7 +88,7 @@ class DraftPlan:
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
         for source in self.sources:
             source.drafter.begin(prompt, reference)
-            source._paused_steps = 0  # a new request drafts at its first step
+            source._probe_wait, source._probe_gap = 0, PROBE_EVERY  # a new request drafts at its first step
             if source.priors is not None:
                 source.controller.restart(source.priors[0] if reference else source.priors[1])
 
@@ -90,16 +98,28 @@ class DraftPlan:
             return None
         short: Proposal | None = None
         for source in self.sources:
-            if source.costly and source.controller.best_length(budget) == 0:
-                source._paused_steps += 1
-                if source._paused_steps % PROBE_EVERY != 1:
-                    continue
+            controller, limit = source.controller, budget
+            if source.costly:
+                limit = controller.best_length(budget, sustained=True)
+                if limit == 0:
+                    if not controller.could_pay(budget, sustained=True):
+                        continue  # not even perfect acceptance would pay for its calls: no probe either
+                    if source._probe_wait > 0:
+                        source._probe_wait -= 1
+                        continue
+                    source._probe_wait = source._probe_gap - 1
+                    source._probe_gap = min(2 * source._probe_gap, PROBE_MAX_GAP)
+                    limit = min(budget, PROBE_LENGTH)
+                else:
+                    source._probe_wait, source._probe_gap = 0, PROBE_EVERY
+                started = time.perf_counter()
+                tokens = source.drafter.propose(history, limit)
+                controller.record_draft(len(tokens), time.perf_counter() - started)
             else:
-                source._paused_steps = 0
-            tokens = source.drafter.propose(history, budget)
+                tokens = source.drafter.propose(history, limit)
             if not tokens:
                 continue
-            proposal = Proposal(source, tokens, source.controller.best_length(len(tokens)))
+            proposal = Proposal(source, tokens, controller.best_length(len(tokens), sustained=source.costly))
             if len(tokens) >= source.min_tokens:
                 return proposal
             short = short or proposal
