@@ -364,6 +364,24 @@ def test_a_sustained_drafter_is_priced_at_repeated_shapes_plus_its_own_calls() -
     assert cost.snapshot()[repeated_key(4)] == pytest.approx(0.0164)
 
 
+def test_a_sustained_drafter_keeps_its_length_while_rates_are_close() -> None:
+    """Lengths whose rates are close: changing would cost a shape change (no graph), so the last length stays."""
+    cost = CostModel(price_switches=True)
+    changing = {1: 0.019, 2: 0.020, 3: 0.022, 4: 0.024, 5: 0.026, 6: 0.028, 7: 0.031, 8: 0.033, 9: 0.033}
+    repeated = {2: 0.014, 3: 0.016, 4: 0.019, 5: 0.021, 6: 0.023, 7: 0.025, 8: 0.028, 9: 0.026}
+    cost.seed({0: 0.0128, **changing, **{repeated_key(n): s for n, s in repeated.items()}})
+    controller = DraftController(8, cost, prior=0.7)
+    cost.record(1, 0.0128)  # a plain step before: every length changes shape
+    assert controller.best_length(8, sustained=True) == 2
+    cost.record(5, changing[5])  # the last call verified 4 drafts (a new shape): 4 stays, its shape would repeat
+    assert controller.best_length(8, sustained=True) == 4
+    cost.record(8, changing[8])  # 7 is too far from the best to keep
+    assert controller.best_length(8, sustained=True) == 2
+    lookup = controller.best_length(8)  # lookup's pricing (changing shape, plain step after) ignores the last call
+    cost.record(5, changing[5])
+    assert controller.best_length(8) == lookup
+
+
 def test_a_costly_source_is_asked_for_what_its_controller_verifies() -> None:
     from engine.draft.plan import DraftPlan, DraftSource
 

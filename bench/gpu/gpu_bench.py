@@ -504,13 +504,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         phase("cost_curve_with_head", 8, lambda: cost_curve(engine, depth, [1, 2, 3, 4, 5, 7, 9, 17],
                                                                2 if quick else 6, observe=True), res)
         pool = (ideal or recorded) if args.mtp_answers == "ideal" else (recorded or ideal)
-        mtp_cases = [c for c in pool if c.kind == "edit"][:2] + [c for c in pool if c.kind == "explain"][:1]
+        # prose first: where drafting must never be slower, and the deadline cuts the last case
+        mtp_cases = [c for c in pool if c.kind == "explain"][:1] + [c for c in pool if c.kind == "edit"][:2]
         policies = replay.mtp_policies(engine.settings.draft_max, depths=ints(args.mtp_depths),
                                        rates=floats(args.mtp_rates), auto_depths=ints(args.auto_depths),
                                        shipped_rates=floats(args.mtp_shipped_rates),
                                        ngram=(engine.settings.ngram_min, engine.settings.ngram_max))
+        def partial(rows: list[dict[str, Any]]) -> None:
+            res["replay"], res["replay_summary"] = rows, replay.summarize(rows)
+            save()
+
         rows = phase("replay", 30 if not quick else 5, lambda: _mtp_replay(engine, mtp_cases, policies,
-                                                                            deadline.left), res)
+                                                                            deadline.left, partial), res)
         if rows:
             res["replay_summary"] = replay.summarize(rows)
         res["gpu_memory_peak_mib"] = gpu_memory_mib()
@@ -518,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.close()
 
     # in order of importance: the deadline drops the last ones first
-    if kvs and deadline.allows(60, f"kv {kvs[0]}", results):
+    if kvs and "kv" not in skip and deadline.allows(60, f"kv {kvs[0]}", results):
         run_kv(kvs[0], True)
     if kvs and "plain" not in skip and deadline.allows(40, "plain", results):
         phase("plain", 40, lambda: plain_engine(args.model, kvs[0], n_ctx, quick), results["kv"].setdefault(kvs[0], {}))
@@ -527,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for kv in kvs[1:]:
         if deadline.allows(45, f"kv {kv}", results):
             run_kv(kv, False)
-    if kvs and ideal and deadline.allows(50, "replay_ideal", results):
+    if kvs and ideal and "replay_ideal" not in skip and deadline.allows(50, "replay_ideal", results):
         engine = make_engine(args.model, kvs[0], "ngram", n_ctx, args.draft_max)
         ngram_replay(engine, ideal, "replay_ideal", results["kv"].setdefault(kvs[0], {}))
         save()
@@ -539,13 +544,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _mtp_replay(engine: Any, cases: Sequence[replay.Case], policies: Sequence[replay.Policy],
-                time_left: Callable[[], float]) -> Any:
+                time_left: Callable[[], float], on_case: Callable[[list[dict[str, Any]]], None]) -> Any:
     from engine.draft import mtp as mtp_module
 
     saved = mtp_module.MIN_CONFIDENCE
     mtp_module.MIN_CONFIDENCE = -1.0
     try:
-        return replay.run_all(engine, cases, policies, log=log, time_left=time_left)
+        return replay.run_all(engine, cases, policies, log=log, time_left=time_left, on_case=on_case)
     finally:
         mtp_module.MIN_CONFIDENCE = saved
 

@@ -14,6 +14,7 @@ OUT=${OUT:-$ROOT/gpu-out}
 LIMIT=${QCODE_GPU_LIMIT:-580}  # seconds this whole command may take
 START=$(date +%s)
 # for a dry run on a machine without a GPU: QCODE_GPU_CUDA=OFF QCODE_GPU_MODEL_ARGS=--small ... run_device.sh --quick
+# QCODE_GPU_BANDWIDTH=0 skips the copy-bandwidth measurement (13 s) where it is known already
 CUDA=${QCODE_GPU_CUDA:-ON} JOBS=${QCODE_GPU_JOBS:-16} MODEL_ARGS=${QCODE_GPU_MODEL_ARGS:-}
 WORK=${QCODE_GPU_WORK:-/tmp/qcode-gpu}
 BUILD=$WORK/build PY=$WORK/py SITE=$WORK/site MODEL=$WORK/qwen36-27b-shaped.gguf
@@ -46,7 +47,7 @@ python3 -m pip install -q --no-deps --no-build-isolation --no-compile --target "
 mkdir -p "$PY" && cp -r .gpucarry/py/llama_cpp "$PY/"
 export PYTHONPATH=$ROOT:$SITE:$PY
 
-if [ "$CUDA" = ON ]; then
+if [ "$CUDA" = ON ] && [ "${QCODE_GPU_BANDWIDTH:-1}" = 1 ]; then
   [ -f "$WORK/bandwidth.json" ] || python3 -m bench.gpu.bandwidth > "$WORK/bandwidth.json"
 else
   echo '{"gb_s": null, "device": "none"}' > "$WORK/bandwidth.json"
