@@ -26,10 +26,6 @@ PRIOR_SLOPE = 0.3
 _EMA = 0.2
 
 
-# A sustained drafter's new length changes the verify call's shape once (no graph to replay); kept a few steps, that
-# cost is shared among them. Without it the length wanders as acceptance wobbles and never settles on one shape.
-SHAPE_CHANGE_SPREAD = 4
-
 # Key of a calibration's steady plain step: a one-token call right after another one. On a GPU it replays the CUDA
 # graph llama.cpp captured for that shape; a one-token call after a draft cannot (12.8 against 19.4 ms, 27B, H100).
 STEADY = 0
@@ -75,11 +71,6 @@ class CostModel:
         elif n_tokens == self._previous:
             self._repeated[n_tokens] = self._ema(self._repeated.get(n_tokens), seconds)
         self._previous = n_tokens
-
-    @property
-    def previous_tokens(self) -> int:
-        """Tokens in the last decode call recorded (0 before any)."""
-        return self._previous
 
     def base_seconds(self) -> float | None:
         """Seconds of the plain step every cost is relative to (None before anything is known)."""
@@ -189,8 +180,7 @@ class DraftController:
         A draft is priced as one among plain steps: its call changes shape and the plain step after it loses its
         graph (the switch penalty), as with lookup, which drafts only where the answer copies. A `sustained`
         drafter (a model drafter, which proposes at every step) keeps its length while acceptance holds, so its
-        calls repeat one shape: it is priced at that steady cost (a length other than the last call's pays its
-        shape change, spread over SHAPE_CHANGE_SPREAD steps), plus what proposing costs it.
+        calls repeat one shape; it is priced at that steady cost, plus what proposing costs it.
         """
         return self._best(available, sustained, self.acceptance)
 
@@ -201,22 +191,15 @@ class DraftController:
     def _best(self, available: int | None, sustained: bool, acceptance: float) -> int:
         limit = self.draft_max if available is None else min(self.draft_max, available)
         best_k, best_rate = 0, 0.0
+        penalty = 0.0 if sustained else self.cost.switch_penalty()
+        verify = self.cost.relative_repeated if sustained else self.cost.relative
         per_token = self.draft_cost()
         for k in range(1, limit + 1):
-            rate = self.expected_tokens(k, acceptance) / (self._verify_cost(k + 1, sustained) + per_token * k)
+            rate = self.expected_tokens(k, acceptance) / (verify(k + 1) + penalty + per_token * k)
             if rate > best_rate:
                 best_k, best_rate = k, rate
         # plain decoding yields 1 token per unit; a margin keeps noise from buying drafts that do not pay
         return best_k if best_rate > 1.02 else 0
-
-    def _verify_cost(self, n_tokens: int, sustained: bool) -> float:
-        cost = self.cost
-        if not sustained:
-            return cost.relative(n_tokens) + cost.switch_penalty()
-        steady = cost.relative_repeated(n_tokens)
-        if n_tokens == cost.previous_tokens:
-            return steady
-        return steady + (cost.relative(n_tokens) - steady) / SHAPE_CHANGE_SPREAD
 
 
 # --- calibration per card ---------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ target's. A costly source (a model call per drafted token: the MTP head, a draft
 than its controller will verify, and its controller prices those calls (every proposal is timed). While it is paused
 it only probes now and then (PROBE_LENGTH tokens, shadow-checked), so the controller still sees acceptance recover:
 PROBE_EVERY steps after the first probe, then twice as long after each further one, up to PROBE_MAX_GAP (probes that
-keep failing cost a paused head ~6% of a 27B's steps at a fixed gap of 8); never where its calls cost more than a
-perfect draft would save (a head as large as a tiny target's).
+keep failing cost a paused head ~6% of a 27B's steps at a fixed gap of 8), and at once the longest gap where its
+calls cost more than a perfect draft would save (a head as large as a tiny target's).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class DraftSource:
     priors: tuple[float, float] | None = None
     _probe_wait: int = field(default=0, repr=False)  # paused steps left before the next probe
     _probe_gap: int = field(default=PROBE_EVERY, repr=False)  # the wait after the next probe
+    _timed: bool = field(default=False, repr=False)  # whether this request's proposals are timed yet
 
     @property
     def name(self) -> str:
@@ -89,6 +90,7 @@ class DraftPlan:
         for source in self.sources:
             source.drafter.begin(prompt, reference)
             source._probe_wait, source._probe_gap = 0, PROBE_EVERY  # a new request drafts at its first step
+            source._timed = False
             if source.priors is not None:
                 source.controller.restart(source.priors[0] if reference else source.priors[1])
 
@@ -103,7 +105,9 @@ class DraftPlan:
                 limit = controller.best_length(budget, sustained=True)
                 if limit == 0:
                     if not controller.could_pay(budget, sustained=True):
-                        continue  # not even perfect acceptance would pay for its calls: no probe either
+                        # not even perfect acceptance would pay for its calls: only the longest gap, to see
+                        # whether they still cost that much
+                        source._probe_gap = PROBE_MAX_GAP
                     if source._probe_wait > 0:
                         source._probe_wait -= 1
                         continue
@@ -114,7 +118,10 @@ class DraftPlan:
                     source._probe_wait, source._probe_gap = 0, PROBE_EVERY
                 started = time.perf_counter()
                 tokens = source.drafter.propose(history, limit)
-                controller.record_draft(len(tokens), time.perf_counter() - started)
+                # a request's first proposal also runs the head over the whole prompt: not a per-token cost
+                if source._timed:
+                    controller.record_draft(len(tokens), time.perf_counter() - started)
+                source._timed = True
             else:
                 tokens = source.drafter.propose(history, limit)
             if not tokens:
