@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from .adaptive import DraftController
 from .base import Drafter
 
-# While a costly source is paused, it drafts (unverified, shadow-checked) once every this many steps.
+# While a costly source is paused it probes (drafts unverified, shadow-checked): PROBE_LENGTH tokens, PROBE_EVERY steps
+# after its first probe, then twice as long after each further one, up to PROBE_MAX_GAP.
 PROBE_EVERY = 8
 PROBE_MAX_GAP = 64
 PROBE_LENGTH = 4
@@ -100,37 +101,44 @@ class DraftPlan:
             return None
         short: Proposal | None = None
         for source in self.sources:
-            controller, limit = source.controller, budget
             if source.costly:
-                limit = controller.best_length(budget, sustained=True)
-                if limit == 0:
-                    if not controller.could_pay(budget, sustained=True):
-                        # not even perfect acceptance would pay for its calls: only the longest gap, to see
-                        # whether they still cost that much
-                        source._probe_gap = PROBE_MAX_GAP
-                    if source._probe_wait > 0:
-                        source._probe_wait -= 1
-                        continue
-                    source._probe_wait = source._probe_gap - 1
-                    source._probe_gap = min(2 * source._probe_gap, PROBE_MAX_GAP)
-                    limit = min(budget, PROBE_LENGTH)
-                else:
-                    source._probe_wait, source._probe_gap = 0, PROBE_EVERY
-                started = time.perf_counter()
-                tokens = source.drafter.propose(history, limit)
-                # a request's first proposal also runs the head over the whole prompt: not a per-token cost
-                if source._timed:
-                    controller.record_draft(len(tokens), time.perf_counter() - started)
-                source._timed = True
+                tokens = self._ask_costly(source, history, budget)
             else:
-                tokens = source.drafter.propose(history, limit)
+                tokens = source.drafter.propose(history, budget)  # a lookup: free to ask every step
             if not tokens:
                 continue
-            proposal = Proposal(source, tokens, controller.best_length(len(tokens), sustained=source.costly))
+            proposal = Proposal(source, tokens, source.controller.best_length(len(tokens), sustained=source.costly))
             if len(tokens) >= source.min_tokens:
                 return proposal
             short = short or proposal
         return short
+
+    @staticmethod
+    def _ask_costly(source: DraftSource, history: Sequence[int], budget: int) -> list[int]:
+        """A model drafter's proposal: as many tokens as its controller will verify, or a probe while it is paused
+        ([] between probes); timed, so the controller can price its calls."""
+        controller = source.controller
+        limit = controller.best_length(budget, sustained=True)
+        if limit > 0:
+            source._probe_wait, source._probe_gap = 0, PROBE_EVERY
+        else:
+            if not controller.could_pay(budget, sustained=True):
+                # not even perfect acceptance would pay for its calls: the longest gap, to see whether they still
+                # cost that much
+                source._probe_gap = PROBE_MAX_GAP
+            if source._probe_wait > 0:
+                source._probe_wait -= 1
+                return []
+            source._probe_wait = source._probe_gap - 1
+            source._probe_gap = min(2 * source._probe_gap, PROBE_MAX_GAP)
+            limit = min(budget, PROBE_LENGTH)
+        started = time.perf_counter()
+        tokens = source.drafter.propose(history, limit)
+        # a request's first proposal also runs the head over the whole prompt: not a per-token cost
+        if source._timed:
+            controller.record_draft(len(tokens), time.perf_counter() - started)
+        source._timed = True
+        return tokens
 
     def record_cost(self, n_tokens: int, seconds: float) -> None:
         """A decode call's time, for every cost model the plan's controllers use (usually the engine's one)."""
