@@ -737,9 +737,9 @@ _ACTION_HELP = {
 }
 
 
-# the order bindings take in the footer: on a narrow terminal only the first few fit
-_FOOTER_ORDER = ["complete", *(f"task('{task}')" for task, _, _ in TASKS), "help", "save", "open",
-                 "focus_prompt", "quit"]
+# the order bindings take in the footer: on a narrow terminal only the first few fit (80 columns end after Quit)
+_FOOTER_ORDER = ["complete", *(f"task('{task}')" for task, _, _ in TASKS), "quit", "help", "save", "open",
+                 "focus_prompt"]
 _CTRL_SPACE = ("ctrl+space", "ctrl+@", "ctrl+at")  # terminals send NUL for ctrl+space
 
 
