@@ -240,25 +240,29 @@ def _quantize_q4_0(x: np.ndarray) -> bytes:
     return out.tobytes()
 
 
-def _gguf_string(text: str) -> bytes:
+def gguf_string(text: str) -> bytes:
     raw = text.encode("utf-8")
     return struct.pack("<Q", len(raw)) + raw
 
 
-class _GGUFWriter:
-    """A minimal GGUF v3 writer.
+def tensor_info(name: str, ne: Sequence[int], kind: int, offset: int) -> bytes:
+    """A tensor's GGUF header entry: name, dimensions (innermost first), ggml type, offset into the data."""
+    return gguf_string(name) + struct.pack("<I", len(ne)) + struct.pack(f"<{len(ne)}Q", *ne) + struct.pack(
+        "<IQ", kind, offset)
 
-    The gguf package's writer spends seconds packing the 300k vocabulary strings one
-    value at a time; joining pre-encoded bytes takes a fraction of that, and the
-    generator then needs nothing beyond numpy.
+
+class GGUFMetadata:
+    """GGUF key/value entries, serialised as they are added (bench/gpu/synth27b.py writes its 27B model with these).
+
+    The gguf package's writer spends seconds packing the 300k vocabulary strings one value at a time; joining
+    pre-encoded bytes takes a fraction of that, and the generator then needs nothing beyond numpy.
     """
 
     def __init__(self) -> None:
         self.kv: list[bytes] = []
-        self.tensors: list[tuple[str, tuple[int, ...], int, bytes]] = []
 
     def _add_kv(self, key: str, kind: int, payload: bytes) -> None:
-        self.kv.append(_gguf_string(key) + struct.pack("<I", kind) + payload)
+        self.kv.append(gguf_string(key) + struct.pack("<I", kind) + payload)
 
     def u32(self, key: str, value: int) -> None:
         self._add_kv(key, 4, struct.pack("<I", value))
@@ -270,15 +274,23 @@ class _GGUFWriter:
         self._add_kv(key, 7, struct.pack("<?", value))
 
     def string(self, key: str, value: str) -> None:
-        self._add_kv(key, _STRING, _gguf_string(value))
+        self._add_kv(key, _STRING, gguf_string(value))
 
     def int_array(self, key: str, values: Sequence[int], kind: int = 5) -> None:
         fmt = f"<{len(values)}{_SCALARS[kind]}"
         self._add_kv(key, _ARRAY, struct.pack("<IQ", kind, len(values)) + struct.pack(fmt, *values))
 
     def string_array(self, key: str, values: Sequence[str]) -> None:
-        body = b"".join(_gguf_string(v) for v in values)
+        body = b"".join(gguf_string(v) for v in values)
         self._add_kv(key, _ARRAY, struct.pack("<IQ", _STRING, len(values)) + body)
+
+
+class _GGUFWriter(GGUFMetadata):
+    """A minimal GGUF v3 writer: the metadata, then tensors held in memory (toy sizes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tensors: list[tuple[str, tuple[int, ...], int, bytes]] = []
 
     def tensor(self, name: str, data: np.ndarray, kind: int) -> int:
         """Add a tensor given in numpy order (..., rows, cols); GGUF lists ne innermost first."""
@@ -298,8 +310,7 @@ class _GGUFWriter:
         infos: list[bytes] = []
         offset = 0
         for name, ne, kind, raw in self.tensors:
-            head = _gguf_string(name) + struct.pack("<I", len(ne)) + struct.pack(f"<{len(ne)}Q", *ne)
-            infos.append(head + struct.pack("<IQ", kind, offset))
+            infos.append(tensor_info(name, ne, kind, offset))
             offset += -(-len(raw) // _ALIGN) * _ALIGN
         header = b"GGUF" + struct.pack("<IQQ", 3, len(self.tensors), len(self.kv))
         with open(path, "wb") as out:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -209,43 +209,9 @@ def plan(shape: object, n_layer: int, with_mtp: bool, vocab: int, pool: Pool, lo
 
 
 # --- GGUF ------------------------------------------------------------------------------------------------------
-def _string(text: str) -> bytes:
-    raw = text.encode("utf-8")
-    return struct.pack("<Q", len(raw)) + raw
-
-
-class Metadata:
-    """GGUF key/value entries, serialised as they are added."""
-
-    def __init__(self) -> None:
-        self.entries: list[bytes] = []
-
-    def _add(self, key: str, kind: int, payload: bytes) -> None:
-        self.entries.append(_string(key) + struct.pack("<I", kind) + payload)
-
-    def u32(self, key: str, value: int) -> None:
-        self._add(key, 4, struct.pack("<I", value))
-
-    def f32(self, key: str, value: float) -> None:
-        self._add(key, 6, struct.pack("<f", value))
-
-    def boolean(self, key: str, value: bool) -> None:
-        self._add(key, 7, struct.pack("<?", value))
-
-    def string(self, key: str, value: str) -> None:
-        self._add(key, 8, _string(value))
-
-    def ints(self, key: str, values: list[int], kind: int = 5) -> None:
-        fmt = {4: "I", 5: "i"}[kind]
-        self._add(key, 9, struct.pack("<IQ", kind, len(values)) + struct.pack(f"<{len(values)}{fmt}", *values))
-
-    def strings(self, key: str, values: list[str]) -> None:
-        self._add(key, 9, struct.pack("<IQ", 8, len(values)) + b"".join(_string(v) for v in values))
-
-
-def metadata(shape: object, n_layer: int, with_mtp: bool, vocab_size: int, name: str) -> Metadata:
+def metadata(shape: object, n_layer: int, with_mtp: bool, vocab_size: int, name: str) -> Any:
     s, arch = shape, SQ.ARCH
-    m = Metadata()
+    m = SQ.GGUFMetadata()
     m.string("general.architecture", arch)
     m.string("general.name", name)
     m.u32("general.file_type", FILE_TYPE_Q4_K_S)
@@ -260,7 +226,7 @@ def metadata(shape: object, n_layer: int, with_mtp: bool, vocab_size: int, name:
     m.u32(f"{arch}.attention.value_length", s.head_dim)
     m.f32(f"{arch}.attention.layer_norm_rms_epsilon", s.rms_eps)
     m.u32(f"{arch}.rope.dimension_count", s.n_rot)
-    m.ints(f"{arch}.rope.dimension_sections", list(s.rope_sections))
+    m.int_array(f"{arch}.rope.dimension_sections", list(s.rope_sections))
     m.f32(f"{arch}.rope.freq_base", s.rope_freq_base)
     m.u32(f"{arch}.ssm.conv_kernel", s.ssm_conv)
     m.u32(f"{arch}.ssm.state_size", s.ssm_head_dim)
@@ -279,13 +245,13 @@ def metadata(shape: object, n_layer: int, with_mtp: bool, vocab_size: int, name:
     types += [5] * (vocab_size - len(types))
     m.string("tokenizer.ggml.model", "gpt2")
     m.string("tokenizer.ggml.pre", "qwen35")
-    m.strings("tokenizer.ggml.tokens", tokens)
-    m.ints("tokenizer.ggml.token_type", types)
-    m.strings("tokenizer.ggml.merges", vocab.merges)
+    m.string_array("tokenizer.ggml.tokens", tokens)
+    m.int_array("tokenizer.ggml.token_type", types)
+    m.string_array("tokenizer.ggml.merges", vocab.merges)
     m.u32("tokenizer.ggml.bos_token_id", SQ.TOKEN_ENDOFTEXT)
     m.u32("tokenizer.ggml.eos_token_id", SQ.TOKEN_IM_END)
     m.u32("tokenizer.ggml.padding_token_id", SQ.TOKEN_ENDOFTEXT)
-    m.boolean("tokenizer.ggml.add_bos_token", False)
+    m.bool("tokenizer.ggml.add_bos_token", False)
     m.string("tokenizer.chat_template", SQ.CHAT_TEMPLATE)
     return m
 
@@ -299,16 +265,14 @@ def _blocks(tensor: Tensor, rng: np.random.Generator, chunk_blocks: int) -> Iter
         yield tensor.fill(rng, first)
 
 
-def write(path: Path, meta: Metadata, tensors: list[Tensor], rng: np.random.Generator, chunk_blocks: int) -> int:
+def write(path: Path, meta: Any, tensors: list[Tensor], rng: np.random.Generator, chunk_blocks: int) -> int:
     infos, offset = [], 0
     for t in tensors:
-        ne = tuple(reversed(t.shape))
-        infos.append(_string(t.name) + struct.pack("<I", len(ne)) + struct.pack(f"<{len(ne)}Q", *ne)
-                     + struct.pack("<IQ", t.kind[0], offset))
+        infos.append(SQ.tensor_info(t.name, tuple(reversed(t.shape)), t.kind[0], offset))
         offset += -(-t.n_bytes // _ALIGN) * _ALIGN
     with open(path, "wb", buffering=16 << 20) as out:
-        out.write(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(meta.entries)))
-        out.writelines(meta.entries)
+        out.write(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(meta.kv)))
+        out.writelines(meta.kv)
         out.writelines(infos)
         _pad(out)
         for t in tensors:
