@@ -19,7 +19,6 @@ from . import llama_log, sampling
 from .backend import OneRequestAtATime
 from .cache import StateCache
 from .draft.adaptive import (
-    STEADY,
     CostModel,
     DraftController,
     calibrate,
@@ -444,9 +443,9 @@ class Engine(OneRequestAtATime):
         """Seconds of a verify call of n = 1 .. draft_max + 1 tokens (logits and argmax of every row included).
 
         Runs on a scratch context (cleared after), rolling each call back to its first token, as a rejected
-        draft is. Sizes alternate, as drafting makes them: on a GPU that also prices the lost CUDA graphs. Then
-        STEADY: a one-token call after one-token calls, as sustained plain decoding runs (a GPU replays its graph),
-        and under repeated_key(n) an n-token call after n-token calls, as a drafter that keeps its length runs.
+        draft is. Sizes alternate, as drafting makes them: on a GPU that also prices the lost CUDA graphs. Then, under
+        repeated_key(n), an n-token call after n-token calls (a GPU replays its graph), as sustained plain decoding
+        (STEADY, n = 1) and a drafter that keeps its length run.
         """
         runtime = self.runtime
         sizes = list(range(1, self.draft_max + 2))
@@ -454,9 +453,8 @@ class Engine(OneRequestAtATime):
         self.cache.reset()
         runtime.decode(filler, 0, 0)
         position = len(filler)
-        steady_calls = 8
         settle = 3  # calls of one shape before llama.cpp's CUDA backend replays a captured graph
-        total, done = len(sizes) * repeats + steady_calls + (len(sizes) - 1) * (settle + 2), 0
+        total, done = len(sizes) * (repeats + settle + repeats), 0
 
         def time_call(n: int) -> float:
             nonlocal position, done
@@ -476,11 +474,9 @@ class Engine(OneRequestAtATime):
 
         try:
             seconds = calibrate(time_call, sizes, repeats)
-            plain = [time_call(1) for _ in range(steady_calls)]
-            seconds[STEADY] = statistics.median(plain[steady_calls // 2 :])  # after the shape has settled
-            for n in sizes[1:]:
-                same = [time_call(n) for _ in range(settle + 2)][settle:]
-                seconds[repeated_key(n)] = min(same)
+            for n in sizes:  # one shape in a row: repeated_key(1) is STEADY, sustained plain decoding
+                same = [time_call(n) for _ in range(settle + repeats)][settle:]
+                seconds[repeated_key(n)] = statistics.median(same)
             return seconds
         finally:
             self.cache.reset()

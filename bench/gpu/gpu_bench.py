@@ -168,7 +168,7 @@ def decode_speed(engine: Any, depth: int, n_tokens: int, rounds: int, drafter: s
             "bare_runs": [round(x, 2) for x in bare]}
 
 
-def decode_without_slots(engine: Any, depth: int, n_tokens: int, rounds: int, slots: int = 0) -> dict[str, Any]:
+def decode_with_slots(engine: Any, depth: int, n_tokens: int, rounds: int, slots: int) -> dict[str, Any]:
     """The bare loop on a second context of the same model with `slots` recurrent rollback slots (n_rs_seq)."""
     from dataclasses import replace
 
@@ -461,11 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         phase("prompt", 10, lambda: prompt_speed(engine, 256 if quick else 4096, 2), res)
         phase("decode", 20, lambda: decode_speed(engine, 128 if quick else 1024, 16 if quick else 128,
                                                  1 if quick else 3), res)
-        if primary:
-            phase("decode_without_rollback_slots", 15, lambda: decode_without_slots(
-                engine, 128 if quick else 1024, 16 if quick else 128, 1 if quick else 2), res)
+        if primary:  # no slots at all: the `plain` phase, on an engine loaded with drafting off
             for slots in ints(args.slots):
-                phase(f"decode_slots_{slots}", 12, lambda slots=slots: decode_without_slots(
+                phase(f"decode_slots_{slots}", 12, lambda slots=slots: decode_with_slots(
                     engine, 128 if quick else 1024, 16 if quick else 128, 1 if quick else 2, slots), res)
         curves: dict[str, Any] = {}
         res["cost_curve"] = curves

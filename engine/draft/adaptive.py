@@ -50,9 +50,9 @@ class CostModel:
         self.prior_slope = prior_slope
         self._seconds: dict[int, float] = {}
         self.price_switches = price_switches
-        self._steady: float | None = None  # one-token calls right after one-token calls
         self._after_draft: float | None = None  # one-token calls right after a longer call
-        self._repeated: dict[int, float] = {}  # n-token calls (n > 1) right after an n-token call
+        # n-token calls right after an n-token call; for n = 1 that is sustained plain decoding, the steady step
+        self._repeated: dict[int, float] = {}
         self._previous = 0  # tokens in the last recorded call
 
     @staticmethod
@@ -63,45 +63,42 @@ class CostModel:
         if n_tokens < 1 or seconds <= 0:
             return
         self._seconds[n_tokens] = self._ema(self._seconds.get(n_tokens), seconds)
-        if n_tokens == 1:
-            if self._previous == 1:
-                self._steady = self._ema(self._steady, seconds)
-            elif self._previous > 1:
-                self._after_draft = self._ema(self._after_draft, seconds)
-        elif n_tokens == self._previous:
+        if n_tokens == self._previous:
             self._repeated[n_tokens] = self._ema(self._repeated.get(n_tokens), seconds)
+        elif n_tokens == 1 and self._previous > 1:
+            self._after_draft = self._ema(self._after_draft, seconds)
         self._previous = n_tokens
 
     def base_seconds(self) -> float | None:
         """Seconds of the plain step every cost is relative to (None before anything is known)."""
-        if self.price_switches and self._steady is not None:
-            return self._steady
+        steady = self._repeated.get(1)
+        if self.price_switches and steady is not None:
+            return steady
         return self._seconds.get(1)
 
     def switch_penalty(self) -> float:
         """What a draft costs the plain step after it, relative to a steady plain step (0 unless pricing them)."""
-        if not self.price_switches or self._steady is None or self._after_draft is None:
+        steady = self._repeated.get(1)
+        if not self.price_switches or steady is None or self._after_draft is None:
             return 0.0
-        return max(self._after_draft / self._steady - 1.0, 0.0)
+        return max(self._after_draft / steady - 1.0, 0.0)
 
     def seed(self, seconds: Mapping[int, float]) -> None:
         """Start from a calibration (seconds per decode call of n tokens); live timings keep refining it."""
-        for n_tokens, value in seconds.items():
-            if n_tokens >= 1 and value > 0:
-                self._seconds[int(n_tokens)] = float(value)
-            elif n_tokens < 0 and value > 0:
-                self._repeated[-int(n_tokens)] = float(value)
-        if seconds.get(STEADY, 0) > 0:
-            self._steady = float(seconds[STEADY])
+        for key, value in seconds.items():
+            if value <= 0:
+                continue
+            if key >= 1:
+                self._seconds[int(key)] = float(value)
+            else:  # repeated_key(n): STEADY for one token, -n for more
+                self._repeated[max(-int(key), 1)] = float(value)
+        if seconds.get(STEADY, 0) > 0 and 1 in seconds:
             # the calibration's one-token calls alternate with longer ones, like the plain step after a draft
-            if 1 in seconds:
-                self._after_draft = float(seconds[1])
+            self._after_draft = float(seconds[1])
 
     def snapshot(self) -> dict[int, float]:
         """The learned seconds per decode call of n tokens (repeated shapes under repeated_key), for saving."""
         learned = dict(self._seconds)
-        if self._steady is not None:
-            learned[STEADY] = self._steady
         learned.update({repeated_key(n): value for n, value in self._repeated.items()})
         return learned
 

@@ -102,43 +102,46 @@ class DraftPlan:
         short: Proposal | None = None
         for source in self.sources:
             if source.costly:
-                tokens = self._ask_costly(source, history, budget)
+                tokens, length = self._ask_costly(source, history, budget)
             else:
                 tokens = source.drafter.propose(history, budget)  # a lookup: free to ask every step
+                length = source.controller.best_length(len(tokens)) if tokens else 0
             if not tokens:
                 continue
-            proposal = Proposal(source, tokens, source.controller.best_length(len(tokens), sustained=source.costly))
+            proposal = Proposal(source, tokens, length)
             if len(tokens) >= source.min_tokens:
                 return proposal
             short = short or proposal
         return short
 
     @staticmethod
-    def _ask_costly(source: DraftSource, history: Sequence[int], budget: int) -> list[int]:
-        """A model drafter's proposal: as many tokens as its controller will verify, or a probe while it is paused
-        ([] between probes); timed, so the controller can price its calls."""
+    def _ask_costly(source: DraftSource, history: Sequence[int], budget: int) -> tuple[list[int], int]:
+        """A model drafter's proposal and how much of it to verify: as many tokens as its controller will verify,
+        or a probe while it is paused (verified: 0; no tokens between probes); timed, so the controller can price
+        its calls."""
         controller = source.controller
         limit = controller.best_length(budget, sustained=True)
         if limit > 0:
             source._probe_wait, source._probe_gap = 0, PROBE_EVERY
+        elif source._probe_wait > 0:
+            source._probe_wait -= 1
+            return [], 0
         else:
             if not controller.could_pay(budget, sustained=True):
                 # not even perfect acceptance would pay for its calls: the longest gap, to see whether they still
                 # cost that much
                 source._probe_gap = PROBE_MAX_GAP
-            if source._probe_wait > 0:
-                source._probe_wait -= 1
-                return []
             source._probe_wait = source._probe_gap - 1
             source._probe_gap = min(2 * source._probe_gap, PROBE_MAX_GAP)
-            limit = min(budget, PROBE_LENGTH)
         started = time.perf_counter()
-        tokens = source.drafter.propose(history, limit)
+        tokens = source.drafter.propose(history, limit or min(budget, PROBE_LENGTH))
         # a request's first proposal also runs the head over the whole prompt: not a per-token cost
         if source._timed:
             controller.record_draft(len(tokens), time.perf_counter() - started)
         source._timed = True
-        return tokens
+        if 0 < len(tokens) < limit:  # the drafter stopped short (an unsure head): the best length within it
+            return tokens, controller.best_length(len(tokens), sustained=True)
+        return tokens, limit  # the best of 1..budget is the best of 1..limit; a probe verifies nothing
 
     def record_cost(self, n_tokens: int, seconds: float) -> None:
         """A decode call's time, for every cost model the plan's controllers use (usually the engine's one)."""
