@@ -386,6 +386,18 @@ def test_a_sustained_drafter_is_priced_at_repeated_shapes_plus_its_own_calls() -
     assert cost.snapshot()[repeated_key(4)] == pytest.approx(0.0164)
 
 
+def test_a_drafter_that_never_lets_a_plain_step_run_is_still_priced() -> None:
+    """Drafting from the first step, no one-token call is ever timed: the plain step is inferred from the shortest
+    call timed (through the prior slope), so verify costs and the drafter's own calls are priced from the start."""
+    cost = CostModel(prior_slope=0.5)
+    cost.record(5, 0.030)
+    assert cost.base_seconds() == pytest.approx(0.010)  # 30 ms / (1 + 0.5 * 4)
+    assert cost.relative(5) == pytest.approx(3.0) and cost.relative(3) == pytest.approx(2.0)
+    controller = DraftController(8, cost, prior=0.99)
+    controller.record_draft(4, 0.040)  # a draft model as large as the target: a plain step per drafted token
+    assert controller.draft_cost() == pytest.approx(1.0) and controller.best_length(8, sustained=True) == 0
+
+
 def test_a_costly_source_is_asked_for_what_its_controller_verifies() -> None:
     from engine.draft.plan import DraftPlan, DraftSource
 

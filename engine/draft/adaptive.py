@@ -70,11 +70,19 @@ class CostModel:
         self._previous = n_tokens
 
     def base_seconds(self) -> float | None:
-        """Seconds of the plain step every cost is relative to (None before anything is known)."""
+        """Seconds of the plain step every cost is relative to (None before anything is timed).
+
+        Before a one-token call is timed (a drafter that drafts from its first step never makes one), it is
+        inferred from the shortest call timed, through the prior slope: a model drafter's own cost is priced
+        against it from the start.
+        """
         steady = self._repeated.get(1)
         if self.price_switches and steady is not None:
             return steady
-        return self._seconds.get(1)
+        if 1 in self._seconds or not self._seconds:
+            return self._seconds.get(1)
+        shortest = min(self._seconds)
+        return self._seconds[shortest] / (1.0 + self.prior_slope * (shortest - 1))
 
     def switch_penalty(self) -> float:
         """What a draft costs the plain step after it, relative to a steady plain step (0 unless pricing them)."""
@@ -119,7 +127,7 @@ class CostModel:
             return max(known / base, 1.0)
         lower = max((n for n in self._seconds if n < n_tokens), default=1)
         upper = min((n for n in self._seconds if n > n_tokens), default=None)
-        low = self._seconds[lower] / base
+        low = self._seconds[lower] / base if lower in self._seconds else 1.0  # c(1) = 1, timed or not
         if upper is None:
             return max(low + self.prior_slope * (n_tokens - lower), 1.0)
         high = self._seconds[upper] / base
