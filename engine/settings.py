@@ -46,7 +46,10 @@ class QcodeSettings(BaseSettings):
     )
 
     # model and context
-    model: Path | None = Field(None, description="GGUF model file; empty means the default model")
+    model: str | None = Field(
+        None, description="a packaged model's name (coder-1.5b, coder-0.5b) or a GGUF file; empty means the default "
+        "(coder-1.5b where installed, else coder-0.5b)"
+    )
     n_ctx: int = Field(8192, ge=256, le=1_048_576, description="context size in tokens")
     kv_type_k: KvType = Field("q8_0", description="KV cache type for K")
     kv_type_v: KvType = Field("q8_0", description="KV cache type for V")
@@ -62,7 +65,10 @@ class QcodeSettings(BaseSettings):
 
     # drafting
     draft: DrafterName = Field("auto", description="drafter: none, ngram, mtp, model or auto")
-    draft_model: Path | None = Field(None, description="small GGUF with the same vocabulary")
+    draft_model: str | None = Field(
+        None, description="a small model with the target's vocabulary (a name or a GGUF file); empty means the "
+        "packaged target's own pair (coder-0.5b for coder-1.5b) where installed"
+    )
     draft_max: int = Field(16, ge=1, le=64, description="longest draft verified in one batch")
     ngram_min: int = Field(2, ge=1, le=16, description="shortest n-gram the lookup matches")
     ngram_max: int = Field(5, ge=1, le=16, description="longest n-gram the lookup matches")
@@ -103,9 +109,14 @@ class QcodeSettings(BaseSettings):
     def _empty_path_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
-        if isinstance(value, str):
-            return Path(value).expanduser()
+        if isinstance(value, Path):
+            return str(value)
         return value
+
+    @field_validator("prompts_dir", mode="after")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
     @field_validator("server_url", mode="before")
     @classmethod

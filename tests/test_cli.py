@@ -46,7 +46,7 @@ def test_piped_explain_streams_plain_text(run_qcode: RunQcode) -> None:
     stats = [line for line in done.stderr.splitlines() if line.startswith("qcode: stats:")]
     assert len(stats) == 1
     assert re.search(r"prompt \d+ tok .* \d+ tok, ttft \d+ ms, [\d.]+ tok/s", stats[0])
-    assert "kv q8_0" in stats[0] and stats[0].endswith(", model Gemma 3 270m")
+    assert "kv q8_0" in stats[0] and stats[0].endswith(", model Qwen2.5 Coder 1.5B Instruct GGUF")
 
 
 @pytest.mark.slow
@@ -133,7 +133,9 @@ def test_refactor_on_the_real_model(run_qcode: RunQcode, calc: Path) -> None:
 def test_missing_and_corrupt_model(run_qcode: RunQcode, calc: Path, tmp_path: Path) -> None:
     done = run_qcode(["explain", str(calc), "--model", str(tmp_path / "nope.gguf")])
     assert done.returncode == 1
-    assert "does not exist" in error_lines(done.stderr)[0]
+    assert "neither a model name (coder-1.5b, coder-0.5b) nor a file that exists" in error_lines(done.stderr)[0]
+    done = run_qcode(["explain", str(calc), "--model", "coder-9b"])
+    assert done.returncode == 1 and "model 'coder-9b' is neither a model name" in error_lines(done.stderr)[0]
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + b"\x00" * 64)
     done = run_qcode(["explain", str(calc), "--model", str(bad)])
@@ -428,9 +430,33 @@ def test_model_facts_of_the_default_model(capsys: pytest.CaptureFixture[str]) ->
         assert re.search(rf"^{label} +\S", text, re.MULTILINE), label
     assert main(["model", "--json"]) == 0
     facts = json.loads(capsys.readouterr().out)
-    assert facts["arch"] == "gemma3" and facts["quant"] == "Q4_K_S"
-    assert facts["has_fim"] is False and facts["n_nextn_layers"] == 0
+    assert facts["arch"] == "qwen2" and facts["quant"] == "Q4_K_S"
+    assert facts["has_fim"] is True and facts["n_nextn_layers"] == 0
     assert Path(facts["path"]).stat().st_size == facts["size_bytes"]
+
+
+def test_model_list_shows_the_packaged_models(run_qcode: RunQcode) -> None:
+    done = run_qcode(["model", "list", "--json"])
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["models"]
+    assert [row["name"] for row in rows] == ["coder-1.5b", "coder-0.5b"]
+    default, fast = rows
+    assert default["default"] and default["installed"] and default["draft_model"] == "coder-0.5b"
+    assert not fast["default"] and fast["installed"]
+    done = run_qcode(["model", "list"])
+    assert done.returncode == 0 and "coder-1.5b  Qwen2.5-Coder-1.5B-Instruct (default)" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_model_by_name(run_qcode: RunQcode) -> None:
+    done = run_qcode(["model", "--model", "coder-0.5b", "--json"])
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout)
+    assert facts["quant"] == "Q4_K_S" and "0.5B" in facts["name"] and facts["vocab_size"] == 151936
+    done = run_qcode(["explain", "--model", "coder-0.5b", "--max-tokens", "8", "--stats"],
+                     stdin="def f():\n    return 6 * 7\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() and "model Qwen2.5 Coder 0.5B Instruct" in done.stderr
 
 
 @pytest.mark.slow

@@ -32,11 +32,11 @@ def collect(engine: Any, request: GenerationRequest, cancel: threading.Event | N
 
 def test_default_model_metadata(real_engine: Any) -> None:
     info = real_engine.info
-    assert info.arch == "gemma3"
+    assert info.arch == "qwen2" and "1.5B" in info.name
     assert info.quant == "Q4_K_S"  # requantized from the package's Q4_K_M, like the target
-    assert info.vocab_size == 262144
-    assert info.n_swa == 512 and not info.is_hybrid and not info.has_fim
-    assert info.chat_template is None  # a base model: the plain prompt format applies
+    assert info.vocab_size == 151936  # the same as coder-0.5b's: the pair drafts for each other
+    assert info.has_fim and not info.is_hybrid and not info.n_swa
+    assert info.chat_template is not None and "<|im_start|>" in info.chat_template  # ChatML
 
 
 def test_stream_pieces_add_up_to_the_answer(real_engine: Any) -> None:

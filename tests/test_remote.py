@@ -106,7 +106,7 @@ class TestTemplateFromTheModelFile:
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() and error_lines(done.stderr) == []
         (stats,) = [line for line in done.stderr.splitlines() if line.startswith("qcode: stats:")]
-        assert "drafter server" in stats and "kv server" in stats and "model Gemma 3" in stats
+        assert "drafter server" in stats and "kv server" in stats and "model Qwen2.5 Coder 1.5B" in stats
 
     def test_server_flag_and_the_servers_figures(
         self, server: str, calc: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

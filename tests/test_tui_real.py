@@ -74,7 +74,7 @@ def test_real_model_loads_in_a_worker_with_a_visible_loading_state(
     assert app.load_error is None
     assert "loading" in states[0]
     assert "ready" in states[1]
-    assert "Gemma 3 270m Q4_K_S · kv q8_0 · draft auto" in states[1]
+    assert "Qwen2.5 Coder 1.5B Instruct GGUF Q4_K_S · kv q8_0 · draft auto" in states[1]
     assert states[2] == "yx = 1\n"
 
 

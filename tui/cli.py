@@ -32,7 +32,7 @@ SUMMARY = {
     "doc": "add docstrings and comments; prints a diff, --apply writes it",
     "test": "write a new test file for code",
     "complete": "print the text to insert at a position (for editors)",
-    "model": "show the model's facts",
+    "model": "show the model's facts (`qcode model list`: the models you can name)",
     "quantize": "quantize a GGUF model",
     "config": "show every effective setting and where it comes from",
     "bench": "measure decoding speed and drafting (qcode bench --help)",
@@ -51,11 +51,14 @@ def _common_options() -> Parser:
     """Options every model-using command takes; None means 'not given' to the settings."""
     common = Parser(add_help=False)
     model = common.add_argument_group("model")
-    model.add_argument("--model", metavar="PATH", help="GGUF model (default: the packaged one)")
+    model.add_argument(
+        "--model", metavar="NAME|PATH",
+        help="a packaged model (coder-1.5b, coder-0.5b; `qcode model list`) or a GGUF file",
+    )
     model.add_argument("--ctx", type=int, metavar="N", help="context size in tokens")
     model.add_argument("--kv-type", choices=get_args(KvType), help="KV cache type (K and V)")
     model.add_argument("--draft", choices=get_args(DrafterName), help="draft decoding method")
-    model.add_argument("--draft-model", metavar="PATH", help="small GGUF for --draft model")
+    model.add_argument("--draft-model", metavar="NAME|PATH", help="small model with the same vocabulary")
     model.add_argument("--threads", type=int, metavar="N", help="CPU threads (0: all cores)")
     server = common.add_argument_group("server (instead of the embedded model)")
     _server_options(server)
@@ -137,8 +140,12 @@ def build_parser() -> Parser:
     sub.add_argument("--line", type=int, metavar="L", help="1-based line of the cursor")
     sub.add_argument("--col", type=int, metavar="C", help="1-based column of the cursor")
     sub.add_argument("--offset", type=int, metavar="N", help="0-based character offset")
-    sub = commands.add_parser("model", help=SUMMARY["model"], description=SUMMARY["model"])
-    sub.add_argument("--model", metavar="PATH", help="GGUF file (default: the configured model)")
+    sub = commands.add_parser(
+        "model", help=SUMMARY["model"],
+        description=SUMMARY["model"] + "; `qcode model list`: the packaged models, installed or not",
+    )
+    sub.add_argument("action", nargs="?", choices=("list",), help="list the packaged models")
+    sub.add_argument("--model", metavar="NAME|PATH", help="model (default: the configured one)")
     _server_options(sub)
     sub.add_argument("--json", action="store_true", help="one JSON object on stdout")
     sub = commands.add_parser("quantize", help=SUMMARY["quantize"], description=SUMMARY["quantize"])

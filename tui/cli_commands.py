@@ -430,6 +430,8 @@ def _size(n: int) -> str:
 def run_model(args: argparse.Namespace) -> int:
     from engine.model import read_model_info, resolve_model_path
 
+    if args.action == "list":
+        return _list_models(args.json)
     settings = load_settings(
         model=args.model, server_url=args.server, server_model=args.server_model
     )
@@ -464,6 +466,46 @@ def run_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_models(as_json: bool) -> int:
+    """The packaged models: installed or not, built or not, where, how large, which is the default."""
+    from engine.model import read_model_info
+    from engine.packaged import PACKAGED_MODELS, installed_models, models_dir, ready_path
+
+    installed = {model.name for model in installed_models()}
+    default = next((m.name for m in PACKAGED_MODELS if m.name in installed or ready_path(m)), None)
+    rows: list[dict[str, Any]] = []
+    for model in PACKAGED_MODELS:
+        ready = ready_path(model)
+        info = read_model_info(ready) if ready else None
+        rows.append({
+            "name": model.name,
+            "model": model.title,
+            "default": model.name == default,
+            "installed": model.name in installed,
+            "built": ready is not None,
+            "quant": info.quant if info else None,
+            "size_bytes": info.size_bytes if info else None,
+            "path": str(ready or models_dir() / model.file_name),
+            "draft_model": model.draft,
+            "install": f"pip install 'qcode[{model.extra}]'",
+        })
+    if as_json:
+        print_json({"models": rows})
+        return 0
+    lines = []
+    for row in rows:
+        if row["built"]:
+            state = f"{row['quant']}, {_size(row['size_bytes'])}, {row['path']}"
+        elif row["installed"]:
+            state = "installed; built into the cache at first use"
+        else:
+            state = f"not installed: {row['install']}"
+        mark = " (default)" if row["default"] else ""
+        lines.append(f"{row['name']:<11} {row['model']}{mark}\n            {state}\n")
+    sys.stdout.write("".join(lines))
+    return 0
+
+
 def _server_model(settings: QcodeSettings, as_json: bool) -> int:
     """`qcode model` with a server: what the server says about its model (never the API key)."""
     from engine.remote import RemoteEngine
@@ -492,7 +534,7 @@ def _server_model(settings: QcodeSettings, as_json: bool) -> int:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
-    from engine.model import quantize
+    from engine.quantize import quantize
 
     source, dest = Path(args.source), Path(args.dest)
     if not source.is_file():

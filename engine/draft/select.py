@@ -54,10 +54,11 @@ def choose_drafter(mode: str, engine: Engine) -> DraftChoice:
     costly: SourceSpec | None = None
     if mode == "model" or (mode == "auto" and settings.draft_model is not None):
         if settings.draft_model is None:
-            raise SettingsError("--draft model needs a draft model: set draft_model (--draft-model PATH)")
+            raise SettingsError("--draft model needs a draft model: set draft_model (--draft-model NAME|PATH)")
+        from ..model import resolve_model
         from .model_drafter import ModelDrafter
 
-        path = settings.draft_model
+        path = resolve_model(settings.draft_model, setting="draft_model")
         costly = SourceSpec("model", lambda: ModelDrafter(path, engine), costly=True)
     elif mode == "mtp" or (mode == "auto" and engine.info.n_nextn_layers > 0):
         if engine.info.n_nextn_layers == 0:
