@@ -1,26 +1,18 @@
-"""Turning a model's answer into a change on disk: extract its code, splice it, diff it, write it.
+"""Turning a model's answer into a new text: extract its code, splice it in, diff it.
 
-Writes are atomic (a temporary file in the same directory, fsync, os.replace) and keep a backup
-copy of the original that is never overwritten by a later backup.
+Writing the result is engine.files' job (atomic, with a backup); checking it first, engine.checks'.
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
 import re
-import secrets
-import shutil
-import stat
 from dataclasses import dataclass
-from pathlib import Path
 
 from .code import Span, parses_cleanly
-from .errors import InputError, QcodeError
+from .errors import InputError
 from .languages import fence_names
-
-BACKUP_SUFFIX = ".qcode-bak"
 
 # --------------------------------------------------------------------------------------------
 # Diffs
@@ -179,11 +171,55 @@ def _indent_of(line: str) -> str:
     return line[: len(line) - len(line.lstrip(" \t"))]
 
 
+def whole_span(text: str) -> Span:
+    """The span of all of `text`: splicing over it fits a whole-file answer to the file's habits."""
+    return Span("file", "lines", 1, text.count("\n") + 1, 0, len(text))
+
+
+def _newline_of(text: str) -> str:
+    """The line ending most lines of `text` use; "" when it has none."""
+    crlf, lf = text.count("\r\n"), text.count("\n")
+    if not lf:
+        return ""
+    return "\r\n" if crlf * 2 > lf else "\n"
+
+
+def _endings(old: str, fallback: str) -> tuple[dict[str, str], str]:
+    """Each line of `old` (without its ending) mapped to the ending it had, and the usual ending."""
+    usual = _newline_of(old) or fallback
+    known: dict[str, str] = {}
+    for line in old.split("\n")[:-1]:
+        known.setdefault(line.removesuffix("\r"), "\r\n" if line.endswith("\r") else "\n")
+    return known, usual
+
+
+def _tabs_for_spaces(lines: list[str]) -> list[str]:
+    """Lines indented with spaces re-indented with tabs, one per indentation step."""
+    widths = sorted({len(ln) - len(ln.lstrip(" ")) for ln in lines if ln.startswith(" ")})
+    step = widths[0] if widths else 0
+    if not step:
+        return lines
+    out = []
+    for line in lines:
+        spaces = len(line) - len(line.lstrip(" "))
+        out.append("\t" * (spaces // step) + " " * (spaces % step) + line[spaces:])
+    return out
+
+
+def _uses_tabs(text: str) -> bool:
+    indented = [ln for ln in text.split("\n") if ln[:1] in (" ", "\t") and ln.strip()]
+    return bool(indented) and all(ln.startswith("\t") for ln in indented)
+
+
 def splice(original: str, span: Span, replacement: str) -> str:
-    """`original` with the text of `span` replaced by `replacement`, indentation made to fit.
+    """`original` with the text of `span` replaced by `replacement`, made to fit the file.
 
     Models often return a method dedented to column 0, or over-indented: the replacement's
     first line is moved to the span's indentation and every other line by the same amount.
+    Spaces become tabs where the region was indented with tabs. Line endings follow the file:
+    a line the region had keeps its ending, a new line takes the region's usual one (so a CRLF
+    file stays CRLF and a mixed one changes only where the code changed); a stray carriage
+    return the model wrote is dropped.
     """
     start, end = span.start_byte, span.end_byte
     if not 0 <= start <= end <= len(original):
@@ -192,9 +228,11 @@ def splice(original: str, span: Span, replacement: str) -> str:
     line_start = original.rfind("\n", 0, start) + 1
     lead = original[line_start:start]
 
-    lines = replacement.replace("\r\n", "\n").strip("\n").split("\n")
+    lines = [line.rstrip("\r") for line in replacement.strip("\r\n").split("\n")]
     while lines and not lines[0].strip():
         lines.pop(0)
+    if _uses_tabs(original[line_start:end]) and not _uses_tabs("\n".join(lines)):
+        lines = _tabs_for_spaces(lines)
     if not lines:
         new_lines: list[str] = []
     else:
@@ -217,133 +255,11 @@ def splice(original: str, span: Span, replacement: str) -> str:
                 new_lines.append(target + line[len(given) :])
             else:
                 new_lines.append(line)  # less indented than the first line: leave it be
-    crlf = original.count("\r\n") * 2 > original.count("\n")
-    newline = "\r\n" if crlf else "\n"
-    new = newline.join(new_lines)
-    if old.endswith("\n") and new:
-        new += newline
+    known, usual = _endings(old, _newline_of(original) or "\n")
+    if old.endswith("\n") and new_lines:
+        new_lines.append("")  # the region's last line ending stays
+    new = "".join(
+        line + (known.get(line, usual) if index < len(new_lines) - 1 else "")
+        for index, line in enumerate(new_lines)
+    )
     return original[:start] + new + original[end:]
-
-
-# --------------------------------------------------------------------------------------------
-# Writing files
-
-
-def _backup_path(path: Path) -> Path:
-    """Claim a fresh backup name next to `path`: name.qcode-bak, then name.1.qcode-bak, ..."""
-    n = 0
-    while True:
-        name = f"{path.name}{BACKUP_SUFFIX}" if n == 0 else f"{path.name}.{n}{BACKUP_SUFFIX}"
-        candidate = path.with_name(name)
-        try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            n += 1
-            continue
-        os.close(fd)
-        return candidate
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename durable; not possible everywhere (e.g. Windows), so best effort.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _write_temp(directory: Path, name: str, data: bytes) -> Path:
-    """Write `data` to a new temporary file in `directory` (created with the umask's mode)."""
-    temp = directory / f".{name}.{secrets.token_hex(4)}.qcode-tmp"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    return temp
-
-
-def _os_message(error: OSError) -> str:
-    return error.strerror or str(error)
-
-
-def atomic_write(path: Path, text: str, *, backup: bool = True) -> Path | None:
-    """Replace the regular file `path` with `text` atomically, keeping its permissions.
-
-    With `backup`, a copy of the original is kept next to it first (see _backup_path); the
-    backup's path is returned, or None without a backup or when `text` equals the content already
-    there (nothing is written then). A symlink is followed: the file it points to is replaced.
-    Raises InputError when `path` is not an existing, writable regular file.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"cannot write {path}: it does not exist")
-    target = path.resolve()
-    if not target.is_file():
-        raise InputError(f"cannot write {path}: not a regular file")
-    if not os.access(target, os.W_OK):
-        raise InputError(f"cannot write {path}: permission denied")
-    if not os.access(target.parent, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write {path}: its directory is not writable")
-    data = text.encode("utf-8", "surrogateescape")
-    try:
-        info = target.stat()
-        if target.read_bytes() == data:
-            return None
-        saved: Path | None = None
-        if backup:
-            saved = _backup_path(target)
-            shutil.copyfile(target, saved)
-            shutil.copystat(target, saved)
-        temp = _write_temp(target.parent, target.name, data)
-        try:
-            os.chmod(temp, stat.S_IMODE(info.st_mode))
-            if hasattr(os, "chown"):
-                with contextlib.suppress(OSError):  # only root may give files away
-                    os.chown(temp, info.st_uid, info.st_gid)
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-            raise
-    except OSError as error:
-        raise QcodeError(f"cannot write {path}: {_os_message(error)}") from error
-    _fsync_dir(target.parent)
-    return saved
-
-
-def new_file(path: Path, text: str, force: bool = False) -> Path | None:
-    """Create `path` with `text` (parent folders too); an existing file is replaced only with force.
-
-    Returns the backup of the replaced file when `force` overwrote one, else None.
-    """
-    path = Path(path)
-    if path.exists() or path.is_symlink():
-        if not force:
-            raise InputError(f"{path} already exists; pass --force to overwrite it")
-        return atomic_write(path, text, backup=True)
-    data = text.encode("utf-8", "surrogateescape")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = _write_temp(path.parent, path.name, data)
-        try:
-            # A hard link fails if the name appeared meanwhile: never clobber a file we did not see.
-            os.link(temp, path)
-        except FileExistsError:
-            raise InputError(f"{path} already exists; pass --force to overwrite it") from None
-        except OSError:
-            os.replace(temp, path)  # no hard links on this filesystem
-        finally:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-    except OSError as error:
-        raise QcodeError(f"cannot write {path}: {_os_message(error)}") from error
-    _fsync_dir(path.parent)
-    return None

@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .errors import TemplateError
+from .errors import QcodeError, SettingsError, TemplateError
 from .model import ModelInfo
 
 _SENTINEL = "\x00qcode-user-turn\x00"
@@ -21,16 +21,41 @@ _task_env = jinja2.Environment(
 )
 
 
+def _user_template(name: str, override_dir: Path | None) -> Path | None:
+    if override_dir is None:
+        return None
+    candidate = override_dir.expanduser() / f"{name}.txt"
+    return candidate if candidate.is_file() else None
+
+
 def template_text(name: str, override_dir: Path | None) -> str:
     """The template for `name`: the user's folder first, then the packaged prompts/."""
-    if override_dir is not None:
-        candidate = override_dir.expanduser() / f"{name}.txt"
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8")
+    user = _user_template(name, override_dir)
+    if user is not None:
+        try:
+            return user.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"prompt template {user} (prompts_dir) cannot be read: {exc}") from None
     try:
         return resources.files("prompts").joinpath(f"{name}.txt").read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TemplateError(f"no prompt template named {name!r}") from None
+
+
+def _failed(name: str, override_dir: Path | None, detail: str) -> QcodeError:
+    """A template error; one in the user's own folder is theirs to fix, so a settings error (exit 2)."""
+    user = _user_template(name, override_dir)
+    if user is not None:
+        return SettingsError(f"prompt template {user} (prompts_dir){detail}")
+    return TemplateError(f"prompt template {name!r}{detail}")
+
+
+def check_template(name: str, override_dir: Path | None) -> None:
+    """Parse the template now, so a syntax error is reported before a model loads."""
+    try:
+        _task_env.parse(template_text(name, override_dir))
+    except jinja2.TemplateSyntaxError as exc:
+        raise _failed(name, override_dir, f" line {exc.lineno}: {exc.message}") from None
 
 
 def render(name: str, override_dir: Path | None, **variables: Any) -> str:
@@ -39,9 +64,9 @@ def render(name: str, override_dir: Path | None, **variables: Any) -> str:
     try:
         return _task_env.from_string(source).render(**variables).strip()
     except jinja2.UndefinedError as exc:
-        raise TemplateError(f"prompt template {name!r}: {exc.message}") from None
+        raise _failed(name, override_dir, f": {exc.message}") from None
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"prompt template {name!r} line {exc.lineno}: {exc.message}") from None
+        raise _failed(name, override_dir, f" line {exc.lineno}: {exc.message}") from None
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,15 @@ from .errors import ContextError, ModelError
 from .events import DoneEvent, Event, FinishReason, GenerationRequest, NoticeEvent, Stats, TextEvent
 from .model import FIM_MARKERS, ModelInfo, Progress, read_model_info
 from .prompts import build_prompt
-from .remote_http import Http, HttpStatusError, ServerError, StreamCancelled, StreamDropped, Where
+from .remote_http import (
+    SSE_LINE_MAX,
+    Http,
+    HttpStatusError,
+    ServerError,
+    StreamCancelled,
+    StreamDropped,
+    Where,
+)
 from .settings import QcodeSettings
 from .text_stream import TextStream
 
@@ -368,7 +376,10 @@ class RemoteEngine(OneRequestAtATime):
         timings: dict[str, Any] = {}
         chunks = 0
         first_at: float | None = None
-        dropped = ""
+        dropped = overrun = ""
+        max_new = int(body["max_tokens"])
+        # each event holds at least one token, and no token is this long
+        max_chunks, max_chars = max_new + 16, max_new * 64 + 4096
         try:
             for payload in events:
                 error = _stream_error(payload)
@@ -385,6 +396,11 @@ class RemoteEngine(OneRequestAtATime):
                     piece = delta.get("content") if isinstance(delta, dict) else None
                 if piece:
                     chunks += 1
+                    if chunks > max_chunks or len(text.text) + len(piece) > max_chars:
+                        # a server that ignores max_tokens: what was asked for has come, stop reading
+                        overrun = f"the server at {url} sent more than the {max_new} tokens asked for; stopped reading"
+                        finish = "length"
+                        break
                     if first_at is None:
                         first_at = time.perf_counter()
                         stats.ttft_ms = (first_at - started) * 1000
@@ -401,6 +417,8 @@ class RemoteEngine(OneRequestAtATime):
         except StreamDropped as exc:
             if cancel.is_set():
                 finish = "cancelled"
+            elif str(exc) == "oversized":
+                dropped = f"the server at {url} sent an event line over {SSE_LINE_MAX >> 20} MiB {{when}}"
             elif server_finish is None:
                 dropped = (f"the server at {url} sent nothing for {self.http.timeout:g} s {{when}} (server_timeout)"
                            if str(exc) == "silence" else f"the server at {url} closed the stream {{when}}")
@@ -412,8 +430,13 @@ class RemoteEngine(OneRequestAtATime):
         tail += text.finish()
         if tail:
             yield TextEvent(tail)
+        if events.malformed and not text.text:
+            raise ServerError(f"the server at {url} sent {events.malformed} malformed event(s) (not JSON) "
+                              "and no answer")
         if dropped and not text.text:
             raise ServerError(dropped.replace("{when}", "before answering"))
+        if overrun:
+            yield NoticeEvent(overrun)
         if dropped:
             yield NoticeEvent(dropped.replace("{when}", "mid-answer") + ": the answer is partial")
             finish = "partial"

@@ -23,6 +23,8 @@ from .errors import QcodeError
 # a connect that takes longer than this is a dead host, whatever server_timeout allows for slow answers
 CONNECT_TIMEOUT_S = 15.0
 _MESSAGE_MAX = 300
+# the longest server-sent-event line read: a token stream's events are far smaller
+SSE_LINE_MAX = 1 << 20
 
 
 class ServerError(QcodeError):
@@ -261,6 +263,7 @@ class SseStream:
                  watch: CancelWatch) -> None:
         self._conn, self._response, self._watch = conn, response, watch
         self.done_marker = False
+        self.malformed = 0  # events whose data was not a JSON object: skipped, but counted
 
     def close(self) -> None:
         """Cut the connection now (a server stops generating when its client goes away)."""
@@ -274,13 +277,15 @@ class SseStream:
         data_lines: list[str] = []
         while True:
             try:
-                raw = self._response.readline()
+                raw = self._response.readline(SSE_LINE_MAX + 1)
             except TimeoutError as exc:
                 raise StreamDropped("silence") from exc
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 raise StreamDropped(type(exc).__name__) from exc
             if not raw:
                 raise StreamDropped("end of stream")
+            if len(raw) > SSE_LINE_MAX:  # no token stream sends this much at once: stop reading
+                raise StreamDropped("oversized")
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if line.startswith("data:"):
                 data_lines.append(line[5:].removeprefix(" "))
@@ -295,6 +300,8 @@ class SseStream:
             try:
                 payload = json.loads(data)
             except ValueError:
-                continue  # not ours to judge: skip what is not JSON
+                payload = None  # not ours to judge: skip what is not JSON
             if isinstance(payload, dict):
                 yield payload
+            else:
+                self.malformed += 1

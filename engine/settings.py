@@ -100,6 +100,13 @@ class QcodeSettings(BaseSettings):
         300.0, gt=0.0, le=86_400.0, description="seconds to wait for the server (connect, or silence mid-answer)"
     )
 
+    # the test gate
+    test_cmd: str = Field(
+        "", description="shell command that tests the project (e.g. \"pytest -q\"): run after a rewrite is applied, "
+        "whose failure restores the original; fix runs it first and aims at its failure"
+    )
+    test_timeout: float = Field(600.0, gt=0.0, le=86_400.0, description="seconds the test command may run")
+
     # front ends
     prompts_dir: Path | None = Field(None, description="folder whose templates override the packaged ones")
     complete_key: str = Field("ctrl+space", min_length=1, description="TUI key for completion")
@@ -158,8 +165,8 @@ def _read_config_file() -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
 
 
 def source_of(name: str, overrides: dict[str, Any], file_values: dict[str, Any]) -> str:

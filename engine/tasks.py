@@ -8,13 +8,14 @@ text at a cursor.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import code as codetools
 from . import edit
+from .checks import Problem, blocking, check_rewrite
 from .errors import ContextError, InputError
 from .events import DoneEvent, Event, GenerationRequest, NoticeEvent, TextEvent
 from .languages import fence_names
@@ -29,6 +30,8 @@ TASKS = (*PROSE_TASKS, *EDIT_TASKS, "test")
 # tasks whose answer is bare code: the prompt opens the code fence for the model
 CODE_ANSWER_TASKS = frozenset((*EDIT_TASKS, "test"))
 CODE_FENCE_END = "```"
+# the most of a failing test run's output a fix prompt carries (its end: the summary, the last failure)
+FAILURE_MAX_TOKENS = 1024
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class TaskInput:
     instruction: str | None = None
     symbol: str | None = None
     lines: tuple[int, int] | None = None
+    failure: str | None = None  # what the test command printed when it failed (fix aims at it)
 
     def resolved_language(self) -> str | None:
         return self.language or codetools.detect_language(self.path, self.code)
@@ -71,6 +75,40 @@ def _language_name(language: str | None) -> str:
     )
 
 
+def _variables(task: TaskInput, language: str | None) -> dict[str, str]:
+    """The template variables every task gives besides its code and context."""
+    return {
+        "language": language or "",
+        "language_name": _language_name(language),
+        "fence": _fence(language),
+        "path": str(task.path) if task.path else "",
+        "instruction": (task.instruction or "").strip(),
+        "failure": (task.failure or "").strip(),
+    }
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n")
+
+
+def _keep_tail(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -> str:
+    """The last lines of `text` that fit `max_tokens` (a test run's summary and last failure are at its end)."""
+    if count_tokens(text) <= max_tokens:
+        return text
+    lines = text.split("\n")
+    low, high = 1, len(lines)  # the smallest start whose tail fits, found by bisection
+    while low < high:
+        middle = (low + high) // 2
+        if count_tokens("\n".join(lines[middle:])) <= max_tokens:
+            high = middle
+        else:
+            low = middle + 1
+    tail = "\n".join(lines[low:])
+    if not tail.strip():  # one huge last line: keep its end
+        tail = lines[-1][-max_tokens * 2 :]
+    return "[... earlier output left out]\n" + tail
+
+
 def _prose_stops(engine: Backend) -> tuple[str, ...]:
     # a base model in the plain format tends to start another "### Task" section after its answer
     return () if engine.info.chat_template else ("\n### ",)
@@ -88,13 +126,10 @@ def build_request(engine: Backend, task: TaskInput) -> tuple[GenerationRequest, 
     language = task.resolved_language()
     focus = task.focus()
     editing = task.task in EDIT_TASKS
-    variables = {
-        "language": language or "",
-        "language_name": _language_name(language),
-        "fence": _fence(language),
-        "path": str(task.path) if task.path else "",
-        "instruction": (task.instruction or "").strip(),
-    }
+    variables = _variables(task, language)
+    if variables["failure"]:
+        limit = min(FAILURE_MAX_TOKENS, engine.n_ctx // 4)
+        variables["failure"] = _keep_tail(variables["failure"], limit, engine.count_tokens)
     system = render("system", settings.prompts_dir)
     prefill = f"```{variables['fence']}\n" if task.task in CODE_ANSWER_TASKS else ""
 
@@ -139,6 +174,8 @@ def build_request(engine: Backend, task: TaskInput) -> tuple[GenerationRequest, 
             code_text = target
             outline = codetools.outline(task.code, language, exclude=focus)
             context_text = outline if engine.count_tokens(outline) < max(budget, 0) else ""
+    # the model sees LF line ends whatever the file has: splice gives the file its own back
+    code_text, context_text = _lf(code_text), _lf(context_text)
     user = render(task.task, settings.prompts_dir, code=code_text, context=context_text, **variables)
     built = build_prompt(engine.info, system, user, prefill=prefill, think=settings.think)
     request = GenerationRequest(
@@ -165,7 +202,8 @@ def result_to_file(task: TaskInput, answer: str) -> str | None:
     """The whole new file an edit task's answer stands for; None when the answer holds no code.
 
     The prompt opened a code fence, so the answer is normally bare code; a model that wrote prose and fences
-    anyway is handled by extract_code. A focused symbol is spliced back into its file.
+    anyway is handled by extract_code. A focused symbol is spliced back into its file, a whole-file answer
+    over all of it (so the file keeps its line endings, indentation style and final newline or lack of one).
     """
     language = task.resolved_language()
     if CODE_FENCE_END in answer:
@@ -175,11 +213,48 @@ def result_to_file(task: TaskInput, answer: str) -> str | None:
     if new_code is None:
         return None
     focus = task.focus()
-    if focus is None:
-        if task.code.endswith("\n") and not new_code.endswith("\n"):
-            new_code += "\n"
-        return new_code
-    return edit.splice(task.code, focus, new_code.rstrip("\n"))
+    span = focus if focus is not None else edit.whole_span(task.code)
+    return edit.splice(task.code, span, new_code.rstrip("\n"))
+
+
+def scaffolding(task: TaskInput, prompts_dir: Path | None) -> frozenset[str]:
+    """The lines of the task's prompt that are not the user's code: the system prompt, the template's
+    own text and the outline's placeholders (a test run's output is left out: it quotes real code)."""
+    language = task.resolved_language()
+    focus = task.focus()
+    outline = codetools.outline(task.code, language, exclude=focus) if focus is not None else ""
+    variables = {**_variables(task, language), "failure": ""}
+    text = render("system", prompts_dir) + "\n" + render(
+        task.task, prompts_dir, code="", context=outline, **variables
+    )
+    return frozenset(line.strip() for line in text.splitlines() if line.strip())
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """An edit task's result: the whole new file (None when the answer held no code) and what the
+    checks found wrong with it (engine.checks)."""
+
+    text: str | None
+    problems: tuple[Problem, ...] = ()
+
+    def refusal(self, force: bool = False) -> Problem | None:
+        """The problem that forbids writing the result, or None; `force` overrides the forcible ones."""
+        return blocking(self.problems, force)
+
+
+def rewrite_result(
+    task: TaskInput, answer: str, finish_reason: str, prompts_dir: Path | None = None
+) -> Rewrite:
+    """The new file an edit task's answer stands for, checked (pure text work: no model, no disk)."""
+    text = result_to_file(task, answer)
+    if text is None:
+        return Rewrite(None)
+    problems = check_rewrite(
+        task.code, text, task.resolved_language(), task.focus(), finish_reason=finish_reason,
+        scaffolding=scaffolding(task, prompts_dir),
+    )
+    return Rewrite(text, tuple(problems))
 
 
 # --- completion at a cursor ------------------------------------------------------------------------

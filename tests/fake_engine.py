@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from engine import tasks
 from engine.errors import ModelError
@@ -129,9 +129,11 @@ class FakeEngine:
         ))
 
     def _hold(self, cancel: threading.Event | None) -> None:
-        """Wait for the test to open the gate; a cancel ends the wait, as a real step would."""
+        """Wait for the test to open the gate; a cancel ends the wait, as a real step would.
+
+        The wait is long, so a test that times a cancel cannot pass by the gate giving way."""
         assert self.gate is not None
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60
         while not self.gate.is_set() and time.monotonic() < deadline:
             if cancel is not None and cancel.is_set():
                 return
@@ -151,6 +153,8 @@ class FakeTasks:
 
     TaskInput = TaskInput
     result_to_file = staticmethod(tasks.result_to_file)
+    rewrite_result = staticmethod(tasks.rewrite_result)
+    seen: ClassVar[list[TaskInput]] = []  # every task input run, for tests to read
 
     @staticmethod
     def focus_text(task: TaskInput) -> str:
@@ -160,6 +164,7 @@ class FakeTasks:
     @staticmethod
     def run_task(engine: Any, task: TaskInput, cancel: threading.Event | None = None
                  ) -> Iterator[Event]:
+        FakeTasks.seen.append(task)
         code = FakeTasks.focus_text(task)
         prompt = f"TASK\n{task.task}\n{task.instruction or ''}\n---\n{code}"
         return engine.stream(GenerationRequest(prompt, reference=code), cancel)

@@ -509,3 +509,122 @@ def test_bare_qcode_opens_the_interface(
     monkeypatch.setattr("tui.cli_input.stdin_is_piped", lambda: False)
     assert main([]) == 0
     assert fake_app[-1][1:] == (None, None)
+
+
+# the checks before --apply writes, the test gate, the file on disk
+
+
+LF_PY = "def add(a, b):\n    return a+b\n\n\ndef sub(a, b):\n    return a-b\n"
+
+
+def test_the_issues_rewrite_is_refused_with_one_line(
+    scripted: Callable[..., list[Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report: add replaced by the outline's placeholder, and a second sub. It parses, but is refused."""
+    path = tmp_path / "lf.py"
+    path.write_text(LF_PY)
+    scripted("# ... function add (lines 1-2) is left out here\n\n\ndef sub(a, b):\n    return a-b\n")
+    args = ["refactor", str(path), "--symbol", "add", "-m", "Add type hints. Change nothing else.", "--apply"]
+    assert main([*args, "--json"]) == 1
+    captured = capsys.readouterr()
+    assert error_lines(captured.err) == [
+        f"qcode: error: not writing {path}: the answer copied qcode's prompt back: "
+        "'# ... function add (lines 1-2) is left out here' (--force writes it anyway)"
+    ]
+    record = json.loads(captured.out)
+    assert [r["check"] for r in record["refusals"]] == ["scaffolding", "symbol", "definitions"]
+    assert record["refused"].startswith("the answer copied") and record["written"] is None
+    assert path.read_text() == LF_PY and leftovers(tmp_path, "lf.py") == []
+
+
+def test_a_crlf_file_is_written_back_crlf(
+    scripted: Callable[..., list[Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "crlf.py"
+    path.write_bytes(LF_PY.replace("\n", "\r\n").encode())
+    # the answer ends in the CR the model saw before the fence: once written as `return a+b\r\r`
+    scripted("def add(a: int, b: int) -> int:\r\n    return a+b\r")
+    assert main(["refactor", str(path), "--symbol", "add", "-m", "Add type hints.", "--apply"]) == 0
+    expected = LF_PY.replace("def add(a, b):", "def add(a: int, b: int) -> int:").replace("\n", "\r\n")
+    assert path.read_bytes() == expected.encode()
+
+
+def test_a_change_on_disk_during_the_answer_is_not_overwritten(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scripted(TIMES)
+    import engine.tasks
+
+    answer = engine.tasks.run_task
+
+    def edited_meanwhile(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        calc.write_text(CODE + "# mine\n")  # the user saves in their editor while qcode thinks
+        yield from answer(*args, **kwargs)
+
+    monkeypatch.setattr("engine.tasks.run_task", edited_meanwhile)
+    assert main(["refactor", str(calc), "-m", "rename", "--apply"]) == 1
+    assert error_lines(capsys.readouterr().err) == [
+        f"qcode: error: {calc} changed on disk since qcode read it; not writing over that change"
+    ]
+    assert calc.read_text() == CODE + "# mine\n" and leftovers(calc.parent, calc.name) == []
+
+
+# a test command: calc.mul must multiply
+CHECK_MUL = f"{sys.executable} -c 'import calc, sys; r = calc.mul(2, 3); print(\"mul(2, 3) =\", r); sys.exit(r != 6)'"
+
+
+FAST_MUL = CODE.replace("    total = 0\n    for _ in range(b):\n        total = total + a\n    return total\n",
+                        "    return a * b\n")
+
+
+def test_test_cmd_keeps_a_rewrite_that_passes(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(calc.parent)
+    scripted(FAST_MUL)
+    assert main(["refactor", str(calc), "-m", "simplify", "--apply", "--json",
+                 "--test-cmd", CHECK_MUL]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    assert record["test"]["passed"] and not record["test"]["restored"]
+    assert calc.read_text() == FAST_MUL and record["backup"]
+    assert "qcode: the tests passed" in captured.err
+
+
+def test_test_cmd_restores_the_original_when_the_tests_fail(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(calc.parent)
+    scripted(FAST_MUL.replace("return a * b", "return a + b"))
+    assert main(["refactor", str(calc), "-m", "simplify", "--apply",
+                 "--test-cmd", CHECK_MUL]) == 3
+    captured = capsys.readouterr()
+    assert error_lines(captured.err) == [
+        f"qcode: error: the tests failed (exit 1) after the rewrite ({CHECK_MUL}); "
+        f"{calc} is restored as it was"
+    ]
+    assert "mul(2, 3) = 5\n" in captured.err  # what failed is shown
+    assert calc.read_text() == CODE and leftovers(calc.parent, calc.name) == []
+
+
+def test_test_cmd_from_the_settings_and_fix_aims_at_the_failure(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(calc.parent)
+    broken = CODE.replace("total = total + a", "total = total + b")
+    calc.write_text(broken)
+    monkeypatch.setenv("QCODE_TEST_CMD", CHECK_MUL)
+    inputs = scripted(FAST_MUL)
+    assert main(["fix", str(calc), "--apply"]) == 0
+    err = capsys.readouterr().err
+    assert inputs[0].failure == "mul(2, 3) = 9\n"  # the failing run's output went to the task
+    assert "qcode: the tests failed (exit 1): the fix aims at that" in err
+    assert calc.read_text() == FAST_MUL
+    # passing tests first: the fix is asked without a failure
+    inputs = scripted(FAST_MUL)
+    assert main(["fix", str(calc)]) == 0
+    assert inputs[-1].failure is None and "the tests pass before the fix" in capsys.readouterr().err

@@ -1,20 +1,17 @@
-"""engine.edit: diffs that apply, code taken out of answers, splices, atomic writes, backups."""
+"""engine.edit: diffs that apply, code taken out of answers, splices (writes: test_files.py)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from engine import edit
 from engine.code import Span, find_symbol, line_span
-from engine.edit import atomic_write, extract_code, new_file, splice, unified_diff
-from engine.errors import InputError, QcodeError
+from engine.edit import extract_code, splice, unified_diff
+from engine.errors import InputError
 
 TEXTWRAP = Path(textwrap.__file__).read_text(encoding="utf-8")
 
@@ -198,143 +195,3 @@ def test_splice_rejects_a_span_outside_the_text() -> None:
     span = Span("x", "lines", 1, 1, 5, 500)
     with pytest.raises(InputError):
         splice("short", span, "x")
-
-
-# --- atomic writes ---------------------------------------------------------------------------
-
-
-def leftovers(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".qcode-tmp"))
-
-
-def test_atomic_write_replaces_and_backs_up(tmp_path: Path) -> None:
-    target = tmp_path / "mod.py"
-    target.write_text("old = 1\n", encoding="utf-8")
-    target.chmod(0o640)
-    backup = atomic_write(target, "new = 2\n")
-    assert target.read_text(encoding="utf-8") == "new = 2\n"
-    assert backup == tmp_path / "mod.py.qcode-bak"
-    assert backup.read_text(encoding="utf-8") == "old = 1\n"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o640
-    # A second write never overwrites the first backup.
-    second = atomic_write(target, "newer = 3\n")
-    assert second == tmp_path / "mod.py.1.qcode-bak"
-    assert second.read_text(encoding="utf-8") == "new = 2\n"
-    assert backup.read_text(encoding="utf-8") == "old = 1\n"
-    third = atomic_write(target, "newest = 4\n")
-    assert third == tmp_path / "mod.py.2.qcode-bak"
-    assert leftovers(tmp_path) == []
-
-
-def test_atomic_write_without_backup_and_unchanged(tmp_path: Path) -> None:
-    target = tmp_path / "x.rs"
-    target.write_text("fn a() {}\n", encoding="utf-8")
-    assert atomic_write(target, "fn b() {}\n", backup=False) is None
-    assert target.read_text(encoding="utf-8") == "fn b() {}\n"
-    before = target.stat().st_mtime_ns
-    assert atomic_write(target, "fn b() {}\n") is None  # same content: nothing written
-    assert target.stat().st_mtime_ns == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.rs"]
-
-
-def test_atomic_write_keeps_text_exactly(tmp_path: Path) -> None:
-    target = tmp_path / "crlf.txt"
-    target.write_bytes(b"a\r\nb\r\n")
-    atomic_write(target, "é\r\n日本\r\nno final newline", backup=False)
-    assert target.read_bytes() == "é\r\n日本\r\nno final newline".encode()
-
-
-def test_atomic_write_follows_a_symlink(tmp_path: Path) -> None:
-    real = tmp_path / "real.py"
-    real.write_text("x = 1\n", encoding="utf-8")
-    link = tmp_path / "link.py"
-    link.symlink_to(real)
-    backup = atomic_write(link, "x = 2\n")
-    assert link.is_symlink()
-    assert real.read_text(encoding="utf-8") == "x = 2\n"
-    assert backup == tmp_path / "real.py.qcode-bak"
-
-
-def test_atomic_write_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(InputError, match="does not exist"):
-        atomic_write(tmp_path / "missing.py", "x")
-    with pytest.raises(InputError, match="not a regular file"):
-        atomic_write(tmp_path, "x")
-    target = tmp_path / "ro.py"
-    target.write_text("x = 1\n", encoding="utf-8")
-    real_access = os.access
-    monkeypatch.setattr(
-        edit.os, "access", lambda p, mode: False if Path(p) == target else real_access(p, mode)
-    )
-    with pytest.raises(InputError, match="permission denied") as error:
-        atomic_write(target, "x = 2\n")
-    assert "\n" not in str(error.value)
-    assert target.read_text(encoding="utf-8") == "x = 1\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ro.py"]
-
-
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root may write anything")
-def test_atomic_write_refuses_a_read_only_file(tmp_path: Path) -> None:
-    target = tmp_path / "ro.py"
-    target.write_text("x = 1\n", encoding="utf-8")
-    target.chmod(0o444)
-    with pytest.raises(InputError):
-        atomic_write(target, "x = 2\n")
-
-
-def test_atomic_write_cleans_up_when_replace_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = tmp_path / "a.py"
-    target.write_text("x = 1\n", encoding="utf-8")
-
-    def broken_replace(src: object, dst: object) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(edit.os, "replace", broken_replace)
-    with pytest.raises(QcodeError, match="No space left on device"):
-        atomic_write(target, "x = 2\n", backup=False)
-    assert target.read_text(encoding="utf-8") == "x = 1\n"
-    assert leftovers(tmp_path) == []
-
-
-# --- new files -------------------------------------------------------------------------------
-
-
-def test_new_file_creates_with_parents_and_umask_mode(tmp_path: Path) -> None:
-    target = tmp_path / "tests" / "unit" / "test_mod.py"
-    old_umask = os.umask(0o022)
-    try:
-        assert new_file(target, "def test_x():\n    assert True\n") is None
-    finally:
-        os.umask(old_umask)
-    assert target.read_text(encoding="utf-8") == "def test_x():\n    assert True\n"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o644
-    assert leftovers(target.parent) == []
-
-
-def test_new_file_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
-    target = tmp_path / "test_mod.py"
-    target.write_text("keep me\n", encoding="utf-8")
-    with pytest.raises(InputError, match="already exists; pass --force"):
-        new_file(target, "replacement\n")
-    assert target.read_text(encoding="utf-8") == "keep me\n"
-    backup = new_file(target, "replacement\n", force=True)
-    assert target.read_text(encoding="utf-8") == "replacement\n"
-    assert backup is not None and backup.read_text(encoding="utf-8") == "keep me\n"
-
-
-def test_new_file_loses_a_race_safely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The name appears between the check and the write: the other file must survive.
-    target = tmp_path / "race.py"
-    real_link = os.link
-
-    def link_after_rival(src: str | Path, dst: str | Path) -> None:
-        Path(dst).write_text("rival\n", encoding="utf-8")
-        real_link(src, dst)
-
-    monkeypatch.setattr(edit.os, "link", link_after_rival)
-    with pytest.raises(InputError, match="already exists"):
-        new_file(target, "mine\n")
-    assert target.read_text(encoding="utf-8") == "rival\n"
-    assert leftovers(tmp_path) == []

@@ -251,13 +251,17 @@ def test_a_server_killed_mid_answer_leaves_a_partial_answer(
 class FaultServer(http.server.ThreadingHTTPServer):
     """Answers /v1/models (and /props when `template` is set); streams `answer` in pieces, then does `ending`:
     "done" (finish_reason and [DONE]), "drop" (closes the connection), "error" (an error event), "silent"
-    (says nothing), "http500" (an error status before any event)."""
+    (says nothing), "http500" (an error status before any event); or misbehaves instead of streaming:
+    "garbage" (events that are not JSON, then [DONE]), "endless" (pieces for ever, max_tokens ignored),
+    "huge" (one 10 MB event), "stall" (the answer's first pieces, then silence)."""
 
     daemon_threads = True
     answer: str = TIMES
     ending: str = "drop"
     template: str | None = None
     requests: ClassVar[list[str]] = []
+    # a silent or stalled answer lasts until the test ends: no timing race with the client's timeout
+    release = threading.Event()
 
 
 class FaultHandler(http.server.BaseHTTPRequestHandler):
@@ -293,7 +297,7 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             self._json(500, {"error": {"message": "the model fell over"}})
             return
         if server.ending == "silent":
-            time.sleep(3)
+            server.release.wait(60)
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -304,6 +308,13 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
             self.wfile.flush()
 
+        def piece(text: str) -> dict[str, Any]:
+            return {"choices": [{"delta": {"content": text}} if chat else {"text": text}]}
+
+        if server.ending in ("garbage", "endless", "huge", "stall"):
+            with contextlib.suppress(OSError):  # the client hangs up on a misbehaving server
+                self._misbehave(server.ending, event, piece)
+            return
         for start in range(0, len(server.answer), 9):
             piece = server.answer[start : start + 9]
             event({"choices": [{"delta": {"content": piece}} if chat else {"text": piece}]})
@@ -314,10 +325,28 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"data: [DONE]\n\n")
         # "drop": the connection closes with the answer unfinished
 
+    def _misbehave(self, ending: str, event: Callable[[Any], None],
+                   piece: Callable[[str], dict[str, Any]]) -> None:
+        if ending == "garbage":
+            for junk in (b"data: {not json\n\n", b"data: \xff\xfe\x00\x01\n\n", b"data: [1, 2]\n\n",
+                         b"\xde\xad\xbe\xef\n\n", b"data: [DONE]\n\n"):
+                self.wfile.write(junk)
+        elif ending == "endless":
+            while True:
+                event(piece("token "))
+        elif ending == "huge":
+            event(piece("x" * 10_000_000))
+            event({"choices": [{"text": "", "finish_reason": "stop"}]})
+            self.wfile.write(b"data: [DONE]\n\n")
+        elif ending == "stall":
+            event(piece("def add(a, b):\n"))
+            self.server.release.wait(60)
+
 
 @pytest.fixture
 def fault_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultServer]:
     server = FaultServer(("127.0.0.1", 0), FaultHandler)
+    server.release = threading.Event()
     FaultServer.requests = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -326,6 +355,7 @@ def fault_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultServer]:
     try:
         yield server
     finally:
+        server.release.set()
         server.shutdown()
         server.server_close()
 
@@ -397,7 +427,7 @@ def test_a_silent_server_times_out(
     monkeypatch.setenv("QCODE_SERVER_TIMEOUT", "0.5")
     started = time.monotonic()
     assert main(["explain", str(calc)]) == 1
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 30  # the server would stay silent for 60 s
     assert error_lines(capsys.readouterr().err) == [
         f"qcode: error: the server at {os.environ['QCODE_SERVER_URL']} sent nothing for 0.5 s (server_timeout)"
     ]
@@ -414,7 +444,7 @@ def test_cancel_cuts_a_silent_request(fault_server: FaultServer) -> None:
     threading.Timer(0.3, cancel.set).start()
     started = time.monotonic()
     done = remote.complete(GenerationRequest("hello", max_tokens=4), cancel)
-    assert done.stats.finish_reason == "cancelled" and time.monotonic() - started < 2
+    assert done.stats.finish_reason == "cancelled" and time.monotonic() - started < 30  # silent for 60 s
     remote.close()
 
 
@@ -469,3 +499,59 @@ def test_where_the_endpoints_are() -> None:
     assert (Where.parse("http://h:8080").api, Where.parse("http://h:8080").root) == ("/v1", "")
     proxied = Where.parse("https://gpu.example.org/llm/v1")
     assert (proxied.api, proxied.root, proxied.https, proxied.port) == ("/llm/v1", "/llm", True, None)
+
+
+# --- a hostile server: bounded time and memory, one line, the right exit code ------------------------
+
+
+def test_malformed_events_are_one_line(
+    fault_server: FaultServer, calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fault_server.ending = "garbage"
+    assert main(["explain", str(calc)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert error_lines(err) == [
+        f"qcode: error: the server at {os.environ['QCODE_SERVER_URL']} sent 3 malformed event(s) (not JSON) "
+        "and no answer"
+    ]
+
+
+def test_an_endless_stream_stops_at_what_was_asked(
+    fault_server: FaultServer, calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fault_server.ending = "endless"
+    started = time.monotonic()
+    assert main(["explain", str(calc), "--max-tokens", "20"]) == 0
+    assert time.monotonic() - started < 30  # generous: it only catches a hang
+    out, err = capsys.readouterr()
+    assert 20 <= out.count("token") <= 40
+    assert "sent more than the 20 tokens asked for; stopped reading" in err
+    # a rewrite from it is cut off, so it is never written
+    assert main(["refactor", str(calc), "-m", "x", "--apply", "--max-tokens", "20"]) == 1
+    assert "cut off (length)" in error_lines(capsys.readouterr().err)[0]
+    assert calc.read_text() == CODE and sorted(p.name for p in calc.parent.iterdir()) == ["calc.py"]
+
+
+def test_a_10_mb_event_is_refused(
+    fault_server: FaultServer, calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fault_server.ending = "huge"
+    assert main(["refactor", str(calc), "-m", "x", "--apply"]) == 1
+    (line,) = error_lines(capsys.readouterr().err)
+    assert line.endswith("sent an event line over 1 MiB before answering")
+    assert calc.read_text() == CODE and sorted(p.name for p in calc.parent.iterdir()) == ["calc.py"]
+
+
+def test_a_server_that_stalls_mid_answer(
+    fault_server: FaultServer, calc: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fault_server.ending = "stall"
+    monkeypatch.setenv("QCODE_SERVER_TIMEOUT", "0.5")
+    started = time.monotonic()
+    assert main(["fix", str(calc), "--apply"]) == 1
+    assert time.monotonic() - started < 30
+    err = capsys.readouterr().err
+    assert "sent nothing for 0.5 s mid-answer (server_timeout): the answer is partial" in err
+    assert error_lines(err) == [f"qcode: error: not writing {calc}: the answer was cut off (partial)"]
+    assert calc.read_text() == CODE

@@ -54,14 +54,33 @@ def real_app(backend: Backend, settings: QcodeSettings, text: str,
 def test_real_model_loads_in_a_worker_with_a_visible_loading_state(
     settings: QcodeSettings,
 ) -> None:
-    app = RecordingApp(settings, Path("calc.py"), "x = 1\n")  # the real loader
+    """The real loader, held at its first progress report until the test has seen the loading state.
+
+    A model in the page cache loads in under a second: without the hold, what the status shows
+    while loading depends on the machine's speed.
+    """
+    reported, release = threading.Event(), threading.Event()
+
+    def held_loader(settings: QcodeSettings, progress: Any) -> Backend:
+        def held(text: str, fraction: float | None) -> None:
+            progress(text, fraction)
+            if not release.is_set():
+                reported.set()
+                release.wait(SLOW)
+
+        return load_engine_backend(settings, held)
+
+    app = RecordingApp(settings, Path("calc.py"), "x = 1\n", loader=held_loader)
     states: list[str] = []
 
     async def main() -> None:
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause()
+            await until(pilot, reported.is_set, SLOW, "the first progress report")
+            await until(pilot, lambda: "loading:" in status_text(app), SLOW, "the loading state")
             states.append(status_text(app))
             await pilot.press("y")  # the editor answers keys while the model loads
+            assert app.backend is None  # still held: the key went in during the load
+            release.set()
             await until(pilot, lambda: app.backend is not None or app.load_error, SLOW)
             await pilot.pause()
             states.append(status_text(app))
@@ -70,9 +89,10 @@ def test_real_model_loads_in_a_worker_with_a_visible_loading_state(
     try:
         asyncio.run(main())
     finally:
+        release.set()
         app.shutdown_engine()
-    assert app.load_error is None
-    assert "loading" in states[0]
+    assert app.load_error is None and app.backend is not None
+    assert "loading:" in states[0]
     assert "ready" in states[1]
     assert "Qwen2.5 Coder 1.5B Instruct GGUF Q4_K_S · kv q8_0 · draft auto" in states[1]
     assert states[2] == "yx = 1\n"

@@ -118,8 +118,12 @@ def test_engine_backend_passes_the_task_and_completion_through() -> None:
                           instruction="rename y", lines=(2, 2), cancel=cancel))
     assert engine.requests[-1].prompt == "TASK\nrefactor\nrename y\n---\ny = 2"
     answer = "```python\nz = 2\n```\n"
-    assert backend.rewritten("refactor", code, answer, path=None, language="python",
-                             instruction="rename y", lines=(2, 2)) == "x = 1\nz = 2\n"
+    result = backend.rewritten("refactor", code, answer, path=None, language="python",
+                               instruction="rename y", lines=(2, 2))
+    assert result.text == "x = 1\nz = 2\n" and result.problems == ()
+    copied = backend.rewritten("refactor", code, "```python\n<|im_end|>\n", path=None,
+                               language="python", instruction="rename y", lines=(2, 2))
+    assert copied.refusal() is not None and copied.refusal().check == "scaffolding"  # type: ignore[union-attr]
     events = list(backend.complete("ab", 1, language=None, cancel=cancel))
     assert engine.requests[-1].prompt == "COMPLETE\na<CURSOR>b"
     assert engine.requests[-1].max_tokens == COMPLETION_MAX_TOKENS
@@ -202,11 +206,11 @@ def test_read_file_refuses_binary_and_non_utf8(tmp_path: Path) -> None:
     binary.write_bytes(b"\x00\x01\x02")
     latin = tmp_path / "l.txt"
     latin.write_bytes("caf\xe9".encode("latin-1"))
-    with pytest.raises(Exception, match="looks binary"):
+    with pytest.raises(Exception, match="is a binary file"):
         _read_file(binary)
     with pytest.raises(Exception, match="not UTF-8"):
         _read_file(latin)
-    assert _read_file(tmp_path / "new.py") == ""  # a new file opens empty
+    assert _read_file(tmp_path / "new.py") is None  # a new file: it opens empty
 
 
 def test_status_formatters() -> None:

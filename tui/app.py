@@ -25,8 +25,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, TextArea
 
+from engine import files
 from engine.errors import LoadCancelled, QcodeError
-from engine.events import CUT_OFF
+from engine.events import CUT_OFF, NoticeEvent
+from engine.gate import GatedWrite, run_tests, write_tested
 from engine.settings import QcodeSettings
 from engine.tasks import CODE_ANSWER_TASKS
 
@@ -112,8 +114,16 @@ class QcodeApp(App[int]):
         super().__init__()
         self.settings = settings
         self.path = path
+        # what the file held when read: a save refuses to write over a change made on disk since
+        disk: files.TextFile | None = None
+        if path is not None and text is None:
+            disk = _read_file(path)
+        elif path is not None:
+            with suppress(QcodeError):  # the CLI read it a moment ago; without a snapshot, saves just write
+                disk = _read_file(path)
+        self._disk, self._bom = (disk.snapshot, disk.bom) if disk is not None else (None, False)
         if text is None:
-            text = _read_file(path)
+            text = disk.text if disk is not None else ""
             self._saved_text = text
         else:
             # text read for us from `path` is what is on disk; piped text has never been saved
@@ -305,11 +315,21 @@ class QcodeApp(App[int]):
         if task in CODE_ANSWER_TASKS:
             # the engine opened a code fence in the prompt: the answer is bare code
             await self.answer.write(f"```{language or ''}\n")
-        # the whole buffer goes with a line focus: the engine adds an outline of the rest
-        self._start_job(job, lambda: backend.run_task(
-            task, buffer, path=path, language=language, instruction=instruction, lines=lines,
-            cancel=job.cancel,
-        ))
+        test_cmd = self.settings.test_cmd if task == "fix" else ""
+
+        def events() -> Iterator[Event]:
+            failure = None
+            if test_cmd.strip():  # on the worker thread: the tests may take a while
+                run = run_tests(test_cmd, timeout=self.settings.test_timeout)
+                yield NoticeEvent(f"the tests {run.outcome()} before the fix ({test_cmd})")
+                failure = None if run.passed else run.output
+            # the whole buffer goes with a line focus: the engine adds an outline of the rest
+            yield from backend.run_task(
+                task, buffer, path=path, language=language, instruction=instruction, lines=lines,
+                cancel=job.cancel, failure=failure,
+            )
+
+        self._start_job(job, events)
 
     def _target(self) -> tuple[Location, Location, str, tuple[int, int] | None]:
         """The lines of the selection, else of the scope around the cursor, else the whole file.
@@ -477,18 +497,24 @@ class QcodeApp(App[int]):
         except QcodeError as exc:
             self.notify(str(exc), title=f"{job.task.capitalize()} failed", severity="error")
             return
-        if result is None or not result.strip():
+        if result.text is None or not result.text.strip():
             self._set_state(f"{job.task}: no code in the answer", error=True)
             self.notify("The answer holds no code to apply.", severity="warning")
             return
+        problem = result.refusal()
+        if problem is not None:  # the same checks as the CLI's --apply
+            self._set_state(f"{job.task}: not offered", error=True)
+            self.notify(f"Not offered for review: {problem.reason}.", severity="error", timeout=10)
+            return
+        result_text = result.text
         # the new text of the region: what the result has between the untouched head and tail
         head = job.buffer[: editor_offset(job.buffer, job.start)]
         tail = job.buffer[editor_offset(job.buffer, job.end):]
-        if not (result.startswith(head) and result.endswith(tail)):
+        if not (result_text.startswith(head) and result_text.endswith(tail)):
             self.notify("The rewrite changed code outside its region; not applied.",
                         severity="error")
             return
-        proposed = result[len(head) : len(result) - len(tail)]
+        proposed = result_text[len(head) : len(result_text) - len(tail)]
         # the region keeps its own trailing newlines: a model's extra blank line is no change
         proposed = proposed.rstrip("\n") + job.original[len(job.original.rstrip("\n")):]
         if proposed == job.original:
@@ -523,6 +549,45 @@ class QcodeApp(App[int]):
         # after the dialog closes, so the screen's focus restore does not take it back
         self.call_after_refresh(editor.focus)
         self._set_state(f"{job.task} applied (ctrl+z undoes it)")
+        if self.settings.test_cmd.strip() and self.path is not None:
+            self._test_accepted(job, self.path)
+
+    def _test_accepted(self, job: Job, path: Path) -> None:
+        """With a test command, an accepted rewrite is saved and tested; failing tests put the file
+        back as it was and undo the rewrite (as the CLI's --apply --test-cmd does)."""
+        text, command = self.editor.text, self.settings.test_cmd
+        self._set_state(f"{job.task}: testing ({command})", busy=True)
+
+        def gate() -> None:
+            try:
+                with files.locked(path):
+                    gated = write_tested(path, text, expect=self._disk, bom=self._bom,
+                                         test_cmd=command, timeout=self.settings.test_timeout)
+            except QcodeError as exc:
+                self.call_from_thread(self._tested, job, text, None, str(exc))
+            else:
+                self.call_from_thread(self._tested, job, text, gated, None)
+
+        self.run_worker(gate, thread=True, group="tests", exit_on_error=False)
+
+    def _tested(self, job: Job, text: str, gated: GatedWrite | None, error: str | None) -> None:
+        if gated is None:
+            self._set_state(f"{job.task} applied, not tested", error=True)
+            self.notify(f"Not saved or tested: {error}", severity="error", timeout=10)
+            return
+        run = gated.tests
+        if not gated.restored:
+            self._disk, self._saved_text = gated.written.snapshot, text
+            self._set_state(f"{job.task} saved, tests {run.outcome() if run else 'not run'}")
+            self._refresh_state_line()
+            return
+        assert run is not None
+        if self.editor.text == text:
+            self.editor.undo()  # nothing typed since: the rewrite is the last undo step
+        self._set_state(f"{job.task} undone: tests {run.outcome()}", error=True)
+        last = run.output.strip().splitlines()[-1:] or [""]
+        self.notify(f"The tests {run.outcome()} after the rewrite; {self._file_name} is back as it "
+                    f"was. {last[0]}", title="Rewrite undone", severity="error", timeout=15)
 
     def _code_changed(self, job: Job) -> None:
         self._set_state(f"{job.task} not applied", error=True)
@@ -548,12 +613,25 @@ class QcodeApp(App[int]):
         else:
             self._save_to(path)
 
-    def _save_to(self, path: Path | None) -> None:
+    def _save_to(self, path: Path | None, overwrite: bool = False) -> None:
         if path is None:
             return
         text = self.editor.text
+        # the file as opened may have changed on disk since: ask before writing over that
+        expect = self._disk if path == self.path and not overwrite else None
         try:
-            compat.write_file(path, text)
+            with files.locked(path):
+                if path.exists() or path.is_symlink():
+                    snapshot = files.write_text(path, text, expect=expect, bom=self._bom,
+                                                backup=False).snapshot
+                else:
+                    files.new_file(path, text, bom=self._bom)
+                    snapshot = files.Snapshot.of(files.encode(text, self._bom))
+        except files.FileChanged:
+            question = f"{path.name} changed on disk since it was opened. Overwrite it?"
+            self.push_screen(ConfirmScreen(question, "Overwrite", "Cancel"),
+                             lambda yes: self._save_to(path, overwrite=True) if yes else None)
+            return
         except QcodeError as exc:
             self.notify(str(exc), title="Not saved", severity="error")
             return
@@ -564,7 +642,7 @@ class QcodeApp(App[int]):
         if self.path != path:
             self.path = path
             self._set_language(compat.detect_language(path, text))
-        self._saved_text = text
+        self._saved_text, self._disk = text, snapshot
         self.notify(f"Saved {path}")
         self._refresh_state_line()
 
@@ -587,12 +665,14 @@ class QcodeApp(App[int]):
         if path is None:
             return
         try:
-            text = _read_file(path)
+            disk = _read_file(path)
         except QcodeError as exc:
             self.notify(str(exc), severity="error")
             return
+        text = disk.text if disk is not None else ""
         self.path = path
         self._saved_text = text
+        self._disk, self._bom = (disk.snapshot, disk.bom) if disk is not None else (None, False)
         editor = self.editor
         language = _usable_language(compat.detect_language(path, text))
         editor.language = None  # load the text without highlighting the old language on it
@@ -783,21 +863,11 @@ def editor_offset(text: str, location: Location) -> int:
     return offset + column
 
 
-def _read_file(path: Path | None) -> str:
-    from engine.errors import InputError
-
-    if path is None or not path.exists():
-        return ""  # a new file: it is created on save
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if b"\0" in data[:8192]:
-        raise InputError(f"{path} looks binary; qcode edits text files")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
+def _read_file(path: Path) -> files.TextFile | None:
+    """The file by the engine's reading rules; None for a new file (it is created on save)."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    return files.read_text(path)
 
 
 def run_app(settings: QcodeSettings, path: Path | None, text: str | None) -> int:

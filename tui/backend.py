@@ -11,11 +11,14 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import ModelError
 from engine.events import DoneEvent, NoticeEvent, TextEvent
 from engine.settings import QcodeSettings
+
+if TYPE_CHECKING:
+    from engine.tasks import Rewrite
 
 Event = TextEvent | NoticeEvent | DoneEvent
 Progress = Callable[[str, float | None], None]
@@ -44,12 +47,13 @@ class Backend(Protocol):
     def run_task(
         self, task: str, code: str, *, path: Path | None, language: str | None,
         instruction: str | None, lines: Lines | None, cancel: threading.Event,
+        failure: str | None = None,
     ) -> Iterator[Event]: ...
 
     def rewritten(
         self, task: str, code: str, answer: str, *, path: Path | None, language: str | None,
         instruction: str | None, lines: Lines | None,
-    ) -> str | None: ...
+    ) -> Rewrite: ...
 
     def complete(
         self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
@@ -64,6 +68,7 @@ class EngineBackend:
     def __init__(self, engine: Any, tasks: Any, settings: QcodeSettings) -> None:
         self.engine = engine
         self.tasks = tasks
+        self.prompts_dir = settings.prompts_dir
         info = engine.info
         k, v = settings.kv_type_k, settings.kv_type_v
         kv = str(getattr(engine, "kv_type", "") or (k if k == v else f"{k}/{v}"))  # a server says "server"
@@ -76,30 +81,32 @@ class EngineBackend:
         )
 
     def _input(self, task: str, code: str, path: Path | None, language: str | None,
-               instruction: str | None, lines: Lines | None) -> Any:
+               instruction: str | None, lines: Lines | None, failure: str | None = None) -> Any:
         return self.tasks.TaskInput(
             task, code, path=path, language=language, instruction=instruction or None,
-            lines=lines,
+            lines=lines, failure=failure,
         )
 
     def run_task(
         self, task: str, code: str, *, path: Path | None, language: str | None,
         instruction: str | None, lines: Lines | None, cancel: threading.Event,
+        failure: str | None = None,
     ) -> Iterator[Event]:
-        request = self._input(task, code, path, language, instruction, lines)
+        request = self._input(task, code, path, language, instruction, lines, failure)
         return iter(self.tasks.run_task(self.engine, request, cancel))
 
     def rewritten(
         self, task: str, code: str, answer: str, *, path: Path | None, language: str | None,
         instruction: str | None, lines: Lines | None,
-    ) -> str | None:
-        """The whole buffer as an edit task's answer would leave it; None if it holds no code.
+    ) -> Rewrite:
+        """The whole buffer as an edit task's (finished) answer would leave it, checked as the CLI
+        checks it before --apply writes (text None when the answer holds no code).
 
         Pure text work (no model), so the UI thread may call it while no request runs.
         """
         request = self._input(task, code, path, language, instruction, lines)
-        result = self.tasks.result_to_file(request, answer)
-        return None if result is None else str(result)
+        result: Rewrite = self.tasks.rewrite_result(request, answer, "stop", self.prompts_dir)
+        return result
 
     def complete(
         self, text: str, offset: int, *, language: str | None, cancel: threading.Event,

@@ -1,6 +1,7 @@
 """The `qcode` entry point: argument parsing, dispatch, one-line errors and exit codes.
 
-Exit codes: 0 success, 1 task failure, 2 usage error or unusable input, 130 Ctrl+C.
+Exit codes: 0 success, 1 task failure, 2 usage error or unusable input, 3 tests failed after
+--apply (the original restored), 130 Ctrl+C.
 This module and what it imports at start stay free of textual and llama_cpp, so that
 `qcode --help`, `qcode config` and input errors answer at once; the engine loads lazily.
 """
@@ -104,7 +105,16 @@ def _write_options(parser: argparse.ArgumentParser, apply: bool) -> None:
         where = parser.add_mutually_exclusive_group()
         where.add_argument("--apply", action="store_true", help="write the result into FILE")
         where.add_argument("--output", "-o", metavar="FILE", help="write the whole result there")
-        parser.add_argument("--force", action="store_true", help="write even if it does not parse")
+        parser.add_argument(
+            "--force", action="store_true",
+            help="write even if a check fails (it does not parse, a definition was lost, ...); "
+            "a cut-off answer is never written",
+        )
+        parser.add_argument(
+            "--test-cmd", metavar="CMD",
+            help='shell command run after --apply writes (e.g. "pytest -q"); if it fails the original is '
+            "restored (exit 3). fix runs it first and shows the model the failure",
+        )
     else:
         parser.add_argument("--output", "-o", metavar="FILE", help="where to write the tests")
         parser.add_argument("--force", action="store_true", help="overwrite; skip the parse check")
@@ -116,7 +126,8 @@ def build_parser() -> Parser:
         prog=PROG,
         description="A local coding assistant. `qcode [FILE]` opens the interface; "
         "the commands below work in pipes and scripts.",
-        epilog="Exit codes: 0 ok, 1 task failed, 2 usage or input error, 130 interrupted.",
+        epilog="Exit codes: 0 ok, 1 task failed, 2 usage or input error, 3 the test command failed after "
+        "--apply (the original was restored), 130 interrupted.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in (*TASKS, *EDITS, "test"):
@@ -189,6 +200,7 @@ def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "think": get("think"),
         "server_url": get("server"),
         "server_model": get("server_model"),
+        "test_cmd": get("test_cmd"),
     }
 
 

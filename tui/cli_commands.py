@@ -10,7 +10,7 @@ import argparse
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,14 @@ def _settings(args: argparse.Namespace) -> tuple[QcodeSettings, dict[str, Any]]:
 
     overrides = settings_overrides(args)
     return load_settings(**overrides), overrides
+
+
+def _check_prompts(settings: QcodeSettings, task: str) -> None:
+    """A broken prompt template of the user's is reported before the model loads."""
+    from engine.prompts import check_template
+
+    for name in ("system", task):
+        check_template(name, settings.prompts_dir)
 
 
 @contextmanager
@@ -158,6 +166,7 @@ def run_prose(args: argparse.Namespace) -> int:
     if not sources:
         sources = [None]  # `qcode ask "..."` with no code at all
     color = use_color(sys.stdout, args.color)
+    _check_prompts(settings, args.command)
     with _engine(settings) as engine:
         from engine.tasks import run_task
 
@@ -202,19 +211,7 @@ def _partial(done: DoneEvent) -> bool:
 
 # refactor, fix, doc: a diff, and a checked write with --apply or --output
 
-
-def _refusal(done: DoneEvent, new_text: str, language: str | None, force: bool) -> str | None:
-    """Why the result must not be written, or None when it may be."""
-    reason = done.stats.finish_reason
-    if reason in CUT_OFF:
-        hint = " (raise --max-tokens)" if reason == "length" else ""
-        return f"the answer was cut off ({reason}){hint}"
-    if not force:
-        from engine.code import parses_cleanly
-
-        if parses_cleanly(new_text, language) is False:
-            return f"the result does not parse as {language} (--force writes it anyway)"
-    return None
+TESTS_FAILED = 3  # the test command failed after --apply: the original was put back
 
 
 def run_edit(args: argparse.Namespace) -> int:
@@ -226,68 +223,130 @@ def run_edit(args: argparse.Namespace) -> int:
         raise InputError("--apply needs a FILE to write back to; for stdin use --output FILE")
     if args.output and len(sources) > 1:
         raise InputError("--output takes one input file")
+    from engine import files
+
     color = use_color(sys.stdout, args.color)
+    _check_prompts(settings, args.command)
     status = 0
-    with _engine(settings) as engine:
-        for source in sources:
-            result = _edit_one(args, engine, settings, source, color)
-            if result == INTERRUPTED:
-                return result
-            status = max(status, result)
+    with ExitStack() as held:
+        if args.apply:  # a second qcode on the same file refuses now, not after its answer
+            for source in sources:
+                assert source.path is not None
+                held.enter_context(files.locked(source.path))
+        failure = _failing_tests(settings) if args.command == "fix" else None
+        with _engine(settings) as engine:
+            for source in sources:
+                result = _edit_one(args, engine, settings, source, color, failure)
+                if result == INTERRUPTED:
+                    return result
+                status = max(status, result)
     return status
 
 
+def _failing_tests(settings: QcodeSettings) -> str | None:
+    """With a test command, run it before a fix: its output when it fails, for the prompt."""
+    if not settings.test_cmd.strip():
+        return None
+    from engine.gate import run_tests
+
+    err_line(f"running the tests first: {settings.test_cmd}")
+    run = run_tests(settings.test_cmd, timeout=settings.test_timeout)
+    if run.passed:
+        err_line("the tests pass before the fix")
+        return None
+    err_line(f"the tests {run.outcome()}: the fix aims at that")
+    return run.output
+
+
 def _edit_one(
-    args: argparse.Namespace, engine: Engine, settings: QcodeSettings, source: Source, color: bool
+    args: argparse.Namespace, engine: Engine, settings: QcodeSettings, source: Source, color: bool,
+    failure: str | None = None,
 ) -> int:
-    from engine.edit import atomic_write, new_file, unified_diff
-    from engine.tasks import result_to_file, run_task
+    from dataclasses import replace
+
+    from engine.edit import unified_diff
+    from engine.tasks import rewrite_result, run_task
 
     language = _language(source, args)
-    task_input = _task_input(args.command, source, args, language)
+    task_input = replace(_task_input(args.command, source, args, language), failure=failure)
     cancel = threading.Event()
     done = _generate(run_task, engine, task_input, args, language, cancel)
     figures = _report_stats(args, done, engine, settings)
     if was_cancelled(done, cancel):
         return INTERRUPTED
     record: dict[str, Any] = {"text": done.text, "stats": figures, "file": source.label}
-    new_text = result_to_file(task_input, done.text)
-    if new_text is None:
+    rewrite = rewrite_result(task_input, done.text, done.stats.finish_reason, settings.prompts_dir)
+    if rewrite.text is None:
         if args.json:
             print_json({**record, "error": "no code in the answer"})
         err_line(f"no code could be extracted from the answer for {source.label}", "error")
         return 1
+    new_text = rewrite.text
     diff = unified_diff(source.text, new_text, source.label)
-    refusal = _refusal(done, new_text, language, args.force)
+    problem = rewrite.refusal(args.force)
+    refusal = problem.message() if problem else None
+    record.update(result=new_text, diff=diff, written=None, backup=None, refused=None, test=None,
+                  refusals=[{"check": p.check, "reason": p.reason} for p in rewrite.problems])
     status = 0
-    written: Path | None = None
-    backup: Path | None = None
     if refusal and (args.apply or args.output):
         err_line(f"not writing {args.output or source.label}: {refusal}", "error")
+        record["refused"] = refusal
         status = 1
     elif refusal:
         err_line(refusal, "warning")
         status = 1 if done.stats.finish_reason in CUT_OFF else 0
-    elif args.output:
-        written = Path(args.output)
-        backup = new_file(written, new_text, force=True)  # an existing file keeps a backup
-    elif args.apply and diff and source.path is not None:
-        written = source.path
-        backup = atomic_write(source.path, new_text, backup=True)
+        record["refused"] = refusal if status else None
+    elif args.output or (args.apply and diff):
+        status = _write_result(args, settings, source, new_text, record)
     if args.json:
-        print_json({
-            **record, "result": new_text, "diff": diff,
-            "written": str(written) if written else None,
-            "backup": str(backup) if backup else None, "refused": refusal if status else None,
-        })
+        print_json(record)
     else:
         sys.stdout.write(render_diff(diff, color))
         sys.stdout.flush()
     if not diff:
         err_line(f"no changes to {source.label}")
-    if written:
-        err_line(f"wrote {written}" + (f" (backup: {backup})" if backup else ""))
     return status
+
+
+def _write_result(
+    args: argparse.Namespace, settings: QcodeSettings, source: Source, new_text: str,
+    record: dict[str, Any],
+) -> int:
+    """Write a checked result (--output, or --apply through the test gate); the exit status."""
+    from engine import files
+    from engine.gate import write_tested
+
+    if args.output:
+        written = Path(args.output)
+        backup = files.new_file(written, new_text, force=True, bom=source.bom)  # an existing file keeps a backup
+        record.update(written=str(written), backup=str(backup) if backup else None)
+        err_line(f"wrote {written}" + (f" (backup: {backup})" if backup else ""))
+        return 0
+    assert source.path is not None
+    try:
+        gated = write_tested(
+            source.path, new_text, expect=source.snapshot, bom=source.bom,
+            test_cmd=settings.test_cmd, timeout=settings.test_timeout,
+        )
+    except files.FileChanged as exc:
+        err_line(str(exc), "error")
+        record["refused"] = str(exc)
+        return 1
+    backup = gated.written.backup
+    if gated.tests is not None:
+        record["test"] = {**gated.tests.to_dict(), "restored": gated.restored}
+    if gated.restored:
+        assert gated.tests is not None
+        if not args.json:
+            sys.stderr.write(gated.tests.output.rstrip("\n")[-4000:] + "\n")
+        err_line(f"the tests {gated.tests.outcome()} after the rewrite ({gated.tests.command}); "
+                 f"{source.label} is restored as it was", "error")
+        return TESTS_FAILED
+    record.update(written=str(source.path), backup=str(backup) if backup else None)
+    err_line(f"wrote {source.path}" + (f" (backup: {backup})" if backup else ""))
+    if gated.tests is not None:
+        err_line(f"the tests passed ({gated.tests.command})")
+    return 0
 
 
 # test: a new test file
@@ -320,8 +379,10 @@ def run_test(args: argparse.Namespace) -> int:
         target = test_path_for(source.path, language)
     if target is not None and target.exists() and not args.force:
         raise QcodeError(f"{target} already exists (--force overwrites it, --output picks another)")
-    from engine.edit import extract_code, new_file
+    from engine.edit import extract_code
+    from engine.files import new_file
 
+    _check_prompts(settings, "test")
     with _engine(settings) as engine:
         from engine.tasks import run_task
 
@@ -349,7 +410,11 @@ def run_test(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(render_code(code, language, use_color(sys.stdout, args.color)))
         return 0
-    refusal = _refusal(done, code, language, args.force)
+    from engine.checks import blocking, check_rewrite
+
+    # a new file: nothing to compare with, but a cut answer, copied scaffolding or broken code is refused
+    problem = blocking(check_rewrite("", code, language, finish_reason=done.stats.finish_reason), args.force)
+    refusal = problem.message() if problem else None
     if refusal:
         err_line(f"not writing {target}: {refusal}", "error")
         if args.json:

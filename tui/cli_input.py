@@ -8,56 +8,54 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from engine import files
 from engine.errors import InputError
+from engine.files import Snapshot
 
 STDIN_LABEL = "<stdin>"
 
 
 @dataclass(frozen=True)
 class Source:
-    """One input text; `path` is None when it came from stdin."""
+    """One input text; `path` is None when it came from stdin.
+
+    `snapshot` is what the file held when read (a write refuses if it changed since), `bom`
+    whether it began with a byte-order mark (a write puts it back).
+    """
 
     text: str
     path: Path | None
     label: str  # what messages call it: the path as given, or <stdin>
+    bom: bool = False
+    snapshot: Snapshot | None = None
 
 
 def decode(data: bytes, label: str) -> str:
     """UTF-8 text from raw bytes, refusing binary, non-UTF-8 and empty input."""
-    if b"\x00" in data:
-        raise InputError(f"{label} is a binary file (it contains NUL bytes)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{label} is not UTF-8 text (bad byte at offset {exc.start})") from None
-    if not text.strip():
-        raise InputError(f"{label} is empty")
+    text, _ = files.decode(data, label)
+    _require_text(text, label)
     return text
 
 
+def _require_text(text: str, label: str) -> None:
+    if not text.strip():
+        raise InputError(f"{label} is empty")
+
+
 def read_path(name: str) -> Source:
-    path = Path(name)
-    try:
-        if path.is_dir():
-            raise InputError(f"{name} is a directory, not a file")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{name}: no such file") from None
-    except PermissionError:
-        raise InputError(f"{name}: permission denied") from None
-    except IsADirectoryError:
-        raise InputError(f"{name} is a directory, not a file") from None
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    return Source(decode(data, name), path, name)
+    read = files.read_text(Path(name), name)
+    _require_text(read.text, name)
+    return Source(read.text, read.path, name, read.bom, read.snapshot)
 
 
 def read_stdin(stream: BinaryIO | None = None) -> Source:
     stream = stream if stream is not None else sys.stdin.buffer
     try:
-        data = stream.read()
+        data = stream.read(files.MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise InputError(f"cannot read stdin ({exc.strerror or exc})") from None
+    if len(data) > files.MAX_FILE_BYTES:
+        raise InputError(f"{STDIN_LABEL} is too large (qcode reads up to {files.MAX_FILE_BYTES // 2**20} MiB)")
     return Source(decode(data, STDIN_LABEL), None, STDIN_LABEL)
 
 

@@ -132,12 +132,12 @@ def write_file(path: Path, text: str) -> None:
     accepted is still one undo step away in the buffer.
     """
     try:
-        from engine.edit import atomic_write, new_file
+        from engine.files import new_file, write_text
     except ImportError:
         _replace_file(path, text)
         return
     if path.exists():
-        atomic_write(path, text, backup=False)
+        write_text(path, text, backup=False)
     else:
         new_file(path, text)
 

@@ -1,0 +1,181 @@
+"""Checks on a rewrite before it may be written: a result that parses can still be wrong.
+
+check_rewrite compares the whole new text with the original and says, in one line each, what is
+wrong with it: the answer was cut off, it holds qcode's own prompt scaffolding, it changed code
+outside the focused region, the result does not parse, the focused symbol is gone, doubled or of
+another kind, or a top-level definition was duplicated or lost. Pure text work: no model, no disk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from .code import Span, parses_cleanly, symbols
+from .events import CUT_OFF
+
+# qcode's own markup a model may copy back: outline placeholders, chat and FIM tokens, the plain
+# prompt format's headers, and Markdown fences (the answer's code never holds a fence line)
+_SCAFFOLD = re.compile(
+    r"\.\.\. .*\bis left out here\s*$"
+    r"|<\|(?:im_start|im_end|endoftext|fim_prefix|fim_suffix|fim_middle|fim_pad|file_sep|repo_name)\|>"
+    r"|<(?:start|end)_of_turn>"
+    r"|^\s*#{3} (?:Task|Answer)\s*$"
+    r"|^\s*(?:`{3,}|~{3,})"
+)
+_KIND_WORD = {"impl": "impl block"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a rewrite must not be written. `check` names the rule (for --json); only a
+    `forcible` problem may be overridden (--force): a cut-off answer never is."""
+
+    check: str
+    reason: str
+    forcible: bool = True
+
+    def message(self) -> str:
+        """The reason, with how to override it where it may be."""
+        return self.reason + (" (--force writes it anyway)" if self.forcible else "")
+
+
+def blocking(problems: Collection[Problem], force: bool = False) -> Problem | None:
+    """The problem that forbids writing, or None; `force` overrides the forcible ones."""
+    return next((p for p in problems if not (force and p.forcible)), None)
+
+
+def check_rewrite(
+    original: str,
+    result: str,
+    language: str | None,
+    focus: Span | None = None,
+    *,
+    finish_reason: str = "stop",
+    scaffolding: Collection[str] = (),
+) -> list[Problem]:
+    """Every problem of `result` (the whole new text) as a rewrite of `original`; [] when none.
+
+    `focus` is the region the task rewrote (a symbol or a line range), None for the whole text.
+    `scaffolding` holds lines of the prompt that are not code (see engine.tasks.scaffolding): one
+    of them in the result, where the original has no such line, was copied from the prompt.
+    """
+    problems: list[Problem] = []
+    if finish_reason in CUT_OFF:
+        hint = " (raise --max-tokens)" if finish_reason == "length" else ""
+        problems.append(Problem("complete", f"the answer was cut off ({finish_reason}){hint}", False))
+    copied = _copied_scaffolding(original, result, scaffolding)
+    if copied is not None:
+        problems.append(Problem("scaffolding", f"the answer copied qcode's prompt back: {copied!r}"))
+    if focus is not None:
+        head, tail = original[: focus.start_byte], original[focus.end_byte :]
+        if not (result.startswith(head) and result.endswith(tail)) or len(result) < len(head) + len(tail):
+            problems.append(Problem("outside", f"the rewrite changed code outside {focus.describe()}"))
+    parsed = parses_cleanly(result, language)
+    if parsed is False:  # the definitions of a broken parse are guesses: nothing more to compare
+        problems.append(Problem("parse", f"the result does not parse as {language}"))
+        return problems
+    if parsed is None:
+        unbalanced = _unbalanced(original, result, focus)
+        if unbalanced:
+            problems.append(Problem("complete", unbalanced))
+        return problems
+    old_defs, new_defs = symbols(original, language), symbols(result, language)
+    focused = _focused_symbol(old_defs, focus)
+    if focused is not None:
+        wrong = _symbol_problem(focused, new_defs)
+        if wrong:
+            problems.append(Problem("symbol", wrong))
+    definitions = _definitions_problem(_top_level(old_defs), _top_level(new_defs))
+    if definitions:
+        problems.append(Problem("definitions", definitions))
+    return problems
+
+
+def _copied_scaffolding(original: str, result: str, scaffolding: Collection[str]) -> str | None:
+    """The first line of `result` that is prompt scaffolding and not a line of `original`."""
+    known = {line.strip() for line in original.splitlines()}
+    prompt_lines = {line.strip() for line in scaffolding} - {""}
+    for line in result.splitlines():
+        stripped = line.strip()
+        if stripped in known:
+            continue
+        if stripped in prompt_lines or _SCAFFOLD.search(line):
+            return stripped if len(stripped) <= 60 else stripped[:57] + "..."
+    return None
+
+
+def _describe(kind: str, name: str) -> str:
+    return f"{_KIND_WORD.get(kind, kind)} {name}"
+
+
+def _focused_symbol(defs: list[Span], focus: Span | None) -> Span | None:
+    """The definition the task is about: the focus itself, or the outermost one its lines hold exactly."""
+    if focus is None:
+        return None
+    if focus.kind != "lines":
+        return focus
+    exact = [d for d in defs if (d.start_line, d.end_line) == (focus.start_line, focus.end_line)]
+    return exact[0] if exact else None
+
+
+def _symbol_problem(focused: Span, new_defs: list[Span]) -> str | None:
+    same_name = [d for d in new_defs if d.name == focused.name]
+    same_kind = [d for d in same_name if d.kind == focused.kind]
+    what = _describe(focused.kind, focused.name)
+    if len(same_kind) == 1:
+        return None
+    if len(same_kind) > 1:
+        return f"the rewrite defines {what} {len(same_kind)} times"
+    if same_name:
+        return f"the rewrite turned {what} into a {_KIND_WORD.get(same_name[0].kind, same_name[0].kind)}"
+    return f"the rewrite lost {what}"
+
+
+def _top_level(defs: list[Span]) -> Counter[tuple[str, str]]:
+    """(name, kind) of each definition no other one holds; impl blocks may repeat, so not counted."""
+    counts: Counter[tuple[str, str]] = Counter()
+    outer_end = -1
+    for span in defs:  # in order of their starts, outer ones first
+        if span.start_byte < outer_end:
+            continue
+        outer_end = span.end_byte
+        if span.kind != "impl":
+            counts[(span.name, span.kind)] += 1
+    return counts
+
+
+def _definitions_problem(old: Counter[tuple[str, str]], new: Counter[tuple[str, str]]) -> str | None:
+    doubled = [key for key, n in new.items() if n > 1 and n > old.get(key, 0)]
+    if doubled:
+        kind_name = doubled[0]
+        return f"the rewrite defines {_describe(kind_name[1], kind_name[0])} {new[kind_name]} times"
+    # a rename loses a name and adds one: only a loss nothing replaced counts
+    lost = old - new
+    added = new - old
+    if sum(lost.values()) > sum(added.values()):
+        name, kind = sorted(lost)[0]
+        return f"the rewrite lost {_describe(kind, name)}"
+    return None
+
+
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+def _balance(text: str) -> int:
+    return sum(text.count(c) for c in _OPEN) - sum(text.count(c) for c in _CLOSE)
+
+
+def _unbalanced(original: str, result: str, focus: Span | None) -> str | None:
+    """Without a grammar: a region whose brackets closed before and do not now was cut short."""
+    if focus is None:
+        old, new = original, result
+    else:
+        tail = len(original) - focus.end_byte
+        old = original[focus.start_byte : focus.end_byte]
+        new = result[focus.start_byte : len(result) - tail]
+    if _balance(old) == 0 and _balance(new) != 0:
+        return "the answer looks cut off: its brackets do not close"
+    return None

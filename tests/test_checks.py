@@ -1,0 +1,231 @@
+"""engine.checks and engine.tasks.rewrite_result: what a rewrite must pass before it is written.
+
+Pure functions on crafted answers: the ways a model gets a rewrite wrong (scaffolding copied back,
+a symbol dropped or doubled, code outside the focus changed, a cut-off answer) and the ways it gets
+it right (which must pass: a check that refuses good rewrites would be switched off).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from samples import CODE
+
+from engine.checks import Problem, blocking, check_rewrite
+from engine.code import find_symbol, line_span
+from engine.tasks import TaskInput, rewrite_result, scaffolding
+
+TWO = "def add(a, b):\n    return a+b\n\n\ndef sub(a, b):\n    return a-b\n"
+TYPED_ADD = "def add(a: int, b: int) -> int:\n    return a+b"
+
+
+def checks(result: str, original: str = TWO, focus: str | None = "add", **options: object) -> list[str]:
+    span = find_symbol(original, "python", focus) if focus else None
+    problems = check_rewrite(original, result, "python", span, **options)  # type: ignore[arg-type]
+    return [p.check for p in problems]
+
+
+def rewrite(answer: str, code: str = TWO, symbol: str | None = "add", finish: str = "stop",
+            task: str = "refactor", **fields: object) -> list[Problem]:
+    task_input = TaskInput(task, code, path=Path("lf.py"), instruction="Add type hints.",
+                           symbol=symbol, **fields)  # type: ignore[arg-type]
+    result = rewrite_result(task_input, answer, finish)
+    assert result.text is not None
+    return list(result.problems)
+
+
+# --- good rewrites pass -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", [
+    TYPED_ADD + "\n",
+    "def add(a, b):\n    return a + b\n",  # unchanged but for spacing
+    "def add(a, b):\n    # adds\n    return a+b\n",
+    "def _helper(x):\n    return x\n\n\ndef add(a, b):\n    return _helper(a)+b\n",  # a new helper
+])
+def test_good_focused_rewrites_pass(answer: str) -> None:
+    assert rewrite(answer) == []
+
+
+def test_a_whole_file_rename_passes() -> None:
+    # a rename loses a name and adds one: that is no lost definition
+    assert rewrite(TWO.replace("def sub(", "def minus("), symbol=None) == []
+
+
+def test_a_method_rewrite_passes() -> None:
+    code = "class A:\n    def m(self):\n        return 1\n\n    def n(self):\n        return 2\n"
+    assert rewrite("def m(self) -> int:\n    return 1\n", code=code, symbol="A.m") == []
+
+
+# --- the issue's case: placeholder instead of add, and a second sub -------------------------------
+
+
+def test_the_outline_placeholder_and_a_second_sub_are_refused() -> None:
+    answer = ("# ... function add (lines 1-2) is left out here\n\n\n"
+              "def sub(a, b):\n    return a-b\n")
+    problems = rewrite(answer)
+    assert [p.check for p in problems] == ["scaffolding", "symbol", "definitions"], problems
+    first = blocking(problems)
+    assert first is not None and first.check == "scaffolding"
+    assert "is left out here" in first.reason and "\n" not in first.reason
+
+
+# --- scaffolding ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", [
+    "```python",
+    "```",
+    "~~~",
+    "<|im_end|>",
+    "<|im_start|>assistant",
+    "<|fim_middle|>",
+    "<end_of_turn>",
+    "### Answer",
+    "    # ... lines 3-4 is left out here",
+])
+def test_known_markup_in_a_result_is_scaffolding(line: str) -> None:
+    result = TWO.replace("    return a+b\n", f"    return a+b\n{line}\n")
+    assert "scaffolding" in checks(result, focus=None)
+
+
+def test_template_lines_are_scaffolding_and_the_originals_own_lines_are_not() -> None:
+    # the refactor template's own sentence copied into the code
+    copied = rewrite("def add(a, b):\n    Context from the rest of the file (do not repeat it):\n"
+                     "    return a+b\n")
+    assert [p.check for p in copied][:1] == ["scaffolding"]
+    # a fence line the original already had (a Markdown string in the code) is no copy
+    with_fence = 'DOC = """\n```python\nx = 1\n```\n"""\n\n\n' + TWO
+    result = with_fence.replace("return a+b", "return a + b")
+    assert "scaffolding" not in checks(result, original=with_fence, focus=None)
+
+
+def test_scaffolding_lines_come_from_the_real_templates() -> None:
+    task = TaskInput("refactor", TWO, path=Path("lf.py"), instruction="Add type hints.",
+                     symbol="add")
+    lines = scaffolding(task, None)
+    assert "# ... function add (lines 1-2) is left out here" in lines  # the outline's marker
+    assert any(line.startswith("You are qcode") for line in lines)  # the system prompt
+    assert any("Instruction: Add type hints." in line for line in lines)
+    assert "def sub(a, b):" in lines  # outline lines that are code: the check skips those
+    with_body = TaskInput("doc", CODE, symbol="add")
+    assert "..." in scaffolding(with_body, None)  # the outline's placeholder for mul's body
+    failing = TaskInput("fix", TWO, symbol="add", failure="E   assert 3 == 4")
+    assert not any("assert 3 == 4" in line for line in scaffolding(failing, None))
+
+
+def test_an_ellipsis_body_placeholder_is_refused_unless_the_file_has_one() -> None:
+    assert [p.check for p in rewrite("def add(a, b):\n    ...\n", code=CODE)][:1] == ["scaffolding"]
+    stub = "class P:\n    def f(self): ...\n\n\ndef add(a, b):\n    ...\n"
+    assert rewrite("def add(a: int, b: int) -> int:\n    ...\n", code=stub) == []
+
+
+# --- code outside the focus ---------------------------------------------------------------------
+
+
+def test_code_outside_the_focus_must_stay_byte_identical() -> None:
+    span = find_symbol(TWO, "python", "add")
+    assert span is not None
+    changed_tail = TWO.replace("return a-b", "return b-a")
+    assert "outside" in checks(changed_tail)
+    changed_head = "import os\n" + TWO
+    assert "outside" in checks(changed_head, focus="sub")
+    assert "outside" not in checks(changed_head)  # add starts the file: a line before it is its own
+    assert "outside" not in checks(TWO.replace("return a+b", "return b+a"))
+    # a line range focus too
+    lines = line_span(TWO, 5, 6)
+    problems = check_rewrite(TWO, TWO.replace("return a+b", "return 0"), "python", lines)
+    assert [p.check for p in problems] == ["outside"]
+
+
+# --- the focused symbol -----------------------------------------------------------------------------
+
+
+def test_a_lost_focused_symbol() -> None:
+    problems = rewrite("def plus(a, b):\n    return a+b\n")
+    assert problems[0].check == "symbol" and problems[0].reason == "the rewrite lost function add"
+
+
+def test_a_doubled_focused_symbol() -> None:
+    problems = rewrite(f"{TYPED_ADD}\n\n\ndef add(a, b):\n    return a+b\n")
+    assert problems[0].reason == "the rewrite defines function add 2 times"
+
+
+def test_a_focused_symbol_of_another_kind() -> None:
+    problems = rewrite("class add:\n    pass\n")
+    assert problems[0].reason == "the rewrite turned function add into a class"
+
+
+def test_a_line_focus_on_a_whole_symbol_checks_that_symbol() -> None:
+    # the TUI sends the enclosing scope's lines, not its name
+    span = line_span(TWO, 1, 2)
+    renamed = TWO.replace("def add(", "def plus(")
+    problems = check_rewrite(TWO, renamed, "python", span)
+    assert [p.reason for p in problems] == ["the rewrite lost function add"]
+    # a range that is not one symbol names none
+    assert check_rewrite(TWO, TWO.replace("return a+b", "return 0"), "python",
+                         line_span(TWO, 2, 2)) == []
+
+
+# --- top-level definitions ------------------------------------------------------------------------
+
+
+def test_a_top_level_definition_duplicated_or_lost_in_a_whole_file_rewrite() -> None:
+    doubled = TWO + "\n\ndef sub(a, b):\n    return a-b\n"
+    assert checks(doubled, focus=None) == ["definitions"]
+    lost = "def add(a, b):\n    return a+b\n"
+    problems = check_rewrite(TWO, lost, "python")
+    assert [p.reason for p in problems] == ["the rewrite lost function sub"]
+    # methods may share names (a property and its setter): only top-level ones are counted
+    prop = ("class C:\n    @property\n    def x(self):\n        return 1\n\n"
+            "    @x.setter\n    def x(self, v):\n        pass\n")
+    assert check_rewrite("class C:\n    pass\n", prop, "python") == []
+
+
+def test_rust_impl_blocks_may_repeat() -> None:
+    code = "struct S;\n\nimpl S {\n    fn a(&self) {}\n}\n"
+    more = code + "\nimpl S {\n    fn b(&self) {}\n}\n"
+    assert check_rewrite(code, more, "rust") == []
+
+
+# --- complete ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("finish", ["length", "cancelled", "context", "partial"])
+def test_a_cut_off_answer_is_refused_even_with_force(finish: str) -> None:
+    problems = rewrite(TYPED_ADD + "\n", finish=finish)
+    assert problems[0].check == "complete" and not problems[0].forcible
+    assert blocking(problems, force=True) is problems[0]
+    assert f"cut off ({finish})" in problems[0].reason
+
+
+def test_a_result_that_does_not_parse() -> None:
+    problems = rewrite("def add(a, b:\n    return a+b\n")
+    assert [p.check for p in problems] == ["parse"]  # the definitions of a broken parse are not compared
+    assert blocking(problems, force=True) is None  # --force may write it
+    assert problems[0].message().endswith("(--force writes it anyway)")
+
+
+def test_without_a_grammar_unclosed_brackets_look_cut_off() -> None:
+    code = "proc add {a b} {\n    return [expr {$a + $b}]\n}\n"
+    cut = "proc add {a b} {\n    return [expr {$a + $b\n"
+    problems = check_rewrite(code, cut, "tcl-without-grammar")
+    assert [p.check for p in problems] == ["complete"]
+    assert check_rewrite(code, code.replace("+", "-"), "tcl-without-grammar") == []
+
+
+# --- fidelity of the result itself ------------------------------------------------------------------
+
+
+def test_crlf_file_keeps_crlf_and_no_doubled_carriage_return() -> None:
+    crlf = TWO.replace("\n", "\r\n")
+    task = TaskInput("refactor", crlf, path=Path("crlf.py"), instruction="Add type hints.",
+                     symbol="add")
+    # the model copies the CR it saw, or writes plain LF: either way the file stays CRLF
+    for answer in (TYPED_ADD.replace("\n", "\r\n") + "\r", TYPED_ADD + "\n"):
+        result = rewrite_result(task, answer, "stop")
+        assert result.problems == ()
+        assert result.text is not None
+        assert "\r\r" not in result.text
+        assert result.text == crlf.replace("def add(a, b):", "def add(a: int, b: int) -> int:")
