@@ -221,7 +221,7 @@ def test_corrupt_model_for_the_model_command(
     assert main(["model", "--model", str(bad)]) == 1
     one_error_line(capsys.readouterr().err)
     assert main(["model", "--model", str(tmp_path / "missing.gguf")]) == 1
-    assert "does not exist" in one_error_line(capsys.readouterr().err)
+    assert "nor a file that exists" in one_error_line(capsys.readouterr().err)
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
@@ -281,8 +281,12 @@ def test_unreadable_file_even_as_root(
 ) -> None:
     """The same message when reading fails with EACCES (root ignores chmod 0, so fake it)."""
 
+    real_open = Path.open
+
     def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
-        raise PermissionError(13, "Permission denied", str(self))
+        if self == files["good"]:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", refuse)
     assert main(["explain", str(files["good"]), "--model", str(files["good"].with_name("none.gguf"))]) == 2
