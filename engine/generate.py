@@ -406,7 +406,10 @@ class Engine(OneRequestAtATime):
             drafter = self._drafters[spec.name] = spec.factory()
         controller = self._controllers.get(spec.name)
         if controller is None:
-            controller = self._controllers[spec.name] = DraftController(self.draft_max, self.costs)
+            # a model drafter's acceptance is learned per draft position (its later guesses are worse)
+            controller = self._controllers[spec.name] = DraftController(
+                self.draft_max, self.costs, positional=spec.costly
+            )
         return DraftSource(drafter, controller, costly=spec.costly, min_tokens=spec.min_tokens, priors=spec.priors)
 
     # --- the cost curve of this card -----------------------------------------------------------------

@@ -28,6 +28,9 @@ KV_TYPES: dict[str, int] = {
     "q5_1": llama_cpp.GGML_TYPE_Q5_1, "iq4_nl": llama_cpp.GGML_TYPE_IQ4_NL,
 }
 PARTIAL_STATE = 1  # LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY: only recurrent / SWA state
+# The longest draft of the MTP head (engine/draft/mtp.py): a model loaded for `--draft mtp` alone keeps rollback
+# slots for this many drafted tokens, not draft_max (every slot adds a copy per recurrent layer to every step).
+MTP_MAX_DRAFT = 6
 _backend_ready = False
 
 
@@ -58,8 +61,10 @@ class RuntimeConfig:
             gpu_layers=settings.gpu_layers,
             threads=settings.threads,
             # a snapshot per token a verify call may reject; none when drafting is off, since each slot costs
-            # every decode step a copy of the recurrent state (-6.6% per token with 17 on an H100, 27B)
-            rollback_slots=settings.draft_max + 1 if settings.draft != "none" else 0,
+            # every decode step a copy of the recurrent state (-6.6% per token with 17 on an H100, 27B); the MTP
+            # head alone never drafts more than MTP_MAX_DRAFT
+            rollback_slots=0 if settings.draft == "none" else 1 + (
+                min(settings.draft_max, MTP_MAX_DRAFT) if settings.draft == "mtp" else settings.draft_max),
             load_mtp=load_mtp,
             exact_batches=settings.exact_batches,
         )

@@ -426,3 +426,39 @@ def test_ngram_acceptance_restarts_per_request_by_task_kind() -> None:
     assert mtp.acceptance == learned
     plan.begin([1, 2], [3, 4])  # an edit: its input is the reference
     assert ngram.acceptance == pytest.approx(EDIT_PRIOR) and ngram.best_length(8) > 0
+
+
+def test_a_positional_controller_prices_each_draft_position_at_its_own_rate() -> None:
+    """A head right 90% of the time on its first guess and 30% on the later ones: one average rate undervalues
+    the first drafted token and overvalues the later ones; per position, a draft's worth comes out right."""
+    cost = CostModel(price_switches=True)
+    cost.seed({0: 0.010, **{repeated_key(n): 0.010 * (1 + 0.1 * (n - 1)) for n in range(2, 9)}})
+    rng = random.Random(3)
+    flat, positional = DraftController(6, cost), DraftController(6, cost, positional=True)
+    for _ in range(200):
+        accepted = 0
+        while accepted < 6 and rng.random() < (0.9 if accepted == 0 else 0.3):
+            accepted += 1
+        for controller in (flat, positional):
+            controller.record(6, accepted)
+    assert positional.acceptance_at(1) == pytest.approx(0.9, abs=0.12)
+    assert positional.acceptance_at(3) == pytest.approx(0.3, abs=0.2)
+    assert flat.acceptance_at(1) == flat.acceptance  # without positions every token has the average rate
+    truth = [1 + 0.9 * sum(0.3**j for j in range(k)) for k in range(7)]  # expected tokens of a k-token draft
+    for k in (1, 2, 6):
+        assert abs(positional.expected_tokens(k) - truth[k]) < abs(flat.expected_tokens(k) - truth[k])
+    # the second token pays (0.27 tokens for 0.1 of a step), the third does not (0.08)
+    assert positional.best_length(6, sustained=True) == 2
+    # a rate given explicitly (what perfect acceptance would pay) is still geometric
+    assert positional.expected_tokens(3, 1.0) == pytest.approx(4.0, rel=0.01)
+    positional.restart(0.5)
+    assert positional.acceptance_at(2) == pytest.approx(0.5)
+
+
+def test_a_model_loaded_for_mtp_alone_keeps_rollback_slots_for_the_head_only() -> None:
+    from engine.runtime import MTP_MAX_DRAFT, RuntimeConfig
+
+    def slots(draft: str) -> int:
+        return RuntimeConfig.from_settings(load_settings(draft=draft, draft_max=16)).rollback_slots
+
+    assert (slots("none"), slots("ngram"), slots("auto"), slots("mtp")) == (0, 17, 17, MTP_MAX_DRAFT + 1)

@@ -247,3 +247,124 @@ def test_simulating_no_drafting_is_the_baseline_and_fixed_lengths_replay_the_gpu
             gpu[row["task"]][k] for k in ("draft_steps", "proposed", "accepted")]
     with pytest.raises(KeyError):
         simulate.policy_named("fastest")
+
+
+# --- controlled acceptance (issue 16) ----------------------------------------------------------------------------
+def test_identity_rows_dequantize_to_the_identity_on_the_first_half() -> None:
+    blocks = synth27b.identity_rows(256, 512)(None, 0)
+    matrix = np.concatenate([_dequantize_q4_k(b) for b in blocks]).reshape(256, 512)
+    assert np.array_equal(matrix[:, :256], np.eye(256, dtype=np.float32))
+    assert not matrix[:, 256:].any()
+
+
+def test_controlled_cycles_and_maps() -> None:
+    spec = synth27b.Controlled(rates=(1.0, 0.5), cycle=64, first_token=300, first_decoy=5000)
+    one, half = spec.cycles()
+    assert sum(one.good) == 64 and sum(half.good) == 32
+    assert len({*one.tokens, *half.tokens}) == 128 and len(set(half.decoys)) == 64
+    succ, head = spec.maps(8000)
+    for cycle in (one, half):
+        for i, token in enumerate(cycle.tokens):
+            after = cycle.tokens[(i + 1) % 64]
+            assert succ[token] == after  # the target's walk
+            # the head reading `token` scores row r by the pattern head[r]; the embedding of token is pattern
+            # succ[token]: its best row is the one carrying that pattern
+            assert int(np.flatnonzero(head == succ[token])[0]) == (after if cycle.good[i] else cycle.decoys[i])
+    assert np.array_equal(np.sort(head), np.arange(8000))  # a permutation: every row pattern once
+    assert half.hit_rate(0, 64) == 0.5 and one.walk(63, 2) == [one.tokens[63], one.tokens[0]]
+    with pytest.raises(ValueError):
+        synth27b.Controlled(first_decoy=1000).maps(248_320)
+
+
+@pytest.fixture(scope="module")
+def controlled_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    path = tmp_path_factory.mktemp("controlled") / "controlled.gguf"
+    spec = synth27b.Controlled(rates=(1.0, 0.6), cycle=256)
+    info = synth27b.build(path, small=True, n_layer=4, vocab_size=151_936, controlled=spec)
+    (path.parent / "model.json").write_text(json.dumps(info))
+    return path, info
+
+
+def test_controlled_model_walks_its_cycle_and_the_head_guesses_as_built(
+    controlled_model: tuple[Path, dict[str, object]]
+) -> None:
+    """On the real llama.cpp graph: the target's greedy answer is the cycle's walk whatever the context, and the MTP
+    head, asked after each answer token, names the next one where the cycle marks it good and the decoy elsewhere."""
+    from engine import Engine, GenerationRequest, load_settings
+
+    path, info = controlled_model
+    cycle = synth27b.Controlled.from_json(info["controlled"]).cycles()[1]  # type: ignore[arg-type]
+    engine = Engine(load_settings(model=path, n_ctx=512, draft="mtp", threads=1, draft_calibration="off"))
+    try:
+        prompt = [int(t) for t in np.random.default_rng(2).integers(20_000, 90_000, size=40)] + [cycle.tokens[0]]
+        plain = engine.complete(GenerationRequest(prompt, max_tokens=10, drafter="none", stop=()))
+        assert list(plain.tokens) == cycle.walk(1, 10)
+        drafter = replay.mtp_head(engine)
+        checked = []
+        for k in range(2, 9):
+            engine.complete(GenerationRequest(prompt, max_tokens=k, drafter="none", stop=()))
+            guess = drafter.propose([*prompt, *cycle.walk(1, k)], 1)
+            checked.append(cycle.good[k])
+            assert guess == [cycle.tokens[k + 1] if cycle.good[k] else cycle.decoys[k]]
+        assert any(checked) and not all(checked)  # both kinds were asked
+        drafted = engine.complete(GenerationRequest(prompt, max_tokens=24, drafter="mtp", stop=()))
+        assert list(drafted.tokens) == cycle.walk(1, 24)
+    finally:
+        engine.close()
+
+
+def test_duel_runs_qcode_at_each_rate_and_summarizes(
+    controlled_model: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    from bench.gpu import mtp_duel
+
+    path, _ = controlled_model
+    out = tmp_path / "duel.json"
+    assert mtp_duel.main(["--model", str(path), "--model-info", str(path.parent / "model.json"), "--out", str(out),
+                          "--depth", "48", "--tokens", "12", "--qcode", "plain,mtp", "--rounds", "1"]) == 0
+    result = json.loads(out.read_text())
+    rows = result["rows"]
+    assert {(r["rate"], r["contender"]) for r in rows} == {(rate, name) for rate in (1.0, 0.6)
+                                                           for name in ("qcode-plain", "qcode-mtp")}
+    assert all(r["same_answer"] for r in rows)
+    summary = result["summary"]
+    assert set(summary) == {"1", "0.6"} and "qcode-mtp_vs_plain" in summary["1"]
+    assert summary["1"]["contenders"]["qcode-mtp"]["lossless"]
+
+
+def test_duel_reads_the_servers_timings() -> None:
+    from bench.gpu import mtp_duel
+
+    server = mtp_duel.Server("mtp-3", Path("llama-server"), Path("m.gguf"), [], 2048, "q8_0", Path("."))
+    data = {"tokens": [5, 6, 7], "timings": {"predicted_n": 3, "predicted_ms": 20.0, "predicted_per_second": 100.0,
+                                             "draft_n": 6, "draft_n_accepted": 4}}
+    row = mtp_duel.server_row(server, data, [5, 6, 7])
+    assert row == {"contender": "server-mtp-3", "tokens": 3, "decode_s": 0.02, "tok_s": 100.0, "proposed": 6,
+                   "accepted": 4, "same_answer": True}
+    assert not mtp_duel.server_row(server, data, [5, 6, 8])["same_answer"]
+    assert "--spec-type" not in server.command() and "-ctk" in server.command()
+    rows = [{"rate": 0.8, "contender": name, "tok_s": tok_s, "proposed": 0, "accepted": 0, "same_answer": True}
+            for name, tok_s in (("server-plain", 80.0), ("server-mtp-3", 120.0), ("qcode-plain", 82.0),
+                                ("qcode-mtp", 150.0))]
+    summary = mtp_duel.summarize(rows)["0.8"]
+    assert summary["qcode-mtp_vs_server"] == 1.25 and summary["qcode-mtp_vs_plain"] == pytest.approx(1.829, abs=1e-3)
+    assert summary["plain_qcode_vs_server"] == 1.025
+
+
+def test_profile_groups_ncu_kernels_by_stream_and_family() -> None:
+    from bench.gpu import profile_step
+
+    assert profile_step.kernel_group("void mul_mat_vec_q<(ggml_type)14, 1, 1, false>(const void *, ...)") == (
+        "mul_mat_vec_q Q6_K")
+    assert profile_step.kernel_group("void gated_delta_net_cuda<128>(float *, ...)") == "gated_delta_net_cuda"
+    header = '"ID","Kernel Name","Stream","Metric Name","Metric Unit","Metric Value"\n'
+    rows = [(0, "void mul_mat_vec_q<(ggml_type)12, 4, 1, false>(x)", 13, 4000), (1, "void k_cpy(x)", 13, 1000),
+            (2, "void mul_mat_vec_q<(ggml_type)12, 4, 1, false>(x)", 13, 4000),
+            (3, "void mul_mat_vec_q<(ggml_type)14, 1, 1, false>(x)", 21, 300)]
+    text = "==PROF== noise\n" + header + "".join(
+        f'"{i}","{name}","{stream}","gpu__time_duration.sum","nsecond","{ns:,}"\n' for i, name, stream, ns in rows)
+    parsed = profile_step.parse_ncu(text, calls=2)
+    assert parsed["13"]["gpu_ms_per_call"] == pytest.approx(0.0045)
+    assert parsed["13"]["by_kernel"]["mul_mat_vec_q Q4_K"] == {"ms_per_call": 0.004, "launches_per_call": 1.0,
+                                                               "share": pytest.approx(0.8889, abs=1e-4)}
+    assert parsed["21"]["kernels_per_call"] == 0.5

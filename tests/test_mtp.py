@@ -82,19 +82,22 @@ def _trust_every_draft(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(plan.sources[0], "controller", _TrustingController(engine.settings.draft_max))
 
 
-def _head_logits(drafter: MtpDrafter, history: Sequence[int]) -> np.ndarray:
-    row = drafter.next_logits(history)
-    assert row is not None, "the head does not follow the target"
-    return row.copy()
+def _head_state(drafter: MtpDrafter, history: Sequence[int]) -> np.ndarray:
+    """The head's output state for the token after `history` (what its guess and a chained call are made from)."""
+    token = drafter.next_token(history)
+    assert token is not None, "the head does not follow the target"
+    state = drafter.output_state()
+    assert state is not None
+    return state
 
 
-def _fresh_head_logits(engine: Engine, history: Sequence[int]) -> np.ndarray:
-    """The head's logits after the target evaluated history[:-1] in plain batches and the head was built anew."""
+def _fresh_head_state(engine: Engine, history: Sequence[int]) -> np.ndarray:
+    """The head's state after the target evaluated history[:-1] in plain batches and the head was built anew."""
     drafter = _drafter(engine)
     drafter.reset()
     engine.cache.reset()
     engine._evaluate(list(history[:-1]), threading.Event(), want_logits=False)
-    return _head_logits(drafter, history)
+    return _head_state(drafter, history)
 
 
 def _contexts(engine: Engine) -> tuple[Any, Any]:
@@ -139,6 +142,7 @@ def test_head_reads_each_token_with_the_hidden_state_before_it(engine: Engine, t
     assert len(prompt) < 1000 and (text == PROMPTS[1] or len(prompt) > engine.runtime.batch_capacity)
     n_embd, n_vocab = L.llama_model_n_embd(engine.runtime.model), engine.runtime.n_vocab
     target, head = _contexts(engine)
+    last = len(prompt)  # the head's row for the token after the prompt
     try:
         llama_cpp_ext.llama_set_embeddings_nextn(target, True, False)
         llama_cpp_ext.llama_set_embeddings_nextn(head, True, False)
@@ -147,17 +151,24 @@ def test_head_reads_each_token_with_the_hidden_state_before_it(engine: Engine, t
         hidden = np.ctypeslib.as_array(llama_cpp_ext.llama_get_embeddings_nextn(target), shape=(len(prompt), n_embd))
         rows = np.concatenate([np.zeros((1, n_embd), np.float32), hidden]).astype(np.float16).astype(np.float32)
         _decode_raw(head, [*prompt, first], rows)
-        expected = np.ctypeslib.as_array(L.llama_get_logits_ith(head, -1), shape=(n_vocab,)).copy()
+        expected = np.ctypeslib.as_array(llama_cpp_ext.llama_get_embeddings_nextn_ith(head, last), shape=(n_embd,))
+        expected = expected.copy()
+        guess = int(np.ctypeslib.as_array(L.llama_get_logits_ith(head, -1), shape=(n_vocab,)).argmax())
         # the same with each token paired with its own state: a different head input, to show the check bites
         L.llama_memory_clear(L.llama_get_memory(head), True)
         _decode_raw(head, [*prompt, first], np.concatenate([rows[1:], rows[-1:]]))
-        misaligned = np.ctypeslib.as_array(L.llama_get_logits_ith(head, -1), shape=(n_vocab,)).copy()
+        misaligned = np.ctypeslib.as_array(llama_cpp_ext.llama_get_embeddings_nextn_ith(head, last), shape=(n_embd,))
+        misaligned = misaligned.copy()
     finally:
         L.llama_free(head)
         L.llama_free(target)
-    ours = _fresh_head_logits(engine, [*prompt, first])
+    ours = _fresh_head_state(engine, [*prompt, first])
     assert np.abs(ours - expected).max() <= 1e-3
     assert np.abs(ours - misaligned).max() > 0.1
+    # the device's greedy choice is the host's argmax of the same call
+    drafter = _drafter(engine)
+    assert drafter.device_greedy
+    assert drafter.next_token([*prompt, first]) == guess
 
 
 @pytest.mark.parametrize("index", range(len(PROMPTS)))
@@ -203,14 +214,15 @@ def test_head_memory_after_accepts_and_rollbacks_matches_a_fresh_build(
     assert run.tokens == plain
     assert 0 < run.stats.draft_accepted < run.stats.draft_proposed
     history = [*engine.cache.tokens, 42]  # what the target holds (a draft may run past the answer), then any token
-    live = _head_logits(drafter, history)
-    fresh = _fresh_head_logits(engine, history)
+    live_token = drafter.next_token(history)
+    live = _head_state(drafter, history)
+    fresh = _fresh_head_state(engine, history)
     assert np.abs(live - fresh).max() <= max(noise, 1e-3)
-    assert int(live.argmax()) == int(fresh.argmax())
+    assert live_token == drafter.next_token(history)
     # the comparison has teeth: one different early token changes the head's view
     other = list(history)
     other[len(prompt) + 2] ^= 1
-    assert np.abs(_fresh_head_logits(engine, other) - fresh).max() > 0.1
+    assert np.abs(_fresh_head_state(engine, other) - fresh).max() > 0.1
 
 
 def test_rollback_then_next_token_logits_match_a_plain_run(engine: Engine, noise: float) -> None:
@@ -230,11 +242,11 @@ def test_rollback_then_next_token_logits_match_a_plain_run(engine: Engine, noise
     for token in kept:
         step([token], 1)
     reference = runtime.logits(1)[0].copy()
-    reference_head = _head_logits(drafter, [*prompt, *kept, 42])
+    reference_head = _head_state(drafter, [*prompt, *kept, 42])
 
     cache.reset()
     engine._evaluate(prompt, threading.Event(), want_logits=False)
-    _head_logits(drafter, [*prompt, kept[0]])  # the head has drafted from here: its memory is ahead
+    _head_state(drafter, [*prompt, kept[0]])  # the head has drafted from here: its memory is ahead
     batch = kept[:-1] + junk
     step(batch, len(kept) - 1)
     assert cache.rollback(len(prompt) + len(kept) - 1)
@@ -243,7 +255,7 @@ def test_rollback_then_next_token_logits_match_a_plain_run(engine: Engine, noise
     delta = after - reference
     assert float(delta.max() - delta.min()) <= noise
     assert int(after.argmax()) == int(reference.argmax())
-    head = _head_logits(drafter, [*prompt, *kept, 42])
+    head = _head_state(drafter, [*prompt, *kept, 42])
     assert np.abs(head - reference_head).max() <= max(noise, 1e-3)
     cache.reset()
 
@@ -265,8 +277,8 @@ def test_switching_task_prefixes_keeps_the_head_exact(engine: Engine, noise: flo
     assert done.stats.prompt_tokens_evaluated < done.stats.prompt_tokens // 2  # the prefix came from a snapshot
     assert drafter.unseen_rows == 0
     history = [*engine.tokenize(built.text), *done.tokens]
-    live = _head_logits(drafter, history)
-    fresh = _fresh_head_logits(engine, history)
+    live = _head_state(drafter, history)
+    fresh = _fresh_head_state(engine, history)
     assert np.abs(live - fresh).max() <= max(noise, 1e-3)
 
 

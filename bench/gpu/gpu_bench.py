@@ -271,19 +271,15 @@ def engine_calibration(engine: Any) -> dict[str, Any]:
 def mtp_costs(engine: Any, depth: int, repeats: int) -> dict[str, Any]:
     """The MTP head's cost through qcode's MtpDrafter: a propose of depth d (1 head call with the LM head, then d-1
     chained calls), and a propose after m verified tokens (the head first catches up on their m rows)."""
-    from engine.draft import mtp as mtp_module
-
     drafter = replay.mtp_head(engine)
     runtime, cache = engine.runtime, engine.cache
     cache.reset()
     engine.complete(GenerationRequest(filler(depth, 13), max_tokens=1, drafter="none", stop=()))
     pending = 4242
-    saved = mtp_module.MIN_CONFIDENCE
-    mtp_module.MIN_CONFIDENCE = -1.0  # random weights are never confident: force chains of the asked depth
     out: dict[str, Any] = {"depth_ms": {}, "catch_up_ms": {}}
     try:
         history = [*cache.tokens, pending]
-        for d in [1, 2, 3, 4, 6, 8]:
+        for d in [1, 2, 3, 4, 6]:
             times = []
             for _ in range(repeats + 1):
                 started = time.perf_counter()
@@ -308,7 +304,6 @@ def mtp_costs(engine: Any, depth: int, repeats: int) -> dict[str, Any]:
                 drafter.observe(len(draft), 0)
             out["catch_up_ms"][m] = round(statistics.median(times[1:]) * 1000, 3)
     finally:
-        mtp_module.MIN_CONFIDENCE = saved
         cache.reset()
     return out
 
@@ -375,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mtp-depths", default="2,3", help="MTP draft depths replayed")
     parser.add_argument("--auto-depths", default="2,3", help="MTP depths replayed in auto (n-gram or MTP)")
     parser.add_argument("--kinds", default="edit,explain", help="task kinds replayed")
+    parser.add_argument("--mtp-cases", type=int, default=3, help="answers in the MTP replay (a prose one first)")
     parser.add_argument("--slots", default="", help="also time plain decoding with these rollback-slot counts")
     args = parser.parse_args(argv)
     deadline = Deadline(args.deadline)
@@ -503,7 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                2 if quick else 6, observe=True), res)
         pool = (ideal or recorded) if args.mtp_answers == "ideal" else (recorded or ideal)
         # prose first: where drafting must never be slower, and the deadline cuts the last case
-        mtp_cases = [c for c in pool if c.kind == "explain"][:1] + [c for c in pool if c.kind == "edit"][:2]
+        edits = max(args.mtp_cases - 1, 1) if any(c.kind == "explain" for c in pool) else args.mtp_cases
+        mtp_cases = [c for c in pool if c.kind == "explain"][:1] + [c for c in pool if c.kind == "edit"][:edits]
         policies = replay.mtp_policies(engine.settings.draft_max, depths=ints(args.mtp_depths),
                                        rates=floats(args.mtp_rates), auto_depths=ints(args.auto_depths),
                                        shipped_rates=floats(args.mtp_shipped_rates),
@@ -543,14 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _mtp_replay(engine: Any, cases: Sequence[replay.Case], policies: Sequence[replay.Policy],
                 time_left: Callable[[], float], on_case: Callable[[list[dict[str, Any]]], None]) -> Any:
-    from engine.draft import mtp as mtp_module
-
-    saved = mtp_module.MIN_CONFIDENCE
-    mtp_module.MIN_CONFIDENCE = -1.0
-    try:
-        return replay.run_all(engine, cases, policies, log=log, time_left=time_left, on_case=on_case)
-    finally:
-        mtp_module.MIN_CONFIDENCE = saved
+    return replay.run_all(engine, cases, policies, log=log, time_left=time_left, on_case=on_case)
 
 
 def best_k(controller: adaptive.DraftController, acceptance: float) -> int:

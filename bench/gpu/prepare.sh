@@ -5,9 +5,11 @@
 #   bash bench/gpu/run_device.sh
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
-SDIST=${1:-/tmp/ref/llama_cpp_python-0.3.36.tar.gz}
+SDIST=${1:-/work/src/llama_cpp_python-0.3.36.tar.gz}
 CARRY=.gpucarry
-grep -qx '/.gpucarry/' .git/info/exclude || echo '/.gpucarry/' >> .git/info/exclude
+exclude=$(git rev-parse --git-path info/exclude)
+mkdir -p "$(dirname "$exclude")"
+grep -qxs '/.gpucarry/' "$exclude" || echo '/.gpucarry/' >> "$exclude"
 rm -rf "$CARRY"
 mkdir -p "$CARRY/py" "$CARRY/whl" "$CARRY/llama.cpp/ggml/src"
 tmp=$(mktemp -d)
@@ -22,6 +24,14 @@ for part in CMakeLists.txt cmake include; do cp -r "$vendor/ggml/$part" "$CARRY/
 # ggml's core files and the two backends built there (CPU, CUDA); ggml-et is referenced by the core CMake list
 find "$vendor/ggml/src" -maxdepth 1 -type f -exec cp {} "$CARRY/llama.cpp/ggml/src/" \;
 for backend in ggml-cpu ggml-cuda ggml-et; do cp -r "$vendor/ggml/src/$backend" "$CARRY/llama.cpp/ggml/src/"; done
+# llama-server (issue 16): common/, the tools (configured together), the Web UI's CMake part only (no npm there:
+# the server embeds an empty asset table)
+cp -r "$vendor/common" "$CARRY/llama.cpp/"
+mkdir -p "$CARRY/llama.cpp/tools/ui" "$CARRY/llama.cpp/scripts"
+for tool in "$vendor"/tools/*; do [ "$(basename "$tool")" = ui ] || cp -r "$tool" "$CARRY/llama.cpp/tools/"; done
+cp "$vendor"/tools/ui/{CMakeLists.txt,ui.cpp.in,ui.h.in,sources.cmake} "$CARRY/llama.cpp/tools/ui/"
+cp "$vendor"/tools/CMakeLists.txt "$CARRY/llama.cpp/tools/CMakeLists.txt"
+cp "$vendor/scripts/ui-assets.cmake" "$CARRY/llama.cpp/scripts/"
 # the device's python3 (3.12) has numpy and jinja2 but not these (KINDS.md); versions as in this venv
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \

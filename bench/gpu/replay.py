@@ -314,7 +314,7 @@ def shipped_mtp_plan(p: float, with_ngram: bool, ngram: tuple[int, int], seed: i
     def make(engine: Any, case: Case) -> DraftPlan:
         def controller(name: str) -> DraftController:
             if name not in controllers:
-                controllers[name] = DraftController(engine.draft_max, engine.costs)
+                controllers[name] = DraftController(engine.draft_max, engine.costs, positional=name == "mtp")
             return controllers[name]
 
         head = DraftSource(SampledMtp(mtp_head(engine), case.answer, engine.draft_max, p, seed), controller("mtp"),

@@ -67,6 +67,7 @@ class Tensor:
     shape: tuple[int, ...]  # numpy order (rows, cols); GGUF stores it reversed
     kind: tuple[int, int, int]
     fill: Callable[[np.random.Generator, int], np.ndarray]  # (rng, first block) -> raw bytes of some blocks
+    chunk_blocks: int | None = None  # blocks per fill call where the fill works in whole rows
 
     @property
     def n_elements(self) -> int:
@@ -135,6 +136,124 @@ def quantized(pool: Pool, kind: tuple[int, int, int], n_blocks: int, std: float)
     return fill
 
 
+# --- controlled acceptance --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cycle:
+    rate: float  # the share of its tokens after which the MTP head guesses right
+    tokens: list[int]  # the target's greedy walk: tokens[i] -> tokens[i + 1], the last back to the first
+    good: list[bool]  # good[i]: the head, reading tokens[i], predicts tokens[i + 1]; else decoys[i]
+    decoys: list[int]
+
+    def walk(self, start: int, n: int) -> list[int]:
+        return [self.tokens[(start + i) % len(self.tokens)] for i in range(n)]
+
+    def hit_rate(self, start: int, n: int) -> float:
+        """The share of good tokens among the n the head reads on a walk from `start` (the realised rate)."""
+        return sum(self.good[(start + i) % len(self.good)] for i in range(n)) / n
+
+
+@dataclass(frozen=True)
+class Controlled:
+    """Weights that make the target's greedy next token, and the MTP head's guess of the one after, known.
+
+    Every block's input norm weights are `residual_scale` (about 0.01): the 64 layers add a few percent to the
+    residual stream, which stays the token's embedding. The LM head rows and the embedding rows are the same random
+    Q6_K rows, permuted: the output row of token succ(t) is the embedding of t, so the greedy next token after t is
+    succ(t) whatever came before (a margin of n_embd against sqrt(n_embd) of noise). succ walks one cycle of
+    `cycle` distinct tokens per rate (longer than any answer, so n-gram lookup never matches) and leaves every other
+    token in place. The MTP head reads only the token's embedding (eh_proj is the identity on that half) through
+    its own LM head, nextn.shared_head_head: for a share `rate` of each cycle's tokens it is the target's head, for
+    the rest a decoy token is swapped in, so a chained draft is accepted token by token with probability `rate`.
+    Matrices keep their real shapes and types (the LM heads Q6_K, the embedding Q6_K instead of Q4_K: one row is
+    read per token), so every kernel costs what it costs on the real model.
+    """
+
+    rates: tuple[float, ...] = (1.0, 0.8, 0.6, 0.4)
+    cycle: int = 1024
+    first_token: int = 256  # cycles take ids from here: early BPE merges, frequent in any text
+    first_decoy: int = 100_000
+    seed: int = 1
+    residual_scale: float = 0.01
+
+    def cycles(self) -> list[Cycle]:
+        out = []
+        for level, rate in enumerate(self.rates):
+            rng = np.random.default_rng(self.seed + level)
+            tokens = [self.first_token + level * self.cycle + int(i) for i in rng.permutation(self.cycle)]
+            n_good = round(rate * self.cycle)
+            good = [bool(g) for g in rng.permutation(np.arange(self.cycle) < n_good)]
+            decoys = [self.first_decoy + level * self.cycle + i for i in range(self.cycle)]
+            out.append(Cycle(rate, tokens, good, decoys))
+        return out
+
+    def maps(self, vocab: int) -> tuple[np.ndarray, np.ndarray]:
+        """(succ, head_source): the embedding of t is row pattern succ[t], the LM head's row r is pattern r, the
+        MTP head's row r is pattern head_source[r]."""
+        top = max(self.first_token + len(self.rates) * self.cycle, self.first_decoy + len(self.rates) * self.cycle)
+        if top > vocab or self.first_token + len(self.rates) * self.cycle > self.first_decoy:
+            raise ValueError("the cycles and decoys must fit the vocabulary without overlapping")
+        succ, head = np.arange(vocab), np.arange(vocab)
+        for c in self.cycles():
+            for i, token in enumerate(c.tokens):
+                after = c.tokens[(i + 1) % len(c.tokens)]
+                succ[token] = after
+                if not c.good[i]:  # the head reading `token` finds its own row `decoy` carrying succ's pattern
+                    decoy = c.decoys[i]
+                    head[decoy], head[after] = after, decoy
+        return succ, head
+
+    def to_json(self) -> dict[str, object]:
+        return {"rates": list(self.rates), "cycle": self.cycle, "first_token": self.first_token,
+                "first_decoy": self.first_decoy, "seed": self.seed, "residual_scale": self.residual_scale}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Controlled:
+        return cls(**{**data, "rates": tuple(data["rates"])})
+
+
+def patterned_rows(pool: Pool, offsets: np.ndarray, source: np.ndarray, n_embd: int,
+                   std: float) -> tuple[Callable[..., np.ndarray], int]:
+    """Q6_K rows where row r holds pattern source[r]: a window of the pool at offsets[source[r]], so rows with the
+    same pattern are identical and others independent. Returns the fill and its blocks per call (whole rows)."""
+    per_row = n_embd // 256
+    rows_per_call = max(1, pool.chunk_blocks // per_row // 4)
+    span = np.arange(per_row * 192)
+    tail = _q6_k_tail(std)
+
+    def fill(rng: np.random.Generator, first: int) -> np.ndarray:
+        row = first // per_row
+        rows = np.arange(row, min(row + rows_per_call, len(source)))
+        data = pool.data[offsets[source[rows]][:, None] + span]
+        out = np.empty((len(rows) * per_row, 210), dtype=np.uint8)
+        out[:, :192] = data.reshape(-1, 192)
+        out[:, 192:] = tail
+        return out
+
+    return fill, rows_per_call * per_row
+
+
+def identity_rows(n_out: int, n_in: int) -> Callable[..., np.ndarray]:
+    """Q4_K rows of the identity on the first n_out inputs (1.0 at column i of row i, zeros elsewhere), in one call:
+    every sub-block scale 2 and min 0, d = 1/16, the one weight q = 8 (exact in f16)."""
+    per_row = n_in // 256
+    header = np.zeros(16, dtype=np.uint8)
+    header[0:4] = np.array([1 / 16, 0.0], dtype=np.float16).view(np.uint8)
+    header[4:8] = 2  # scales of sub-blocks 0-3 (low 6 bits); bytes 8-11 (mins 0-3) stay 0
+    header[12:16] = 2  # sub-blocks 4-7: scale in the low nibble, min (0) in the high one
+
+    def fill(rng: np.random.Generator, first: int) -> np.ndarray:
+        out = np.zeros((n_out * per_row, 144), dtype=np.uint8)
+        out[:, :16] = header
+        i = np.arange(n_out)
+        block, at = i * per_row + i // 256, i % 256
+        group, within = at // 64, at % 64
+        byte = 16 + 32 * group + within % 32
+        out[block, byte] = np.where(within < 32, 0x08, 0x80)
+        return out
+
+    return fill
+
+
 def floats(values: Callable[[np.random.Generator], np.ndarray]) -> Callable[..., np.ndarray]:
     def fill(rng: np.random.Generator, first: int) -> np.ndarray:
         return np.ascontiguousarray(values(rng), dtype=np.float32).view(np.uint8)
@@ -142,17 +261,30 @@ def floats(values: Callable[[np.random.Generator], np.ndarray]) -> Callable[...,
     return fill
 
 
-def plan(shape: object, n_layer: int, with_mtp: bool, vocab: int, pool: Pool, logit_std: float = 4.0) -> list[Tensor]:
+def plan(shape: object, n_layer: int, with_mtp: bool, vocab: int, pool: Pool, logit_std: float = 4.0,
+         controlled: Controlled | None = None) -> list[Tensor]:
     """Every tensor of the model, in file order."""
     s = shape
     tensors: list[Tensor] = []
+    block_norm = controlled.residual_scale if controlled else 1.0
 
     def matrix(name: str, n_out: int, n_in: int, kind: tuple[int, int, int] = Q4_K, scale: float = 1.0) -> None:
         n_blocks = n_out * n_in // kind[1]
         tensors.append(Tensor(name, (n_out, n_in), kind, quantized(pool, kind, n_blocks, scale / math.sqrt(n_in))))
 
-    def norm(name: str, n: int) -> None:
-        tensors.append(Tensor(name, (n,), F32, floats(lambda rng: 1.0 + 0.1 * rng.standard_normal(n))))
+    def norm(name: str, n: int, scale: float = 1.0) -> None:
+        tensors.append(Tensor(name, (n,), F32, floats(lambda rng: scale * (1.0 + 0.1 * rng.standard_normal(n)))))
+
+    def patterned(name: str, source: np.ndarray) -> None:
+        assert offsets is not None
+        fill, per_call = patterned_rows(pool, offsets, source, s.n_embd, 1.0)
+        tensors.append(Tensor(name, (vocab, s.n_embd), Q6_K, fill, per_call))
+
+    offsets = succ = head_source = None
+    if controlled:
+        succ, head_source = controlled.maps(vocab)
+        offsets = np.random.default_rng(controlled.seed + 1000).integers(
+            0, len(pool.data) - s.n_embd // 256 * 192, size=vocab)
 
     def vector(name: str, shape_: tuple[int, ...], values: Callable[[np.random.Generator], np.ndarray]) -> None:
         tensors.append(Tensor(name, shape_, F32, floats(values)))
@@ -188,23 +320,35 @@ def plan(shape: object, n_layer: int, with_mtp: bool, vocab: int, pool: Pool, lo
         norm(f"blk.{il}.ssm_norm.weight", s.ssm_head_dim)
         matrix(f"blk.{il}.ssm_out.weight", s.n_embd, value_dim)
 
-    matrix("token_embd.weight", vocab, s.n_embd)
-    norm("output_norm.weight", s.n_embd)
-    matrix("output.weight", vocab, s.n_embd, Q6_K, scale=logit_std)
+    if controlled:
+        patterned("token_embd.weight", succ)
+        norm("output_norm.weight", s.n_embd)
+        patterned("output.weight", np.arange(vocab))
+    else:
+        matrix("token_embd.weight", vocab, s.n_embd)
+        norm("output_norm.weight", s.n_embd)
+        matrix("output.weight", vocab, s.n_embd, Q6_K, scale=logit_std)
     for il in range(n_layer):
-        norm(f"blk.{il}.attn_norm.weight", s.n_embd)
-        norm(f"blk.{il}.post_attention_norm.weight", s.n_embd)
+        norm(f"blk.{il}.attn_norm.weight", s.n_embd, block_norm)
+        norm(f"blk.{il}.post_attention_norm.weight", s.n_embd, block_norm)
         (attention if (il + 1) % s.full_attention_interval == 0 else delta_net)(il)
         ffn(il)
     if with_mtp:
         il = n_layer
-        norm(f"blk.{il}.attn_norm.weight", s.n_embd)
-        norm(f"blk.{il}.post_attention_norm.weight", s.n_embd)
+        norm(f"blk.{il}.attn_norm.weight", s.n_embd, block_norm)
+        norm(f"blk.{il}.post_attention_norm.weight", s.n_embd, block_norm)
         attention(il)
         ffn(il)
-        matrix(f"blk.{il}.nextn.eh_proj.weight", s.n_embd, 2 * s.n_embd)
+        if controlled:
+            tensors.append(Tensor(f"blk.{il}.nextn.eh_proj.weight", (s.n_embd, 2 * s.n_embd), Q4_K,
+                                  identity_rows(s.n_embd, 2 * s.n_embd), s.n_embd * 2 * s.n_embd // 256))
+        else:
+            matrix(f"blk.{il}.nextn.eh_proj.weight", s.n_embd, 2 * s.n_embd)
         for part in ("enorm", "hnorm", "shared_head_norm"):
             norm(f"blk.{il}.nextn.{part}.weight", s.n_embd)
+        if controlled:  # the head's own LM head: the target's, with decoys swapped in
+            assert head_source is not None
+            patterned(f"blk.{il}.nextn.shared_head_head.weight", head_source)
     return tensors
 
 
@@ -261,7 +405,8 @@ def _blocks(tensor: Tensor, rng: np.random.Generator, chunk_blocks: int) -> Iter
         yield tensor.fill(rng, 0)
         return
     n_blocks = tensor.n_elements // tensor.kind[1]
-    for first in range(0, n_blocks, chunk_blocks):
+    step = tensor.chunk_blocks or chunk_blocks
+    for first in range(0, n_blocks, step):
         yield tensor.fill(rng, first)
 
 
@@ -291,25 +436,26 @@ def _pad(out: BinaryIO) -> None:
 
 
 def build(path: Path, *, small: bool = False, n_layer: int | None = None, with_mtp: bool = True,
-          seed: int = 0, vocab_size: int = VOCAB_SIZE) -> dict[str, object]:
+          seed: int = 0, vocab_size: int = VOCAB_SIZE, controlled: Controlled | None = None) -> dict[str, object]:
     """Write the model; return what the benchmark needs to know about it (sizes, bytes read per token)."""
     shape = SMALL if small else QWEN36_27B
     layers = n_layer if n_layer is not None else (8 if small else 64)
     rng = np.random.default_rng(seed)
     pool = Pool(rng, (8 << 20) if small else POOL_BYTES)
-    tensors = plan(shape, layers, with_mtp, vocab_size, pool)
+    tensors = plan(shape, layers, with_mtp, vocab_size, pool, controlled=controlled)
     name = "Qwen3.6-27B-shaped synthetic" if not small else "Qwen3.6-shaped small synthetic"
     started = time.perf_counter()
     size = write(path, metadata(shape, layers, with_mtp, vocab_size, name), tensors, rng, pool.chunk_blocks)
     trunk = [t for t in tensors if not t.name.startswith(f"blk.{layers}.")]
     mtp = [t for t in tensors if t.name.startswith(f"blk.{layers}.")]
-    return {
+    extra: dict[str, object] = {"controlled": controlled.to_json()} if controlled else {}
+    return {**extra,
         "path": str(path), "file_bytes": size, "seconds": round(time.perf_counter() - started, 1),
         "n_layer": layers, "with_mtp": with_mtp, "vocab_size": vocab_size, "n_embd": shape.n_embd,
         "params": sum(t.n_elements for t in tensors),
         # one decode step reads every trunk weight once, the embedding only one row
         "bytes_read_per_token": sum(t.n_bytes for t in trunk if t.name != "token_embd.weight"),
-        "mtp_layer_bytes": sum(t.n_bytes for t in mtp),
+        "mtp_layer_bytes": sum(t.n_bytes for t in mtp if "shared_head_head" not in t.name),
         "lm_head_bytes": next(t.n_bytes for t in tensors if t.name == "output.weight"),
         "recurrent_state_bytes": layers * (shape.full_attention_interval - 1) // shape.full_attention_interval
         * shape.ssm_v_heads * shape.ssm_head_dim * shape.ssm_head_dim * 4,
@@ -324,11 +470,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-mtp", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vocab", type=int, default=VOCAB_SIZE)
+    parser.add_argument("--controlled", default=None, metavar="RATES",
+                        help="acceptance by construction: the MTP head's hit rate per cycle, e.g. 1,0.8,0.6,0.4")
     args = parser.parse_args(argv)
     import json
 
+    controlled = Controlled(rates=tuple(float(r) for r in args.controlled.split(","))) if args.controlled else None
     info = build(args.out, small=args.small, n_layer=args.layers, with_mtp=not args.no_mtp, seed=args.seed,
-                 vocab_size=args.vocab)
+                 vocab_size=args.vocab, controlled=controlled)
     print(json.dumps(info))
     return 0
 

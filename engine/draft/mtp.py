@@ -12,6 +12,16 @@ longest prefix whose tokens still match, decode the rest. Rollbacks, recomputes 
 reduce to that. Rows of a sequence the target moved away from are archived, so a task prefix the target restores
 from a snapshot finds its rows again. Rows the drafter never saw (the target restored state it had built before the
 drafter existed) are filled with zeros: drafts get worse there, outputs do not change.
+
+On a GPU a head call is mostly overhead (H200, 27B: 1.56 ms a drafted token against ~0.35 ms of weights), so:
+- the head's greedy choice is made on the device (a backend greedy sampler): no 248,320-float logits row is copied
+  and scanned on the host per drafted token;
+- every call of a proposal has one shape: `width` rows (the longest catch-up, the draft length plus one), a chained
+  call's single row padded with rows at later positions that are removed right after. llama.cpp then reuses its
+  graph and replays the captured CUDA graph instead of rebuilding and relaunching it as the shapes alternate
+  (catch-up of m rows, then single rows);
+- a draft is the length asked for: the controller chose it, and the verify call keeps its shape (and its graph)
+  only if every draft has that length.
 """
 
 from __future__ import annotations
@@ -28,15 +38,14 @@ from llama_cpp import llama_cpp_ext
 from .. import llama_log
 from ..cache import common_prefix
 from ..errors import GenerationError, ModelError, SettingsError
-from ..runtime import KV_TYPES, Logits
+from ..runtime import KV_TYPES, MTP_MAX_DRAFT
 
 if TYPE_CHECKING:
     from ..generate import Engine
 
-# Stop a draft once the head is unsure of its next guess (the first guess is always proposed: the controller
-# decides whether drafting pays). Chained steps go beyond what the head was trained for, so depth is capped too.
-MIN_CONFIDENCE = 0.4
-MAX_DEPTH = 8
+# Chained steps go beyond what the head was trained for (one step ahead), so depth is capped; a `--draft mtp` model
+# gets rollback slots for this many drafted tokens only (each slot costs every decode step).
+MAX_DEPTH = MTP_MAX_DRAFT
 # Past sequences whose rows are kept, and the shortest one worth keeping.
 MAX_ARCHIVED = 4
 MIN_ARCHIVED = 32
@@ -86,6 +95,7 @@ class MtpDrafter:
         self.n_vocab = target.n_vocab
         self.n_ctx = target.n_ctx
         self.capacity = target.batch_capacity
+        self.width = 1  # rows of every call of a proposal: the last draft length asked for, plus one
         config = target.config
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = target.n_ctx
@@ -122,6 +132,10 @@ class MtpDrafter:
         self._last_row = 0  # batch index of the head's latest output
         self.unseen_rows = 0  # rows filled with zeros: a measure of degraded drafting
         self._closed = False
+        # the greedy choice on the device; where the backend cannot take it, logits rows come to the host
+        self._sampler = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        llama_cpp.llama_sampler_chain_add(self._sampler, llama_cpp.llama_sampler_init_greedy())
+        self.device_greedy = bool(llama_cpp.llama_set_sampler(ctx, 0, self._sampler))
 
     # --- following the target ---------------------------------------------------------------------
     def after_decode(self, held: Sequence[int], tokens: Sequence[int], kept: int) -> None:
@@ -178,31 +192,25 @@ class MtpDrafter:
         pass  # the head follows the target through after_decode; nothing is per request
 
     def propose(self, history: Sequence[int], limit: int) -> list[int]:
-        """Chain the head from the last token of `history` (the one the target has not decoded yet)."""
-        limit = min(limit, MAX_DEPTH)
+        """Chain the head from the last token of `history` (the one the target has not decoded yet): `limit`
+        tokens (at most MAX_DEPTH), every call `limit` + 1 rows wide."""
+        limit = min(limit, MAX_DEPTH, self.n_ctx - len(history) - 1)
         if limit <= 0:
             return []
-        row = self.next_logits(history)
-        if row is None:
+        self.width = limit + 1
+        token = self.next_token(history)
+        if token is None:
             return []
         last = len(history) - 1
-        draft: list[int] = []
+        draft = [token]
         try:
-            while True:
-                token = int(row.argmax())
-                confidence = 1.0 / float(np.exp(row - row[token]).sum())
-                if draft and confidence < MIN_CONFIDENCE:
-                    break
-                draft.append(token)
-                # chaining past an unsure guess costs a head call for a token that is rarely accepted
-                if confidence < MIN_CONFIDENCE or len(draft) >= limit or last + len(draft) + 1 >= self.n_ctx:
-                    break
+            while len(draft) < limit:
                 # the head's own output state stands in for the target's at the drafted position
-                pointer = llama_cpp_ext.llama_get_embeddings_nextn_ith(self.ctx, self._last_row)
-                if not pointer:
+                hidden = self.output_state()
+                if hidden is None:
                     break
-                hidden = np.ctypeslib.as_array(pointer, shape=(self.n_embd,)).copy()
-                row = self._decode([token], hidden[None, :], last + len(draft))
+                draft.append(self._decode([token], hidden[None, :], last + len(draft)))
+                token = draft[-1]
         finally:
             # forget the chained entries; the entry of the last token stays (the target will decode that token)
             llama_cpp.llama_memory_seq_rm(self.memory, 0, last + 1, -1)
@@ -211,8 +219,9 @@ class MtpDrafter:
     def observe(self, proposed: int, accepted: int) -> None:
         pass  # how much to draft is the controller's business (engine/draft/plan.py pauses costly drafters)
 
-    def next_logits(self, history: Sequence[int]) -> Logits | None:
-        """The head's logits for the token after `history`, its memory brought up to date first.
+    def next_token(self, history: Sequence[int]) -> int | None:
+        """The head's greedy guess for the token after `history`, its memory brought up to date first (in one call
+        where the rows to take in fit its width).
 
         None when the history does not follow what the target decoded (the engine reset it behind our back).
         """
@@ -223,38 +232,56 @@ class MtpDrafter:
         valid = min(common_prefix(self._kv_tokens, history[: last + 1]), last)
         llama_cpp.llama_memory_seq_rm(self.memory, 0, valid, -1)
         del self._kv_tokens[valid:]
-        logits: Logits | None = None
+        token: int | None = None
         for start in range(valid, last + 1, self.capacity):
             end = min(start + self.capacity, last + 1)
             if start == 0:  # nothing came before the first token
                 inputs = np.concatenate([np.zeros((1, self.n_embd), np.float16), rows.rows[: end - 1]])
             else:
                 inputs = rows.rows[start - 1 : end - 1]
-            logits = self._decode(history[start:end], inputs, start, want_logits=end == last + 1)
+            sampled = self._decode(history[start:end], inputs, start, want_token=end == last + 1)
             self._kv_tokens.extend(history[start:end])
-        return logits
+            token = sampled if end == last + 1 else None
+        return token
+
+    def output_state(self) -> npt.NDArray[np.float32] | None:
+        """The head's output state (h_nextn) for its latest guess: the input of a chained call."""
+        pointer = llama_cpp_ext.llama_get_embeddings_nextn_ith(self.ctx, self._last_row)
+        if not pointer:
+            return None
+        return np.ctypeslib.as_array(pointer, shape=(self.n_embd,)).copy()
 
     def _decode(
-        self, tokens: Sequence[int], hidden: npt.NDArray[Any], start: int, want_logits: bool = True
-    ) -> Logits:
+        self, tokens: Sequence[int], hidden: npt.NDArray[Any], start: int, want_token: bool = True
+    ) -> int:
+        """One head call; returns its greedy token (-1 without `want_token`). A call that wants a token and has fewer
+        rows than `width` is padded to it with rows at the following positions, removed again after the call."""
         batch = self._batch
         count = len(tokens)
+        width = count
+        if want_token and count < self.width and start + self.width <= self.n_ctx:
+            width = self.width
         self._embd[:count] = hidden
-        for i, token in enumerate(tokens):
-            self._tokens[i] = token
+        self._embd[count:width] = 0.0
+        for i in range(width):
+            self._tokens[i] = tokens[min(i, count - 1)]
             batch.pos[i] = start + i
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = 0
-            batch.logits[i] = want_logits and i == count - 1
-        batch.n_tokens = count
+            batch.logits[i] = want_token and i == count - 1
+        batch.n_tokens = width
         status = llama_cpp.llama_decode(self.ctx, batch)
+        if width > count:
+            llama_cpp.llama_memory_seq_rm(self.memory, 0, start + count, -1)
         if status != 0:
             raise GenerationError(f"MTP draft decode failed ({status}): {llama_log.recent_errors()}")
         self._last_row = count - 1
-        if not want_logits:
-            return np.empty((0,), np.float32)
-        pointer = llama_cpp.llama_get_logits_ith(self.ctx, -1)
-        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+        if not want_token:
+            return -1
+        if self.device_greedy:
+            return int(llama_cpp.llama_get_sampled_token_ith(self.ctx, count - 1))
+        pointer = llama_cpp.llama_get_logits_ith(self.ctx, count - 1)
+        return int(np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).argmax())
 
     def close(self) -> None:
         if self._closed:
@@ -264,3 +291,4 @@ class MtpDrafter:
         self._batch.token = ctypes.POINTER(llama_cpp.llama_token)()  # ours, not the batch's to free
         llama_cpp.llama_batch_free(self._batch)
         llama_cpp.llama_free(self.ctx)
+        llama_cpp.llama_sampler_free(self._sampler)  # after the context that used it

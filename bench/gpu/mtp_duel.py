@@ -1,0 +1,340 @@
+"""qcode's MTP drafting against llama.cpp's own (llama-server --spec-type draft-mtp), at acceptance set by the model.
+
+    python -m bench.gpu.mtp_duel --model M.gguf --model-info M.json --server BUILD/bin/llama-server --out duel.json
+        [--depth 1024] [--tokens 256] [--n-max 2,3,4] [--kv q8_0] [--rounds 2] [--deadline S] [--quick]
+
+The model is synth27b's --controlled one: for each of its rates, the MTP head guesses right after that share of the
+tokens of one cycle, and the target's greedy walk through the cycle is known. Every contender gets the same prompt
+(depth - 1 filler tokens and the cycle's first token, as token ids) and generates `tokens` tokens greedily; the answer
+must be the walk (lossless, checked), and tokens/s is the decode rate as both tools report it: the tokens after the
+first over the time after the first (the first comes from the prompt's logits).
+
+Contenders, all loaded side by side (idle ones use no GPU time) and run interleaved, the order rotated each round:
+- llama-server plain (no rollback slots), and with `--spec-type draft-mtp --spec-draft-n-max N` for each N (it
+  drafts N tokens at every step, with N rollback slots; its draft context gets the same KV type);
+- qcode: drafting off (`draft = "none"`: no rollback slots), and one Engine per drafting setting as a user would
+  start it (`mtp`, `auto`), each request with that drafter.
+Servers are started a group at a time (`--group`), so memory holds the engines and a few servers at once.
+"""
+
+# ruff: noqa: I001  (llama_cpp before numpy: the other order crashed model loads on this CUDA build)
+from __future__ import annotations
+
+import llama_cpp  # noqa: F401
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import Engine, GenerationRequest, load_settings
+
+from .synth27b import Controlled, Cycle
+
+FILLER_RANGE = (20_000, 90_000)  # prompt filler: ordinary tokens apart from the cycles and the decoys
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def prompt_for(cycle: Cycle, depth: int, seed: int = 7) -> list[int]:
+    """depth - 1 filler tokens, then the cycle's first token: the answer is the walk from there."""
+    rng = np.random.default_rng(seed)
+    filler = [int(t) for t in rng.integers(*FILLER_RANGE, size=depth - 1)]
+    return [*filler, cycle.tokens[0]]
+
+
+# --- llama-server -----------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """One llama-server process with one slot."""
+
+    name: str
+    binary: Path
+    model: Path
+    extra: list[str]
+    n_ctx: int
+    kv: str
+    log_dir: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    load_s: float | None = None
+
+    def command(self) -> list[str]:
+        return [str(self.binary), "-m", str(self.model), "--host", "127.0.0.1", "--port", str(self.port),
+                "-c", str(self.n_ctx), "-np", "1", "-ngl", "999", "-fa", "on", "-ctk", self.kv, "-ctv", self.kv,
+                "--fit", "off", "--no-webui", *self.extra]
+
+    def start(self) -> None:
+        self.port = free_port()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_dir / f"server-{self.name}.log", "wb")  # noqa: SIM115 (the process owns it)
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT)
+
+    def ready(self) -> bool:
+        """True once loaded; raises if the process died."""
+        assert self.process is not None
+        if self.process.poll() is not None:
+            tail = (self.log_dir / f"server-{self.name}.log").read_bytes()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"llama-server {self.name} exited with {self.process.returncode}: {tail}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as reply:
+                ok = reply.status == 200
+        except (urllib.error.URLError, OSError):
+            ok = False
+        if ok and self.load_s is None:
+            self.load_s = time.perf_counter() - self.started
+        return ok
+
+    def complete(self, prompt: Sequence[int], n_tokens: int) -> dict[str, Any]:
+        body = json.dumps({"prompt": list(prompt), "n_predict": n_tokens, "temperature": 0.0, "top_k": 1,
+                           "ignore_eos": True, "cache_prompt": True, "return_tokens": True,
+                           "stream": False}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/completion", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=300) as reply:
+            data: dict[str, Any] = json.loads(reply.read())
+        return data
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def wait_ready(servers: Sequence[Server], timeout: float) -> None:
+    end = time.monotonic() + timeout
+    waiting = list(servers)
+    while waiting:
+        waiting = [s for s in waiting if not s.ready()]
+        if waiting and time.monotonic() > end:
+            raise RuntimeError(f"llama-server not ready after {timeout:.0f} s: {[s.name for s in waiting]}")
+        if waiting:
+            time.sleep(0.5)
+
+
+def server_row(server: Server, data: dict[str, Any], walk: Sequence[int]) -> dict[str, Any]:
+    timings = data.get("timings", {})
+    tokens = data.get("tokens") or []
+    drafted, accepted = timings.get("draft_n", 0), timings.get("draft_n_accepted", 0)
+    return {"contender": f"server-{server.name}", "tokens": timings.get("predicted_n"),
+            "decode_s": round(timings.get("predicted_ms", 0.0) / 1000, 4),
+            "tok_s": round(timings.get("predicted_per_second", 0.0), 2), "proposed": drafted, "accepted": accepted,
+            "same_answer": list(tokens) == list(walk)}
+
+
+# --- qcode --------------------------------------------------------------------------------------------------------
+@dataclass
+class Contender:
+    name: str
+    run: Callable[[list[int], int], dict[str, Any]]
+
+
+def qcode_contender(name: str, engine: Any, drafter: str) -> Contender:
+    def run(prompt: list[int], n_tokens: int) -> dict[str, Any]:
+        done = engine.complete(GenerationRequest(list(prompt), max_tokens=n_tokens, drafter=drafter, stop=()))
+        s = done.stats
+        return {"contender": name, "tokens": s.completion_tokens, "decode_s": round(s.decode_s, 4),
+                "tok_s": round(s.decode_tokens_per_s, 2), "proposed": s.draft_proposed, "accepted": s.draft_accepted,
+                "draft_steps": s.draft_steps, "answer": list(done.tokens)}
+
+    return Contender(name, run)
+
+
+def make_engine(model: Path, kv: str, draft: str, n_ctx: int) -> Any:
+    started = time.perf_counter()
+    engine = Engine(load_settings(model=model, kv_type_k=kv, kv_type_v=kv, n_ctx=n_ctx, draft=draft))
+    engine.load_s = time.perf_counter() - started
+    log(f"qcode draft={draft}: loaded in {engine.load_s:.1f} s, {engine.runtime.rollback_slots} rollback slots")
+    return engine
+
+
+# --- the run ------------------------------------------------------------------------------------------------------
+@dataclass
+class Duel:
+    cycles: list[Cycle]
+    depth: int
+    n_tokens: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def play(self, contenders: Sequence[Contender], rounds: int, time_left: Callable[[], float],
+             on_row: Callable[[], None]) -> None:
+        for round_ in range(rounds):
+            order = list(contenders)
+            shift = round_ % len(order)
+            order = order[shift:] + order[:shift]
+            for cycle in self.cycles:
+                prompt = prompt_for(cycle, self.depth)
+                walk = cycle.walk(1, self.n_tokens)
+                for contender in order:
+                    if time_left() < 15:
+                        log(f"out of time before {contender.name} at {cycle.rate}")
+                        return
+                    row = contender.run(prompt, self.n_tokens)
+                    answer = row.pop("answer", None)
+                    if answer is not None:
+                        row["same_answer"] = list(answer) == list(walk)
+                    row.update({"rate": cycle.rate, "round": round_,
+                                "head_hit_rate": round(cycle.hit_rate(1, self.n_tokens), 4)})
+                    self.rows.append(row)
+                    log(f"{cycle.rate:g} {row['contender']}: {row['tok_s']} tok/s, {row['accepted']}/"
+                        f"{row['proposed']} accepted, same answer {row['same_answer']}")
+                    on_row()
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per rate: median tok/s of each contender, acceptance, and qcode's ratios against plain and the server."""
+    out: dict[str, dict[str, Any]] = {}
+    for rate in sorted({r["rate"] for r in rows}, reverse=True):
+        mine = [r for r in rows if r["rate"] == rate]
+        by: dict[str, Any] = {}
+        for name in dict.fromkeys(r["contender"] for r in mine):
+            runs = [r for r in mine if r["contender"] == name]
+            proposed = sum(r["proposed"] or 0 for r in runs)
+            accepted = sum(r["accepted"] or 0 for r in runs)
+            by[name] = {"tok_s": round(statistics.median(r["tok_s"] for r in runs), 2),
+                        "runs": [r["tok_s"] for r in runs],
+                        "accepted_share": round(accepted / proposed, 3) if proposed else None,
+                        "lossless": all(r["same_answer"] for r in runs)}
+        best_server = max((v["tok_s"] for k, v in by.items() if k.startswith("server-mtp")), default=None)
+        entry: dict[str, Any] = {"contenders": by, "best_server_mtp": best_server}
+        for name in ("qcode-mtp", "qcode-auto"):
+            if name in by and "qcode-plain" in by:
+                entry[f"{name}_vs_plain"] = round(by[name]["tok_s"] / by["qcode-plain"]["tok_s"], 3)
+            if name in by and best_server:
+                entry[f"{name}_vs_server"] = round(by[name]["tok_s"] / best_server, 3)
+        if "server-plain" in by and "qcode-plain" in by:
+            entry["plain_qcode_vs_server"] = round(by["qcode-plain"]["tok_s"] / by["server-plain"]["tok_s"], 3)
+        out[f"{rate:g}"] = entry
+    return out
+
+
+def summary_text(summary: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for rate, entry in summary.items():
+        parts = ", ".join(f"{k} {v['tok_s']}" for k, v in entry["contenders"].items())
+        ratios = ", ".join(f"{k} {v}" for k, v in entry.items() if k.endswith(("_plain", "_server")))
+        lines.append(f"rate {rate}: {parts}; {ratios}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gpu.mtp_duel", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--model-info", type=Path, required=True, help="the JSON synth27b printed (--controlled)")
+    parser.add_argument("--server", type=Path, default=None, help="llama-server binary (none: qcode only)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--depth", type=int, default=1024)
+    parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--n-max", default="2,3,4", help="llama-server --spec-draft-n-max values")
+    parser.add_argument("--groups", type=int, default=2, help="servers started at a time (plus the qcode engines)")
+    parser.add_argument("--qcode", default="plain,mtp,auto", help="qcode contenders")
+    parser.add_argument("--kv", default="q8_0")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rates", default="", help="only these of the model's rates")
+    parser.add_argument("--deadline", type=float, default=None, help="seconds this run may take")
+    parser.add_argument("--server-args", default="", help="extra llama-server arguments (e.g. -t 2 on a CPU)")
+    args = parser.parse_args(argv)
+    end = time.monotonic() + args.deadline if args.deadline else float("inf")
+
+    def time_left() -> float:
+        return end - time.monotonic()
+
+    info = json.loads(args.model_info.read_text())
+    if "controlled" not in info:
+        parser.error(f"{args.model_info} describes a model without controlled acceptance (synth27b --controlled)")
+    cycles = Controlled.from_json(info["controlled"]).cycles()
+    if args.rates:
+        wanted = {float(r) for r in args.rates.split(",")}
+        cycles = [c for c in cycles if c.rate in wanted]
+    n_ctx = max(256, args.depth + args.tokens + 64)
+    duel = Duel(cycles, args.depth, args.tokens)
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "model": info, "depth": args.depth,
+                               "tokens": args.tokens, "kv": args.kv, "n_max": args.n_max, "rows": duel.rows}
+
+    def save() -> None:
+        results["summary"] = summarize(duel.rows) if duel.rows else {}
+        partial = args.out.with_suffix(".part")
+        partial.write_text(json.dumps(results, indent=1) + "\n")
+        os.replace(partial, args.out)
+
+    engines: dict[str, Any] = {}
+    servers: list[Server] = []
+    try:
+        for name in [x.strip() for x in args.qcode.split(",") if x.strip()]:
+            engines[name] = make_engine(args.model, args.kv, "none" if name == "plain" else name, n_ctx)
+        results["qcode"] = {name: {"rollback_slots": e.runtime.rollback_slots, "load_s": round(e.load_s, 1),
+                                   "draft_max": e.draft_max} for name, e in engines.items()}
+        qcode = [qcode_contender(f"qcode-{name}", e, "none" if name == "plain" else name)
+                 for name, e in engines.items()]
+        configs: list[tuple[str, list[str]]] = [("plain", [])] if args.server else []
+        if args.server:
+            for n in [int(x) for x in args.n_max.split(",") if x.strip()]:
+                configs.append((f"mtp-{n}", ["--spec-type", "draft-mtp", "--spec-draft-n-max", str(n),
+                                             "-ctkd", args.kv, "-ctvd", args.kv]))
+        extra = args.server_args.split()
+        groups = [configs[i : i + args.groups] for i in range(0, len(configs), args.groups)] or [[]]
+        results["servers"] = {}
+        for group in groups:
+            servers = [Server(name, args.server, args.model, [*extra, *flags], n_ctx, args.kv, args.out.parent)
+                       for name, flags in group]
+            for server in servers:
+                server.start()
+            wait_ready(servers, timeout=max(30.0, min(240.0, time_left() - 30)))
+            for server in servers:
+                results["servers"][server.name] = {"load_s": round(server.load_s or 0.0, 1),
+                                                   "command": " ".join(server.command()[1:])}
+                server.complete(prompt_for(cycles[0], args.depth), 8)  # warm-up: graphs, the prompt cached
+                log(f"llama-server {server.name} ready in {server.load_s:.1f} s")
+
+            def server_contender(server: Server) -> Contender:
+                def run(prompt: list[int], n_tokens: int) -> dict[str, Any]:
+                    cycle = next(c for c in cycles if c.tokens[0] == prompt[-1])
+                    return server_row(server, server.complete(prompt, n_tokens), cycle.walk(1, n_tokens))
+
+                return Contender(f"server-{server.name}", run)
+
+            duel.play([*[server_contender(s) for s in servers], *qcode], args.rounds, time_left, save)
+            for server in servers:
+                server.stop()
+            servers = []
+            save()
+            if time_left() < 30:
+                break
+    finally:
+        for server in servers:
+            server.stop()
+        for engine in engines.values():
+            engine.close()
+        save()
+    print(summary_text(results["summary"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
