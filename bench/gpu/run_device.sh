@@ -114,7 +114,7 @@ case ",$PHASES," in *,duel,*)
 esac
 case ",$PHASES," in *,profile,*)
   run_phase profile "$([[ $PHASES == *bench* ]] && echo 60 || echo 0)" python3 -m bench.gpu.profile_step \
-    --model "$MODEL" --out "$OUT/profile.json" ;;
+    --model "$MODEL" --out "$OUT/profile.json" ${QCODE_GPU_PROFILE_ARGS:-} ;;
 esac
 # default: drafting-off decode against the bare loop, and the shipped mtp / auto plans replayed on the recorded edits
 BENCH_ARGS=(--kv q8_0 --answers recorded --mtp-answers recorded --kinds edit --mtp-rates "" --mtp-cases 5
