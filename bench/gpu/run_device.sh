@@ -45,7 +45,7 @@ grep -E "H100|H200|Driver" "$LOGS/env.txt" | head -2
 
 build_pid="" prebuilt=0
 if [ ! -x "$SERVER" ] && ls .gpucarry/prebuilt/prebuilt.tar.xz.* > /dev/null 2>&1; then
-  mkdir -p "$BUILD" && cat .gpucarry/prebuilt/prebuilt.tar.xz.* | tar -xJ -C "$BUILD" \
+  mkdir -p "$BUILD/bin" && cat .gpucarry/prebuilt/prebuilt.tar.xz.* | tar -xJ -C "$BUILD/bin" \
     && LD_LIBRARY_PATH=$BUILD/bin "$SERVER" --version > "$LOGS/prebuilt.txt" 2>&1 \
     && prebuilt=1 && say "using the carried build: $(grep -m1 version "$LOGS/prebuilt.txt")"
   [ "$prebuilt" = 1 ] || { say "the carried build does not run here: building"; rm -rf "$BUILD"; }
