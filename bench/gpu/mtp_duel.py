@@ -259,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rates", default="", help="only these of the model's rates")
     parser.add_argument("--deadline", type=float, default=None, help="seconds this run may take")
     parser.add_argument("--server-args", default="", help="extra llama-server arguments (e.g. -t 2 on a CPU)")
+    parser.add_argument("--log-dir", type=Path, default=None, help="where the servers' logs go (default: beside --out)")
     args = parser.parse_args(argv)
     end = time.monotonic() + args.deadline if args.deadline else float("inf")
 
@@ -301,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups = [configs[i : i + args.groups] for i in range(0, len(configs), args.groups)] or [[]]
         results["servers"] = {}
         for group in groups:
-            servers = [Server(name, args.server, args.model, [*extra, *flags], n_ctx, args.kv, args.out.parent)
+            servers = [Server(name, args.server, args.model, [*extra, *flags], n_ctx, args.kv,
+                              args.log_dir or args.out.parent)
                        for name, flags in group]
             for server in servers:
                 server.start()

@@ -109,7 +109,7 @@ run_phase() {  # name, seconds it must leave for later phases, command...
 }
 case ",$PHASES," in *,duel,*)
   run_phase duel "$([[ $PHASES == *profile* ]] && echo 110 || echo 0)" python3 -m bench.gpu.mtp_duel \
-    --model "$MODEL" --model-info "$WORK/model.json" --server "$SERVER" --out "$OUT/duel.json" \
+    --model "$MODEL" --model-info "$WORK/model.json" --server "$SERVER" --out "$OUT/duel.json" --log-dir "$LOGS" \
     --deadline $(( $(left) - 130 )) ${QCODE_GPU_DUEL_ARGS:-} ;;
 esac
 case ",$PHASES," in *,profile,*)
