@@ -18,7 +18,6 @@ from . import edit
 from .checks import Problem, blocking, check_rewrite
 from .errors import ContextError, InputError
 from .events import DoneEvent, Event, GenerationRequest, NoticeEvent, TextEvent
-from .languages import fence_names
 from .prompts import build_prompt, render
 
 if TYPE_CHECKING:
@@ -63,10 +62,17 @@ class TaskInput:
 
 
 def _fence(language: str | None) -> str:
-    if not language:
+    # the language's own name ("python", not "py"): the info string code models saw most in training
+    return language or ""
+
+
+def _focus_words(focus: codetools.Span | None) -> str:
+    """How the prompt names the part of the file a task is about: "the function `add`", "lines 3-9", or ""."""
+    if focus is None:
         return ""
-    names = sorted(fence_names(language), key=len)
-    return names[0] if names else language
+    if focus.kind == "lines":
+        return focus.lines
+    return f"the {focus.kind} `{focus.name}`"
 
 
 def _language_name(language: str | None) -> str:
@@ -75,9 +81,10 @@ def _language_name(language: str | None) -> str:
     )
 
 
-def _variables(task: TaskInput, language: str | None) -> dict[str, str]:
+def _variables(task: TaskInput, language: str | None, focus: codetools.Span | None) -> dict[str, str]:
     """The template variables every task gives besides its code and context."""
     return {
+        "focus": _focus_words(focus),
         "language": language or "",
         "language_name": _language_name(language),
         "fence": _fence(language),
@@ -126,7 +133,7 @@ def build_request(engine: Backend, task: TaskInput) -> tuple[GenerationRequest, 
     language = task.resolved_language()
     focus = task.focus()
     editing = task.task in EDIT_TASKS
-    variables = _variables(task, language)
+    variables = _variables(task, language, focus)
     if variables["failure"]:
         limit = min(FAILURE_MAX_TOKENS, engine.n_ctx // 4)
         variables["failure"] = _keep_tail(variables["failure"], limit, engine.count_tokens)
@@ -223,7 +230,7 @@ def scaffolding(task: TaskInput, prompts_dir: Path | None) -> frozenset[str]:
     language = task.resolved_language()
     focus = task.focus()
     outline = codetools.outline(task.code, language, exclude=focus) if focus is not None else ""
-    variables = {**_variables(task, language), "failure": ""}
+    variables = {**_variables(task, language, focus), "failure": ""}
     text = render("system", prompts_dir) + "\n" + render(
         task.task, prompts_dir, code="", context=outline, **variables
     )

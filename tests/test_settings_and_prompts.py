@@ -66,14 +66,14 @@ def test_a_named_config_file_that_is_missing_is_an_error(config_file: Path) -> N
 def test_templates_are_strict_about_missing_variables() -> None:
     with pytest.raises(TemplateError, match="'code' is undefined"):
         render("explain", None, language="python", language_name="Python", fence="python", path="", instruction="",
-               context="")
+               context="", focus="")
 
 
 def test_a_user_prompt_folder_overrides_one_template(tmp_path: Path) -> None:
     (tmp_path / "explain.txt").write_text("Explain briefly: {{ code }}")
     assert render("explain", tmp_path, code="x = 1") == "Explain briefly: x = 1"
     assert "Review" in render("review", tmp_path, code="x", language="", language_name="source", fence="",
-                              path="", instruction="", context="")
+                              path="", instruction="", context="", focus="")
 
 
 def _info(template: str | None) -> ModelInfo:
