@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine import Engine, QcodeError, load_settings
-from engine.lossless import first_divergence
 from engine.tasks import build_request
 
+from .lossless import first_divergence
 from .tasks import BenchTask, default_tasks
 
 

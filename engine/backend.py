@@ -1,5 +1,6 @@
 """One engine interface, two implementations: the embedded llama.cpp Engine and a RemoteEngine on an
 OpenAI-compatible server. Front ends and engine.tasks use only what Backend names, so they never know which runs.
+engine.loader.open_backend picks one.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Protocol
 
 from .errors import GenerationError
 from .events import DoneEvent, Event, GenerationRequest
-from .model import ModelInfo, Progress
+from .model import ModelInfo
 from .settings import QcodeSettings
 
 
@@ -45,17 +46,6 @@ class Backend(Protocol):
     def complete(self, request: GenerationRequest, cancel: threading.Event | None = None) -> DoneEvent: ...
 
     def close(self) -> None: ...
-
-
-def open_backend(settings: QcodeSettings, progress: Progress | None = None) -> Backend:
-    """The server named by settings.server_url, else the embedded engine (which loads the model: slow)."""
-    if settings.server_url:
-        from .remote import RemoteEngine
-
-        return RemoteEngine(settings, progress)
-    from .generate import Engine
-
-    return Engine(settings, progress)
 
 
 class OneRequestAtATime:

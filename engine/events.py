@@ -25,8 +25,8 @@ class GenerationRequest:
     drafter: str | None = None  # none, ngram, mtp, model, auto
     # the first prefix_chars characters of a text prompt are a reusable prefix (a task's system part)
     prefix_chars: int = 0
-    # text the answer is likely to copy (the code being edited): the n-gram drafter searches it first
-    reference: str = ""
+    # text the answer is likely to copy (the code being edited), or its tokens: the n-gram drafter searches it first
+    reference: str | list[int] = ""
 
 
 @dataclass

@@ -13,7 +13,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import llama_log, sampling
 from .backend import OneRequestAtATime
@@ -33,26 +33,12 @@ from .draft.select import SourceSpec, choose_drafter
 from .errors import ContextError
 from .events import DoneEvent, Event, FinishReason, GenerationRequest, Stats, TextEvent
 from .model import ModelInfo, Progress, read_model_info, resolve_model_path
-from .runtime import Logits, Runtime, RuntimeConfig, device_description
+from .runtime import Runtime, RuntimeConfig, device_description
 from .settings import QcodeSettings
 from .text_stream import TextStream
 
 # Part of every calibration's cache key: a change in what calibrate_costs measures retires the curves saved before it.
 CALIBRATION_FORMAT = "costs-2 (changing and repeated shapes)"
-
-
-@dataclass
-class _Sampling:
-    temperature: float
-    top_k: int
-    top_p: float
-    seed: int
-    chain: sampling.ChainSampler | None = None
-    rng: random.Random = field(default_factory=random.Random)
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 0.0
 
 
 @dataclass
@@ -66,17 +52,30 @@ class _Job:
     max_new: int
     limited_by_context: bool
     stats: Stats
-    samp: _Sampling
+    samp: sampling.Sampling
     cancel: threading.Event
     started: float
 
 
 class Engine(OneRequestAtATime):
-    """Loads the model once; serves one request at a time (never from two threads at once)."""
+    """Loads the model once; serves one request at a time (never from two threads at once).
 
-    def __init__(self, settings: QcodeSettings, progress: Progress | None = None) -> None:
+    `choose_token` decides each emitted token and whether a draft goes on (default: sampling.choose_token, the
+    target's own rule); `is_end` says which tokens end an answer (default: the model's end-of-generation tokens).
+    Benchmarks replaying recorded answers, or timing random weights that may end at any step, pass their own.
+    """
+
+    def __init__(
+        self,
+        settings: QcodeSettings,
+        progress: Progress | None = None,
+        *,
+        choose_token: sampling.TokenChooser = sampling.choose_token,
+        is_end: Callable[[int], bool] | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings
+        self.choose_token = choose_token
         path = resolve_model_path(settings, progress)
         self.info: ModelInfo = read_model_info(path)
         if progress:
@@ -91,6 +90,7 @@ class Engine(OneRequestAtATime):
             ),
             load_progress,
         )
+        self.is_end = is_end or self.runtime.is_eog
         self.cache = StateCache(self.runtime)
         # drafters and controllers by source name; plans by what a request asks for (none, ngram, auto, ...)
         self._drafters: dict[str, Drafter] = {}
@@ -155,9 +155,7 @@ class Engine(OneRequestAtATime):
 
     def close(self) -> None:
         for drafter in self._drafters.values():
-            closer = getattr(drafter, "close", None)
-            if closer:
-                closer()
+            drafter.close()
         self.runtime.close()
 
     # --- the decode loop ------------------------------------------------------------------------
@@ -187,8 +185,7 @@ class Engine(OneRequestAtATime):
         try:
             yield from self._run(job)
         finally:
-            if samp.chain:  # also when the consumer stops reading early
-                samp.chain.close()
+            samp.close()  # also when the consumer stops reading early
 
     def _run(self, job: _Job) -> Iterator[Event]:
         request, prompt, plan, max_new, stats, samp, cancel = (
@@ -200,20 +197,23 @@ class Engine(OneRequestAtATime):
         reused = cache.prepare(prompt)
         prefix_len = self._prefix_boundary(request, prompt)
         if prefix_len > reused and not cache.has_prefix(prompt[:prefix_len]):
-            if not self._evaluate(prompt[reused:prefix_len], cancel, want_logits=False):
+            if not self.evaluate(prompt[reused:prefix_len], cancel, want_logits=False):
                 yield self._cancelled(stats, "")
                 return
             cache.save_prefix()
             reused = prefix_len
         stats.prompt_tokens_evaluated = len(prompt) - reused
-        if not self._evaluate(prompt[len(cache.tokens) :], cancel, want_logits=True):
+        if not self.evaluate(prompt[len(cache.tokens) :], cancel, want_logits=True):
             yield self._cancelled(stats, "")
             return
 
         # 2. generate: each step decodes the pending token plus a draft, and keeps what the target agrees with
         text = TextStream(request.stop)
         history = list(prompt)
-        reference = self.tokenize(request.reference, add_bos=False) if request.reference else []
+        reference = (
+            self.tokenize(request.reference, add_bos=False) if isinstance(request.reference, str)
+            else list(request.reference)
+        )
         if plan is not None:
             plan.begin(prompt, reference)
         shadow: Shadow | None = None
@@ -230,7 +230,7 @@ class Engine(OneRequestAtATime):
                 history.append(token)
                 if shadow is not None and not shadow.follow(token):
                     shadow = None
-                if runtime.is_eog(token):
+                if self.is_end(token):
                     finish = "eog"
                     break
                 piece = text.add(runtime.piece(token))
@@ -307,11 +307,18 @@ class Engine(OneRequestAtATime):
             return 0
         return len(prefix)
 
-    def _evaluate(self, tokens: Sequence[int], cancel: threading.Event, want_logits: bool) -> bool:
-        """Evaluate tokens in batches; False if cancelled. Logits only for the very last token."""
+    def evaluate(
+        self, tokens: Sequence[int], cancel: threading.Event | None = None, *, want_logits: bool = False
+    ) -> bool:
+        """Evaluate tokens after those the context holds, in batches, as a prompt is (checkpoints paced, drafters
+        told); False if cancelled. Logits only for the very last token, and only if `want_logits`.
+
+        Public for tools that replay a prompt the way the decode loop does (bench/lossless.py).
+        """
+        cancel = cancel or threading.Event()
         if want_logits and self.cache.recurrent and len(tokens) > 1:
             # a checkpoint just before the last prompt token lets the very same prompt come back for free
-            if not self._evaluate(tokens[:-1], cancel, want_logits=False):
+            if not self.evaluate(tokens[:-1], cancel, want_logits=False):
                 return False
             self.cache.checkpoint()
             tokens = tokens[-1:]
@@ -336,22 +343,20 @@ class Engine(OneRequestAtATime):
         Public for code that decodes through `runtime` itself (bench/gpu) and must keep the head following.
         """
         for drafter in self._drafters.values():
-            hook = getattr(drafter, "after_decode", None)
-            if hook is not None:
-                hook(self.cache.tokens, tokens, kept)
+            drafter.after_decode(self.cache.tokens, tokens, kept)
 
     def _recompute(self, tokens: Sequence[int], cancel: threading.Event) -> None:
         """Rebuild the state from scratch: the fallback when recurrent memory could not roll back."""
         self.cache.reset()
-        self._evaluate(tokens, cancel, want_logits=False)
+        self.evaluate(tokens, cancel, want_logits=False)
 
-    def _sampling(self, request: GenerationRequest) -> _Sampling:
+    def _sampling(self, request: GenerationRequest) -> sampling.Sampling:
         s = self.settings
         temperature = s.temperature if request.temperature is None else request.temperature
         seed = s.seed if request.seed is None else request.seed
         if seed < 0:
             seed = random.randrange(2**31)
-        samp = _Sampling(
+        samp = sampling.Sampling(
             temperature=temperature,
             top_k=s.top_k if request.top_k is None else request.top_k,
             top_p=s.top_p if request.top_p is None else request.top_p,
@@ -359,25 +364,8 @@ class Engine(OneRequestAtATime):
             rng=random.Random(seed),
         )
         if not samp.greedy:
-            samp.chain = sampling.ChainSampler(samp.temperature, samp.top_k, samp.top_p, seed)
+            samp.chain = sampling.ChainSampler(self.runtime, samp.temperature, samp.top_k, samp.top_p, seed)
         return samp
-
-    def choose_token(
-        self, row: Logits, index: int, drafted: int | None, samp: _Sampling
-    ) -> tuple[bool, int]:
-        """The target's token at one verified position, and whether it keeps the draft going.
-
-        Public so a benchmark can replay recorded answers through the real loop (bench/gpu/replay.py).
-        """
-        if samp.greedy:
-            token = sampling.greedy(row)
-            return drafted is not None and token == drafted, token
-        if drafted is None:
-            assert samp.chain is not None
-            return False, samp.chain.sample(self.runtime, index)
-        return sampling.speculative_accept(
-            row, drafted, samp.temperature, samp.top_k, samp.top_p, samp.rng
-        )
 
     # --- drafting plans -------------------------------------------------------------------------------
     def draft_plan(self, mode: str) -> DraftPlan | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import llama_cpp
 import numpy as np
@@ -19,7 +21,8 @@ def greedy(row: Logits) -> int:
 class ChainSampler:
     """llama.cpp's sampler chain (top-k, top-p, temperature, seeded draw) for plain sampling."""
 
-    def __init__(self, temperature: float, top_k: int, top_p: float, seed: int) -> None:
+    def __init__(self, runtime: Runtime, temperature: float, top_k: int, top_p: float, seed: int) -> None:
+        self._runtime = runtime
         params = llama_cpp.llama_sampler_chain_default_params()
         params.no_perf = True
         self._chain = llama_cpp.llama_sampler_chain_init(params)
@@ -32,8 +35,9 @@ class ChainSampler:
             self._chain, llama_cpp.llama_sampler_init_dist(ctypes.c_uint32(seed).value)
         )
 
-    def sample(self, runtime: Runtime, output_index: int) -> int:
-        token = int(llama_cpp.llama_sampler_sample(self._chain, runtime.ctx, output_index))
+    def sample(self, output_index: int) -> int:
+        """A token drawn from the logits row `output_index` of the runtime's last decode call."""
+        token = int(llama_cpp.llama_sampler_sample(self._chain, self._runtime.ctx, output_index))
         llama_cpp.llama_sampler_accept(self._chain, token)
         return token
 
@@ -41,6 +45,43 @@ class ChainSampler:
         if self._chain:
             llama_cpp.llama_sampler_free(self._chain)
             self._chain = None
+
+
+@dataclass
+class Sampling:
+    """One request's sampling: its settings, and the state a seeded draw carries from token to token."""
+
+    temperature: float
+    top_k: int
+    top_p: float
+    seed: int
+    chain: ChainSampler | None = None  # plain sampling (not greedy): llama.cpp's chain on the target's context
+    rng: random.Random = field(default_factory=random.Random)  # the accept rule's draws
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+    def close(self) -> None:
+        if self.chain:
+            self.chain.close()
+
+
+# (logits row, its index in the decode call, the drafted token there or None, the request's sampling)
+# -> (whether the draft goes on, the token emitted)
+TokenChooser = Callable[[Logits, int, int | None, Sampling], tuple[bool, int]]
+
+
+def choose_token(row: Logits, index: int, drafted: int | None, samp: Sampling) -> tuple[bool, int]:
+    """The target's token at one verified position, and whether it keeps the draft going: the engine's rule (a
+    benchmark may give the engine another TokenChooser, e.g. one replaying recorded answers)."""
+    if samp.greedy:
+        token = greedy(row)
+        return drafted is not None and token == drafted, token
+    if drafted is None:
+        assert samp.chain is not None
+        return False, samp.chain.sample(index)
+    return speculative_accept(row, drafted, samp.temperature, samp.top_k, samp.top_p, samp.rng)
 
 
 def target_distribution(

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.lossless import first_divergence, measure_gap_noise
 from engine import GenerationRequest, load_settings
 from engine.draft.adaptive import CostModel, DraftController, repeated_key
+from engine.draft.base import Drafter
 from engine.draft.ngram import NgramDrafter
-from engine.lossless import first_divergence, measure_gap_noise
 from engine.sampling import speculative_accept, target_distribution
 
 
@@ -198,7 +199,7 @@ def test_exact_batches_make_drafted_greedy_runs_identical() -> None:
 # --- draft plans: which source proposes, and costly sources while paused --------------------------------------------
 
 
-class _ListDrafter:
+class _ListDrafter(Drafter):
     """Proposes a fixed list; counts how often it was asked."""
 
     def __init__(self, name: str, tokens: list[int]) -> None:

@@ -133,7 +133,8 @@ def test_small_model_has_the_real_vocabulary_and_layout(small_model: tuple[Path,
 def engine(small_model: tuple[Path, dict[str, object]]):  # type: ignore[no-untyped-def]
     from engine import Engine, load_settings
 
-    engine = Engine(load_settings(model=small_model[0], n_ctx=2048, threads=1, draft="ngram"))
+    engine = Engine(load_settings(model=small_model[0], n_ctx=2048, threads=1, draft="ngram"),
+                    choose_token=replay.TruthPicker())
     yield engine
     engine.close()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import textwrap
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,11 @@ import numpy as np
 import pytest
 from llama_cpp import llama_cpp_ext
 
+from bench.lossless import first_divergence, measure_gap_noise
 from engine import Engine, GenerationRequest, load_settings
 from engine.draft.adaptive import DraftController
 from engine.draft.mtp import MtpDrafter
 from engine.errors import SettingsError
-from engine.lossless import first_divergence, measure_gap_noise
 from engine.prompts import build_prompt
 from engine.runtime import KV_TYPES
 
@@ -96,7 +95,7 @@ def _fresh_head_state(engine: Engine, history: Sequence[int]) -> np.ndarray:
     drafter = _drafter(engine)
     drafter.reset()
     engine.cache.reset()
-    engine._evaluate(list(history[:-1]), threading.Event(), want_logits=False)
+    engine.evaluate(history[:-1])
     return _head_state(drafter, history)
 
 
@@ -238,14 +237,14 @@ def test_rollback_then_next_token_logits_match_a_plain_run(engine: Engine, noise
 
     drafter.reset()
     cache.reset()
-    engine._evaluate(prompt, threading.Event(), want_logits=False)
+    engine.evaluate(prompt)
     for token in kept:
         step([token], 1)
     reference = runtime.logits(1)[0].copy()
     reference_head = _head_state(drafter, [*prompt, *kept, 42])
 
     cache.reset()
-    engine._evaluate(prompt, threading.Event(), want_logits=False)
+    engine.evaluate(prompt)
     _head_state(drafter, [*prompt, kept[0]])  # the head has drafted from here: its memory is ahead
     batch = kept[:-1] + junk
     step(batch, len(kept) - 1)

@@ -127,7 +127,7 @@ def load_engine_backend(settings: QcodeSettings, progress: Progress) -> Backend:
     """Load the real engine (slow: reads the model); raises QcodeError on failure."""
     try:
         import engine.tasks as tasks
-        from engine.backend import open_backend
+        from engine.loader import open_backend
     except ImportError as exc:
         raise ModelError(f"the engine is not available: {exc}") from exc
     # the embedded engine, or a server when settings.server_url names one

@@ -181,29 +181,6 @@ def build_app_parser() -> Parser:
     return parser
 
 
-def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The command line's settings; None where an option was not given."""
-    def get(name: str) -> Any:
-        return getattr(args, name, None)
-
-    return {
-        "model": get("model"),
-        "n_ctx": get("ctx"),
-        "kv_type_k": get("kv_type"),
-        "kv_type_v": get("kv_type"),
-        "draft": get("draft"),
-        "draft_model": get("draft_model"),
-        "threads": get("threads"),
-        "max_tokens": get("max_tokens"),
-        "temperature": get("temperature"),
-        "seed": get("seed"),
-        "think": get("think"),
-        "server_url": get("server"),
-        "server_model": get("server_model"),
-        "test_cmd": get("test_cmd"),
-    }
-
-
 def _run_bench(rest: list[str]) -> int:
     import importlib
 

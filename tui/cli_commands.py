@@ -54,9 +54,30 @@ def run(args: argparse.Namespace) -> int:
     return handlers[command](args)
 
 
-def _settings(args: argparse.Namespace) -> tuple[QcodeSettings, dict[str, Any]]:
-    from .cli import settings_overrides
+def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line's settings; None where an option was not given."""
+    def get(name: str) -> Any:
+        return getattr(args, name, None)
 
+    return {
+        "model": get("model"),
+        "n_ctx": get("ctx"),
+        "kv_type_k": get("kv_type"),
+        "kv_type_v": get("kv_type"),
+        "draft": get("draft"),
+        "draft_model": get("draft_model"),
+        "threads": get("threads"),
+        "max_tokens": get("max_tokens"),
+        "temperature": get("temperature"),
+        "seed": get("seed"),
+        "think": get("think"),
+        "server_url": get("server"),
+        "server_model": get("server_model"),
+        "test_cmd": get("test_cmd"),
+    }
+
+
+def _settings(args: argparse.Namespace) -> tuple[QcodeSettings, dict[str, Any]]:
     overrides = settings_overrides(args)
     return load_settings(**overrides), overrides
 
@@ -71,7 +92,7 @@ def _check_prompts(settings: QcodeSettings, task: str) -> None:
 
 @contextmanager
 def _engine(settings: QcodeSettings) -> Iterator[Engine]:
-    from engine.backend import open_backend
+    from engine.loader import open_backend
 
     progress = ProgressLine(quiet_unless_tty=True)
     try:

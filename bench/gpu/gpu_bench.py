@@ -96,9 +96,9 @@ class Deadline:
 
 
 # --- measurements -----------------------------------------------------------------------------------------------
-def no_eog(engine: Any) -> None:
-    """Random weights may emit an end-of-generation token at any step: timed runs ignore it."""
-    engine.runtime.is_eog = lambda token: False
+def never_ends(token: int) -> bool:
+    """The engine's is_end for timed runs: random weights may emit an end-of-generation token at any step."""
+    return False
 
 
 def prompt_speed(engine: Any, n_tokens: int, repeats: int) -> dict[str, Any]:
@@ -320,23 +320,24 @@ def copy_bandwidth() -> dict[str, Any] | None:
 
 
 # --- the run ----------------------------------------------------------------------------------------------------
-def make_engine(model: Path, kv: str, draft: str, n_ctx: int, draft_max: int | None = None) -> Any:
+def make_engine(model: Path, kv: str, draft: str, n_ctx: int, draft_max: int | None = None) -> tuple[Any, float]:
+    """The engine and its load seconds (calibration included where this card has none cached). Its tokens are chosen
+    by a replay.TruthPicker (the engine's own rule until a replay loads an answer), and no token ends an answer."""
     settings = load_settings(model=model, kv_type_k=kv, kv_type_v=kv, n_ctx=n_ctx, draft=draft,
                              draft_max=draft_max)
     started = time.perf_counter()
-    engine = Engine(settings)
-    engine.load_s = time.perf_counter() - started  # calibration included where this card has none cached
-    log(f"loaded {model.name} (KV {kv}, draft {draft}) in {engine.load_s:.1f} s")
-    no_eog(engine)
-    return engine
+    engine = Engine(settings, choose_token=replay.TruthPicker(), is_end=never_ends)
+    load_s = time.perf_counter() - started
+    log(f"loaded {model.name} (KV {kv}, draft {draft}) in {load_s:.1f} s")
+    return engine, load_s
 
 
 def plain_engine(model: Path, kv: str, n_ctx: int, quick: bool) -> dict[str, Any]:
     """Drafting off as a user sets it (draft = none: no rollback slots): qcode's decode loop against the bare loop
     on the same context, and prompt speed."""
-    engine = make_engine(model, kv, "none", n_ctx)
+    engine, load_s = make_engine(model, kv, "none", n_ctx)
     try:
-        out = {"rollback_slots": engine.runtime.rollback_slots, "load_s": round(engine.load_s, 1),
+        out = {"rollback_slots": engine.runtime.rollback_slots, "load_s": round(load_s, 1),
                "decode": decode_speed(engine, 128 if quick else 1024, 16 if quick else 128, 1 if quick else 3)}
         out["prompt"] = prompt_speed(engine, 256 if quick else 4096, 2)
         return out
@@ -448,8 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run_kv(kv: str, primary: bool) -> None:
         """Every measurement for one KV type; the primary one also calibrates and replays."""
-        engine = make_engine(args.model, kv, "ngram", n_ctx, args.draft_max)
-        res: dict[str, Any] = {"gpu_memory_loaded_mib": gpu_memory_mib(), "load_s": round(engine.load_s, 1)}
+        engine, load_s = make_engine(args.model, kv, "ngram", n_ctx, args.draft_max)
+        res: dict[str, Any] = {"gpu_memory_loaded_mib": gpu_memory_mib(), "load_s": round(load_s, 1)}
         results["kv"][kv] = res
         save()
         if primary:
@@ -488,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.close()
 
     def run_mtp(kv: str) -> None:
-        engine = make_engine(args.model, kv, "mtp", n_ctx)
+        engine, _ = make_engine(args.model, kv, "mtp", n_ctx)
         res: dict[str, Any] = {"kv": kv, "gpu_memory_loaded_mib": gpu_memory_mib()}
         results["mtp"] = res
         depth = depths[0]
@@ -528,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if deadline.allows(45, f"kv {kv}", results):
             run_kv(kv, False)
     if kvs and ideal and "replay_ideal" not in skip and deadline.allows(50, "replay_ideal", results):
-        engine = make_engine(args.model, kvs[0], "ngram", n_ctx, args.draft_max)
+        engine, _ = make_engine(args.model, kvs[0], "ngram", n_ctx, args.draft_max)
         ngram_replay(engine, ideal, "replay_ideal", results["kv"].setdefault(kvs[0], {}))
         save()
         engine.close()

@@ -27,12 +27,12 @@ from typing import Any
 
 from engine import GenerationRequest, sampling
 from engine.draft.adaptive import CostModel, DraftController
+from engine.draft.base import Drafter
 from engine.draft.ngram import NgramDrafter
 from engine.draft.plan import DraftPlan, DraftSource
 from engine.draft.select import AUTO_NGRAM_MIN_TOKENS, NGRAM_PRIORS
 
 BASE_ID = 1000  # renumbered tokens start here: ordinary text tokens of the Qwen vocabulary
-REFERENCE_MARK = "\x00qcode-replay-reference\x00"
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,19 @@ def mtp_head(engine: Any) -> Any:
 
 
 class TruthPicker:
-    """Stands in for Engine.choose_token: pays for the argmax, emits the recorded token."""
+    """The engine's token chooser for replays (Engine(choose_token=TruthPicker())): while an answer is loaded it
+    pays for the argmax, then emits the recorded token; with none loaded it is the engine's own rule."""
 
-    def __init__(self, answer: Sequence[int]) -> None:
-        self.answer = answer
+    def __init__(self) -> None:
+        self.answer: Sequence[int] | None = None
         self.pos = 0
 
-    def __call__(self, row: Any, index: int, drafted: int | None, samp: Any) -> tuple[bool, int]:
+    def load(self, answer: Sequence[int] | None) -> None:
+        self.answer, self.pos = answer, 0
+
+    def __call__(self, row: Any, index: int, drafted: int | None, samp: sampling.Sampling) -> tuple[bool, int]:
+        if self.answer is None:
+            return sampling.choose_token(row, index, drafted, samp)
         sampling.greedy(row)
         # past the end only when a last draft was fully accepted: the loop discards that bonus token
         token = self.answer[self.pos] if self.pos < len(self.answer) else BASE_ID
@@ -129,7 +135,7 @@ class FixedLength(DraftController):
         return min(self.k, self.draft_max if available is None else available)
 
 
-class TraceDrafter:
+class TraceDrafter(Drafter):
     """Proposes what the recorded run verified at each position: its length, with its accepted count right."""
 
     name = "ngram"
@@ -155,7 +161,7 @@ class TraceDrafter:
         pass
 
 
-class SampledMtp:
+class SampledMtp(Drafter):
     """The model's MTP drafter at full cost; which of its tokens are right follows a cited acceptance rate.
 
     Chains `depth` head calls (the confidence cut-off is lifted by the caller), then marks the first j tokens right,
@@ -169,7 +175,6 @@ class SampledMtp:
         self.rng = random.Random(seed)
         self.prompt_len = 0
         self.proposals = 0
-        self.after_decode = inner.after_decode  # the head follows every target decode
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
         self.prompt_len = len(prompt)
@@ -189,14 +194,13 @@ class SampledMtp:
         self.inner.observe(proposed, accepted)
 
 
-class AutoDrafter:
+class AutoDrafter(Drafter):
     """n-gram when its proposal is at least `min_ngram` tokens (a copy in progress), MTP otherwise."""
 
     name = "mtp"
 
     def __init__(self, ngram: NgramDrafter, mtp: SampledMtp, min_ngram: int) -> None:
         self.ngram, self.mtp, self.min_ngram = ngram, mtp, min_ngram
-        self.after_decode = mtp.after_decode
         self.used: Any = None
         self.ngram_steps = 0
         self.mtp_steps = 0
@@ -329,13 +333,11 @@ def shipped_mtp_plan(p: float, with_ngram: bool, ngram: tuple[int, int], seed: i
 
 
 def run_case(engine: Any, case: Case, policy: Policy) -> dict[str, Any]:
-    """One answer under one policy through Engine.stream; decode time and drafting counts."""
-    picker = TruthPicker(case.answer)
-    original_tokenize = engine.tokenize
-
-    def tokenize(text: str, *, add_bos: bool = True) -> list[int]:
-        return list(case.reference) if text == REFERENCE_MARK else original_tokenize(text, add_bos=add_bos)
-
+    """One answer under one policy through Engine.stream (an engine made with choose_token=TruthPicker()); decode
+    time and drafting counts."""
+    picker = engine.choose_token
+    if not isinstance(picker, TruthPicker):
+        raise TypeError("replays need an engine made with Engine(settings, choose_token=TruthPicker())")
     drafter = None
     replaced: DraftPlan | None = None
     plan_name = policy.plan_name or policy.drafter_name
@@ -346,15 +348,13 @@ def run_case(engine: Any, case: Case, policy: Policy) -> dict[str, Any]:
         plan = policy.plan(engine, case)
         drafter = plan.sources[-1].drafter
         replaced = engine.replace_plan(plan_name, plan)
-    engine.choose_token = picker  # the instance attribute shadows Engine.choose_token until deleted
-    engine.tokenize = tokenize
+    picker.load(case.answer)
     try:
         request = GenerationRequest(list(case.prompt), max_tokens=len(case.answer), drafter=policy.drafter_name,
-                                    stop=(), reference=REFERENCE_MARK)
+                                    stop=(), reference=list(case.reference))
         done = engine.complete(request)
     finally:
-        del engine.choose_token
-        del engine.tokenize
+        picker.load(None)
         if policy.make is not None or policy.plan is not None:
             engine.replace_plan(plan_name, replaced)
     stats = done.stats

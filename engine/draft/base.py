@@ -1,27 +1,56 @@
-"""The drafter protocol: propose tokens the target model is likely to emit next."""
+"""What a drafter is, and what it may use of the engine it drafts for."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Protocol
 
+from ..model import ModelInfo
+from ..runtime import Runtime
+from ..settings import QcodeSettings
 
-class Drafter(Protocol):
+
+class Drafter(ABC):
+    """Proposes tokens the target model is likely to emit next. Only `propose` must be written; the engine calls
+    every other method on every drafter it made."""
+
     name: str
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
         """A new request: `prompt` is what the target saw, `reference` text the answer may copy."""
 
+    @abstractmethod
     def propose(self, history: Sequence[int], limit: int) -> list[int]:
         """Up to `limit` tokens to follow `history` (prompt + answer so far); [] when unsure."""
 
     def observe(self, proposed: int, accepted: int) -> None:
         """Feedback after verification."""
 
-
-class DecodeObserver(Protocol):
-    """Optional for a drafter (the engine looks for the method): told of every target decode call while its
-    outputs can still be read, e.g. the hidden states an MTP head drafts from."""
-
     def after_decode(self, held: Sequence[int], tokens: Sequence[int], kept: int) -> None:
-        """The target decoded `tokens` right after the `held` tokens it holds; only the first `kept` stay."""
+        """The target decoded `tokens` right after the `held` tokens it holds; only the first `kept` stay.
+
+        Called for every target decode call, whichever drafter runs, while its outputs can still be read: a drafter
+        that follows the target's hidden states (an MTP head) takes them here.
+        """
+
+    def close(self) -> None:
+        """Free what the drafter holds (a context, a model); the engine calls it once, when it closes."""
+
+
+class DraftHost(Protocol):
+    """What `choose_drafter` and the drafters may use of the engine: its runtime, its model's facts, its settings."""
+
+    @property
+    def settings(self) -> QcodeSettings: ...
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    @property
+    def runtime(self) -> Runtime: ...
+
+    @property
+    def can_draft(self) -> bool:
+        """Whether drafts can be verified at all (recurrent memory needs rollback slots)."""
+        ...

@@ -4,37 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..cache import StateCache
 from ..errors import ModelError
 from ..runtime import Runtime, RuntimeConfig
-
-if TYPE_CHECKING:
-    from ..generate import Engine
+from .base import Drafter, DraftHost
 
 # Stop drafting once the draft model itself is unsure: its guesses past that point are rarely accepted.
 MIN_CONFIDENCE = 0.4
 
 
-class ModelDrafter:
+class ModelDrafter(Drafter):
     name = "model"
 
-    def __init__(self, path: Path, engine: Engine) -> None:
-        self.runtime = Runtime(path, RuntimeConfig.from_settings(engine.settings))
-        if self.runtime.n_vocab != engine.runtime.n_vocab:
+    def __init__(self, path: Path, host: DraftHost) -> None:
+        self.runtime = Runtime(path, RuntimeConfig.from_settings(host.settings))
+        if self.runtime.n_vocab != host.runtime.n_vocab:
             vocab = self.runtime.n_vocab
             self.runtime.close()
             raise ModelError(
                 f"draft model {path.name} has a vocabulary of {vocab} tokens; "
-                f"the target has {engine.runtime.n_vocab}: they must match"
+                f"the target has {host.runtime.n_vocab}: they must match"
             )
         self.cache = StateCache(self.runtime)
-
-    def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
-        return None
 
     def propose(self, history: Sequence[int], limit: int) -> list[int]:
         if limit <= 0 or len(history) + limit >= self.runtime.n_ctx:
@@ -59,9 +53,6 @@ class ModelDrafter:
             self.runtime.decode([token], len(self.cache.tokens), 1)
             self.cache.extend([token])
         return draft
-
-    def observe(self, proposed: int, accepted: int) -> None:
-        return None
 
     def close(self) -> None:
         self.runtime.close()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import llama_cpp
 import numpy as np
@@ -39,9 +39,7 @@ from .. import llama_log
 from ..cache import common_prefix
 from ..errors import GenerationError, ModelError, SettingsError
 from ..runtime import KV_TYPES, MTP_MAX_DRAFT
-
-if TYPE_CHECKING:
-    from ..generate import Engine
+from .base import Drafter, DraftHost
 
 # Chained steps go beyond what the head was trained for (one step ahead), so depth is capped; a `--draft mtp` model
 # gets rollback slots for this many drafted tokens only (each slot costs every decode step).
@@ -80,14 +78,14 @@ class _History:
         return _History(self.rows.shape[1], self.tokens[:length], self.rows)
 
 
-class MtpDrafter:
+class MtpDrafter(Drafter):
     name = "mtp"
 
-    def __init__(self, engine: Engine) -> None:
-        target = engine.runtime
+    def __init__(self, host: DraftHost) -> None:
+        target = host.runtime
         if not target.config.load_mtp:
             raise SettingsError(
-                f"--draft mtp: {engine.info.path.name} was loaded without its MTP layer; "
+                f"--draft mtp: {host.info.path.name} was loaded without its MTP layer; "
                 "start qcode with --draft mtp or --draft auto"
             )
         self.target = target

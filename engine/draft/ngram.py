@@ -10,8 +10,10 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
+from .base import Drafter
 
-class NgramDrafter:
+
+class NgramDrafter(Drafter):
     name = "ngram"
 
     def __init__(self, n_min: int = 2, n_max: int = 5) -> None:

@@ -5,15 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..errors import SettingsError
-from .base import Drafter
+from .base import Drafter, DraftHost
 from .ngram import NgramDrafter
 from .plan import EDIT_PRIOR, PROSE_PRIOR
-
-if TYPE_CHECKING:
-    from ..generate import Engine
 
 # In `auto`, n-gram lookup is preferred to a costly drafter only for a match this long: a shorter one is as likely
 # a coincidence as a copy, and the MTP head or draft model guesses better there.
@@ -36,14 +32,14 @@ class DraftChoice:
     sources: tuple[SourceSpec, ...] = ()
 
 
-def choose_drafter(mode: str, engine: Engine) -> DraftChoice:
+def choose_drafter(mode: str, host: DraftHost) -> DraftChoice:
     """`auto`: n-gram lookup for long matches, else a configured draft model or the model's MTP head."""
-    settings = engine.settings
+    settings = host.settings
     # lookup acceptance depends on the task, so it restarts per request; a model drafter's is the model's and carries
     ngram = SourceSpec("ngram", lambda: NgramDrafter(settings.ngram_min, settings.ngram_max), priors=NGRAM_PRIORS)
     if mode == "none":
         return DraftChoice("none")
-    if not engine.can_draft:
+    if not host.can_draft:
         if mode == "auto":
             return DraftChoice("none")
         raise SettingsError(
@@ -59,13 +55,13 @@ def choose_drafter(mode: str, engine: Engine) -> DraftChoice:
         from .model_drafter import ModelDrafter
 
         path = resolve_model(settings.draft_model, setting="draft_model")
-        costly = SourceSpec("model", lambda: ModelDrafter(path, engine), costly=True)
-    elif mode == "mtp" or (mode == "auto" and engine.info.n_nextn_layers > 0):
-        if engine.info.n_nextn_layers == 0:
-            raise SettingsError(f"--draft mtp: {engine.info.path.name} has no MTP (NextN) layer")
+        costly = SourceSpec("model", lambda: ModelDrafter(path, host), costly=True)
+    elif mode == "mtp" or (mode == "auto" and host.info.n_nextn_layers > 0):
+        if host.info.n_nextn_layers == 0:
+            raise SettingsError(f"--draft mtp: {host.info.path.name} has no MTP (NextN) layer")
         from .mtp import MtpDrafter
 
-        costly = SourceSpec("mtp", lambda: MtpDrafter(engine), costly=True)
+        costly = SourceSpec("mtp", lambda: MtpDrafter(host), costly=True)
     if costly is not None:
         if mode == "auto":
             long_ngram = dataclasses.replace(ngram, min_tokens=AUTO_NGRAM_MIN_TOKENS)

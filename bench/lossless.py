@@ -8,15 +8,12 @@ divergence at a wider gap is a bug. Used by the tests and by `qcode bench`.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .generate import Engine
+from engine.generate import Engine
 
 
 @dataclass(frozen=True)
@@ -32,13 +29,13 @@ def measure_gap_noise(engine: Engine, prompt: Sequence[int], tokens: Sequence[in
     them one at a time: max over positions of (max - min) of (batch - step) logits."""
     runtime, cache = engine.runtime, engine.cache
     cache.reset()
-    engine._evaluate(list(prompt), threading.Event(), want_logits=False)
+    engine.evaluate(prompt)
     base = len(cache.tokens)
     runtime.decode(list(tokens), base, len(tokens))
     batch = runtime.logits(len(tokens)).copy()
     # start again from the prompt (recurrent state cannot roll back a whole decode call)
     cache.reset()
-    engine._evaluate(list(prompt), threading.Event(), want_logits=False)
+    engine.evaluate(prompt)
     worst = 0.0
     for i, token in enumerate(tokens):
         runtime.decode([token], base + i, 1)
@@ -59,7 +56,7 @@ def first_divergence(
         return None
     runtime, cache = engine.runtime, engine.cache
     cache.reset()
-    engine._evaluate(list(prompt), threading.Event(), want_logits=True)
+    engine.evaluate(prompt, want_logits=True)
     row = runtime.logits(1)[0]
     for token in plain[:position]:
         runtime.decode([token], len(cache.tokens), 1)
