@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -11,18 +10,18 @@ from ..runtime import Runtime
 from ..settings import QcodeSettings
 
 
-class Drafter(ABC):
-    """Proposes tokens the target model is likely to emit next. Only `propose` must be written; the engine calls
-    every other method on every drafter it made."""
+class Drafter:
+    """Proposes tokens the target model is likely to emit next. A subclass writes `propose` and whichever other
+    method it needs (the rest do nothing); the engine calls them all on every drafter it made."""
 
     name: str
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
         """A new request: `prompt` is what the target saw, `reference` text the answer may copy."""
 
-    @abstractmethod
     def propose(self, history: Sequence[int], limit: int) -> list[int]:
         """Up to `limit` tokens to follow `history` (prompt + answer so far); [] when unsure."""
+        raise NotImplementedError
 
     def observe(self, proposed: int, accepted: int) -> None:
         """Feedback after verification."""
