@@ -1,5 +1,7 @@
 """qcode's headless engine: import it without a terminal (it never imports textual or rich)."""
 
+from typing import TYPE_CHECKING
+
 from .errors import (
     ContextError,
     GenerationError,
@@ -11,6 +13,9 @@ from .errors import (
 )
 from .events import DoneEvent, Event, GenerationRequest, NoticeEvent, Stats, TextEvent
 from .settings import QcodeSettings, load_settings
+
+if TYPE_CHECKING:
+    from .generate import Engine
 
 __all__ = [
     "ContextError",

@@ -313,7 +313,7 @@ class Engine(OneRequestAtATime):
         """Evaluate tokens after those the context holds, in batches, as a prompt is (checkpoints paced, drafters
         told); False if cancelled. Logits only for the very last token, and only if `want_logits`.
 
-        Public for tools that replay a prompt the way the decode loop does (bench/lossless.py).
+        Public for tools that replay a prompt the way the decode loop does (tui/bench/lossless.py).
         """
         cancel = cancel or threading.Event()
         if want_logits and self.cache.recurrent and len(tokens) > 1:

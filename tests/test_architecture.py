@@ -5,6 +5,7 @@ and under TYPE_CHECKING: a cycle that only type checking sees still ties two mod
 from __future__ import annotations
 
 import ast
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,6 +103,19 @@ def test_the_engine_never_imports_the_interface_or_its_libraries() -> None:
         if imported.split(".")[0] in forbidden
     ]
     assert leaks == []
+
+
+def test_the_wheel_holds_the_product_packages_and_no_bench_scripts() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    product = {
+        _module_name(folder / "x.py").removesuffix(".x")
+        for top in ("engine", "tui", "prompts")
+        for folder in (ROOT / top, *(p for p in (ROOT / top).rglob("*") if p.is_dir()))
+        if any(folder.glob("*.py")) or folder.name == "prompts"
+    }
+    assert listed == product  # every product folder ships (`qcode bench` is tui.bench) ...
+    assert not any(name.split(".")[0] in ("bench", "tests") for name in listed)  # ... and no device script does
 
 
 def test_the_cycle_finder_finds_cycles() -> None:

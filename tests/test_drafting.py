@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.lossless import first_divergence, measure_gap_noise
 from engine import GenerationRequest, load_settings
 from engine.draft.adaptive import CostModel, DraftController, repeated_key
 from engine.draft.base import Drafter
 from engine.draft.ngram import NgramDrafter
 from engine.sampling import speculative_accept, target_distribution
+from tui.bench.lossless import first_divergence, measure_gap_noise
 
 
 def _refactor_prompt() -> tuple[str, str]:

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from llama_cpp import llama_cpp_ext
 
-from bench.lossless import first_divergence, measure_gap_noise
 from engine import Engine, GenerationRequest, load_settings
 from engine.draft.adaptive import DraftController
 from engine.draft.mtp import MtpDrafter
 from engine.errors import SettingsError
 from engine.prompts import build_prompt
 from engine.runtime import KV_TYPES
+from tui.bench.lossless import first_divergence, measure_gap_noise
 
 CODE = "def area(width, height):\n    return width * height\n\n"
 

@@ -182,16 +182,9 @@ def build_app_parser() -> Parser:
 
 
 def _run_bench(rest: list[str]) -> int:
-    import importlib
+    from .bench.cli import main as bench_main  # the engine loads only for this command
 
-    try:
-        bench_cli = importlib.import_module("bench.cli")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] == "bench":
-            err_line("bench is not available in this installation", "error")
-            return 1
-        raise
-    return int(bench_cli.main(rest) or 0)
+    return int(bench_main(rest) or 0)
 
 
 def _command_first(argv: list[str]) -> list[str]:

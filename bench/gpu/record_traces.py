@@ -2,7 +2,7 @@
 
     python -m bench.gpu.record_traces [--out bench/gpu/traces.json] [--max-tokens 512]
 
-For every task of bench/tasks.py on the default model (greedy, exact_batches so drafted and plain runs emit the
+For every task of tui/bench/tasks.py on the default model (greedy, exact_batches so drafted and plain runs emit the
 same tokens): the prompt, the reference the n-gram drafter searches, the answer's tokens, and the steps of a real
 drafted run (tokens the drafter proposed, the draft length the controller verified, how many were accepted).
 The answer's tokens let a replay re-run any drafting policy exactly: under greedy decoding a drafted token is
@@ -25,8 +25,7 @@ from engine.draft.adaptive import DraftController
 from engine.draft.ngram import NgramDrafter
 from engine.draft.plan import DraftPlan, DraftSource
 from engine.tasks import build_request
-
-from ..tasks import default_tasks
+from tui.bench.tasks import default_tasks
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "traces.json"
 
