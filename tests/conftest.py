@@ -6,7 +6,7 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,44 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RunQcode = Callable[..., subprocess.CompletedProcess[str]]
+# Fixtures that load a model through llama.cpp: every test using one is marked slow.
+MODEL_FIXTURES = frozenset({"real_engine", "qwen35_model", "qwen35_engine"})
+_running: list[pytest.Item] = []  # the test being set up, run or torn down
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`slow` marks every test that loads a model, so `pytest -m "not slow"` is a fast loop: those using a model
+    fixture here; the others carry the marker themselves, which pytest_sessionstart's guard checks."""
+    for item in items:
+        if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A test not marked slow that loads a model in this process (its fixtures included) fails, naming the marker
+    it lacks. A test that runs qcode as a process on a model cannot be seen from here: it is marked by hand."""
+    import llama_cpp
+
+    load = llama_cpp.llama_model_load_from_file
+
+    def guarded(path: bytes, params: Any) -> Any:
+        model = load(path, params)
+        item = _running[-1] if _running else None
+        if model and item is not None and item.get_closest_marker("slow") is None:
+            llama_cpp.llama_model_free(model)
+            pytest.fail(f"{item.nodeid} loads a model ({path.decode(errors='replace')}): mark it slow")
+        return model
+
+    llama_cpp.llama_model_load_from_file = guarded
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    _running.append(item)
+    try:
+        return (yield)
+    finally:
+        _running.pop()
 
 
 def qcode_env(extra: dict[str, str] | None = None) -> dict[str, str]:

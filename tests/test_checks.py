@@ -92,7 +92,8 @@ def test_known_markup_in_a_result_is_scaffolding(line: str) -> None:
 
 def test_template_lines_are_scaffolding_and_the_originals_own_lines_are_not() -> None:
     # the refactor template's own sentence copied into the code
-    copied = rewrite("def add(a, b):\n    The rest of the file, for reference only. It stays as it is: do not repeat it.\n"
+    copied = rewrite("def add(a, b):\n"
+                     "    The rest of the file, for reference only. It stays as it is: do not repeat it.\n"
                      "    return a+b\n")
     assert [p.check for p in copied][:1] == ["scaffolding"]
     # a fence line the original already had (a Markdown string in the code) is no copy

@@ -180,6 +180,7 @@ print(json.dumps([plain.tokens, drafted.tokens, drafted.stats.draft_accepted]))
 """
 
 
+@pytest.mark.slow
 def test_exact_batches_make_drafted_greedy_runs_identical() -> None:
     # a fresh process: ggml reads its kernel switch once, at the first matmul
     import json

@@ -172,6 +172,7 @@ def test_logits_are_read_only_for_requested_rows(real_engine: Any) -> None:
     assert runtime.logits(1).shape == (1, runtime.n_vocab)
 
 
+@pytest.mark.slow
 def test_a_progress_callback_can_stop_the_model_load(default_settings: Any) -> None:
     """The TUI quits mid-load this way: the callback raises, llama.cpp stops reading, the exception comes out."""
     from engine import Engine
@@ -195,6 +196,7 @@ def test_a_progress_callback_can_stop_the_model_load(default_settings: Any) -> N
         engine.close()
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_the_load_stops_it_and_is_raised_once(default_settings: Any) -> None:
     """Python runs a signal's handler at the next bytecode, which during a load is the first line of a ctypes
     callback, where a KeyboardInterrupt would be printed and dropped (the load went on, Ctrl+C was lost)."""

@@ -105,6 +105,7 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     return path, info
 
 
+@pytest.mark.slow
 def test_small_model_has_the_real_vocabulary_and_layout(small_model: tuple[Path, dict[str, object]]) -> None:
     import llama_cpp
 
@@ -139,6 +140,7 @@ def engine(small_model: tuple[Path, dict[str, object]]):  # type: ignore[no-unty
     engine.close()
 
 
+@pytest.mark.slow
 def test_trace_replay_reproduces_the_recorded_steps(engine) -> None:  # type: ignore[no-untyped-def]
     traces = json.loads(TRACES.read_text())
     case = min(replay.load_cases(traces), key=lambda c: len(c.answer))
@@ -152,6 +154,7 @@ def test_trace_replay_reproduces_the_recorded_steps(engine) -> None:  # type: ig
     assert row["accepted"] == sum(s[3] for s in recorded)
 
 
+@pytest.mark.slow
 def test_live_ngram_replay_accepts_what_matches_the_answer(engine) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(1)
     reference = [int(t) for t in rng.integers(1000, 5000, size=120)]
@@ -286,6 +289,7 @@ def controlled_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
     return path, info
 
 
+@pytest.mark.slow
 def test_controlled_model_walks_its_cycle_and_the_head_guesses_as_built(
     controlled_model: tuple[Path, dict[str, object]]
 ) -> None:
@@ -314,6 +318,7 @@ def test_controlled_model_walks_its_cycle_and_the_head_guesses_as_built(
         engine.close()
 
 
+@pytest.mark.slow
 def test_duel_runs_qcode_at_each_rate_and_summarizes(
     controlled_model: tuple[Path, dict[str, object]], tmp_path: Path
 ) -> None:

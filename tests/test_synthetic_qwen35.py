@@ -36,6 +36,7 @@ from synthetic_qwen35 import (
     synthetic_qwen35_path,
 )
 
+pytestmark = pytest.mark.slow  # every test here loads the synthetic model
 BATCH_NOISE = 1e-3
 N_LAYER = 8
 KV_TYPES = {"f16": L.GGML_TYPE_F16, "q8_0": L.GGML_TYPE_Q8_0}

@@ -121,7 +121,8 @@ class QcodeApp(App[int]):
         elif path is not None:
             with suppress(QcodeError):  # the CLI read it a moment ago; without a snapshot, saves just write
                 disk = _read_file(path)
-        self._disk, self._bom = (disk.snapshot, disk.bom) if disk is not None else (None, False)
+        self._disk: files.Snapshot | None = disk.snapshot if disk is not None else None
+        self._bom = disk.bom if disk is not None else False
         if text is None:
             text = disk.text if disk is not None else ""
             self._saved_text = text
