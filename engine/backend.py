@@ -11,6 +11,7 @@ from typing import Protocol
 
 from .errors import GenerationError
 from .events import DoneEvent, Event, GenerationRequest
+from .fim import FimParts
 from .model import ModelInfo
 from .settings import QcodeSettings
 
@@ -35,8 +36,8 @@ class Backend(Protocol):
         """Tokens of `text` without BOS (a remote backend may estimate)."""
         ...
 
-    def fim_prompt(self, prefix: str, suffix: str) -> str | list[int]:
-        """The completion prompt at a cursor: fill-in-the-middle where the model has FIM tokens, else the prefix."""
+    def fim_prompt(self, parts: FimParts) -> str | list[int]:
+        """A completion prompt (engine.fim.layout) with the FIM markers the model has; the prefix alone without them."""
         ...
 
     def stream(self, request: GenerationRequest, cancel: threading.Event | None = None) -> Iterator[Event]:

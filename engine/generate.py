@@ -32,6 +32,7 @@ from .draft.plan import DraftPlan, DraftSource, Proposal, Shadow
 from .draft.select import SourceSpec, choose_drafter
 from .errors import ContextError
 from .events import DoneEvent, Event, FinishReason, GenerationRequest, Stats, TextEvent
+from .fim import FimParts, Marker, layout
 from .model import ModelInfo, Progress, read_model_info, resolve_model_path
 from .runtime import Runtime, RuntimeConfig, device_description
 from .settings import QcodeSettings
@@ -142,16 +143,20 @@ class Engine(OneRequestAtATime):
     def count_tokens(self, text: str) -> int:
         return len(self.runtime.tokenize(text, add_bos=False))
 
-    def fim_prompt(self, prefix: str, suffix: str) -> list[int]:
-        """FIM tokens around prefix and suffix where the model has them, else the prefix alone."""
-        if self.info.has_fim:
-            pre, suf, mid = (self.runtime.special_token(n) for n in ("fim_pre", "fim_suf", "fim_mid"))
-            if min(pre, suf, mid) >= 0:
-                return [
-                    *self.tokenize("", add_bos=True), pre, *self.tokenize(prefix, add_bos=False),
-                    suf, *self.tokenize(suffix, add_bos=False), mid,
-                ]
-        return self.tokenize(prefix)
+    def fim_prompt(self, parts: FimParts) -> list[int]:
+        """A completion prompt in tokens: markers as the model's own special tokens, found by name in its vocabulary.
+
+        Text pieces are tokenized with special tokens off, so code that spells a marker stays text.
+        """
+        ids = {marker: self.runtime.special_token(marker.value) for marker in Marker}
+        have = {marker: token for marker, token in ids.items() if token >= 0}
+        tokens = self.tokenize("", add_bos=True)
+        for piece in layout(parts, have.keys()):
+            if isinstance(piece, Marker):
+                tokens.append(have[piece])
+            else:
+                tokens += self.runtime.tokenize(piece, add_bos=False, special=False)
+        return tokens
 
     def close(self) -> None:
         for drafter in self._drafters.values():

@@ -32,6 +32,7 @@ from typing import Any
 from .backend import OneRequestAtATime
 from .errors import ContextError, ModelError
 from .events import DoneEvent, Event, FinishReason, GenerationRequest, NoticeEvent, Stats, TextEvent
+from .fim import QWEN_MARKERS, FimParts, Marker, render_text
 from .model import FIM_MARKERS, ModelInfo, Progress, read_model_info
 from .prompts import build_prompt
 from .remote_http import (
@@ -225,14 +226,19 @@ class RemoteEngine(OneRequestAtATime):
         assert count is not None
         return count
 
-    def _find_fim(self) -> tuple[str, str, str] | None:
-        """The FIM marker family whose three markers are each one token of the server's vocabulary."""
+    def _find_fim(self) -> dict[Marker, str] | None:
+        """The FIM marker family whose three markers are each one token of the server's vocabulary, with Qwen's
+        repository markers where the family is Qwen's and the vocabulary has them."""
         if self.tokenizer is None:
             return None
         families = zip(FIM_MARKERS["prefix"], FIM_MARKERS["suffix"], FIM_MARKERS["middle"], strict=True)
-        for family in families:
-            if self._tokenize_count("".join(family)) == 3:
-                return family
+        for pre, suf, mid in families:
+            if self._tokenize_count(pre + suf + mid) == 3:
+                found = {Marker.PREFIX: pre, Marker.SUFFIX: suf, Marker.MIDDLE: mid}
+                repo, file = QWEN_MARKERS[Marker.REPO], QWEN_MARKERS[Marker.FILE]
+                if pre == QWEN_MARKERS[Marker.PREFIX] and self._tokenize_count(repo + file) == 2:
+                    found.update({Marker.REPO: repo, Marker.FILE: file})
+                return found
         return None
 
     # --- the Backend interface ------------------------------------------------------------------
@@ -262,11 +268,8 @@ class RemoteEngine(OneRequestAtATime):
             self._counts.move_to_end(text)
         return cached
 
-    def fim_prompt(self, prefix: str, suffix: str) -> str:
-        if self.fim_markers is None:
-            return prefix
-        pre, suf, mid = self.fim_markers
-        return f"{pre}{prefix}{suf}{suffix}{mid}"
+    def fim_prompt(self, parts: FimParts) -> str:
+        return render_text(parts, self.fim_markers or {})
 
     def close(self) -> None:
         self.http.close()
@@ -292,7 +295,8 @@ class RemoteEngine(OneRequestAtATime):
             ("context", f"{self.n_ctx} tokens ({self.n_ctx_source})"),
             ("trained context", f"{info.n_ctx_train} tokens" if info.n_ctx_train else "unknown"),
             ("prompts", prompts),
-            ("FIM tokens", " ".join(self.fim_markers) if self.fim_markers else "no (completion uses the prefix)"),
+            ("FIM tokens", " ".join(self.fim_markers.values()) if self.fim_markers
+             else "no (completion uses the prefix)"),
             ("token counts", f"the server ({self.tokenizer.path})" if self.tokenizer
              else f"estimated ({ESTIMATE_CHARS_PER_TOKEN} characters a token)"),
             ("API key", f"from ${key_env}" if self.http.has_key else "none"),

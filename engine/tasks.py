@@ -1,8 +1,8 @@
 """Single-turn tasks: each request is built fresh and short from one template, the code and its focus.
 
 explain, review, ask stream prose; refactor, fix, doc rewrite code (the answer is code only: the prompt opens a code
-fence for the model, and the n-gram drafter copies from the original); test writes a new file; completion fills the
-text at a cursor.
+fence for the model, and the n-gram drafter copies from the original); test writes a new file. Completion at a cursor is
+engine.completion's (complete_at and warm_completion are re-exported here).
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 from . import code as codetools
 from . import edit
 from .checks import Problem, blocking, check_rewrite
+from .completion import complete_at as complete_at
+from .completion import warm_completion as warm_completion
 from .errors import ContextError, InputError
-from .events import DoneEvent, Event, GenerationRequest, NoticeEvent, TextEvent
+from .events import Event, GenerationRequest, NoticeEvent
 from .prompts import build_prompt, render
 
 if TYPE_CHECKING:
@@ -262,78 +264,3 @@ def rewrite_result(
         scaffolding=scaffolding(task, prompts_dir),
     )
     return Rewrite(text, tuple(problems))
-
-
-# --- completion at a cursor ------------------------------------------------------------------------
-PREFIX_WINDOW_TOKENS = 1536
-SUFFIX_WINDOW_TOKENS = 512
-_WINDOW_LINE_GRAIN = 32  # the window's first line moves in steps, so typing keeps the prompt's start stable
-
-
-def _window(engine: Backend, text: str, offset: int) -> tuple[str, str]:
-    """The prefix and suffix around a cursor, cut at line boundaries to fit their token budgets."""
-    prefix, suffix = text[:offset], text[offset:]
-    if engine.count_tokens(prefix) > PREFIX_WINDOW_TOKENS:
-        lines = prefix.split("\n")
-        start = 0
-        while start < len(lines) - 1 and engine.count_tokens(
-            "\n".join(lines[start:])
-        ) > PREFIX_WINDOW_TOKENS:
-            start += _WINDOW_LINE_GRAIN
-        prefix = "\n".join(lines[min(start, len(lines) - 1) :])
-    if engine.count_tokens(suffix) > SUFFIX_WINDOW_TOKENS:
-        lines = suffix.split("\n")
-        end = len(lines)
-        while end > 1 and engine.count_tokens("\n".join(lines[:end])) > SUFFIX_WINDOW_TOKENS:
-            end = max(1, end - _WINDOW_LINE_GRAIN)
-        suffix = "\n".join(lines[:end])
-    return prefix, suffix
-
-
-def completion_prompt(engine: Backend, prefix: str, suffix: str) -> str | list[int]:
-    """FIM around prefix and suffix where the model has FIM tokens, else the prefix alone (the backend knows how)."""
-    return engine.fim_prompt(prefix, suffix)
-
-
-def complete_at(
-    engine: Backend,
-    text: str,
-    offset: int,
-    language: str | None = None,
-    max_tokens: int | None = None,
-    cancel: threading.Event | None = None,
-) -> Iterator[Event]:
-    """Stream the text to insert at `offset`, stopping at the end of the statement or block."""
-    if not 0 <= offset <= len(text):
-        raise InputError(f"cursor offset {offset} is outside the text (0-{len(text)})")
-    prefix, suffix = _window(engine, text, offset)
-    request = GenerationRequest(
-        prompt=completion_prompt(engine, prefix, suffix),
-        max_tokens=max_tokens or min(engine.settings.max_tokens, 256),
-        reference=prefix[-2000:] + suffix[:2000],
-    )
-    # the engine stops at the next step once `stop` is set: by the caller's cancel, or at a boundary
-    stop = threading.Event()
-    shown, generated, boundary = "", "", False
-    done: DoneEvent | None = None
-    for event in engine.stream(request, stop):
-        if cancel is not None and cancel.is_set():
-            stop.set()
-        if isinstance(event, TextEvent) and not boundary:
-            generated += event.text
-            keep, boundary = codetools.trim_completion(generated, prefix, suffix, language)
-            if keep.startswith(shown) and len(keep) > len(shown):
-                yield TextEvent(keep[len(shown) :])
-                shown = keep
-            if boundary:
-                stop.set()
-        elif isinstance(event, DoneEvent):
-            done = event
-    final, _ = codetools.trim_completion(generated, prefix, suffix, language, final=True)
-    if final.startswith(shown) and len(final) > len(shown):
-        yield TextEvent(final[len(shown) :])
-    shown = final
-    assert done is not None
-    if boundary:
-        done.stats.finish_reason = "stop"
-    yield DoneEvent(shown, done.stats)

@@ -54,6 +54,8 @@ def default_respond(request: GenerationRequest) -> str:
     prompt = request.prompt if isinstance(request.prompt, str) else ""
     if prompt.startswith("COMPLETE\n"):
         return "return a + b\n"
+    if prompt.startswith("WARM\n"):
+        return ""  # a warm-up only evaluates its prompt
     head, _, code = prompt.partition("\n---\n")
     _, task, instruction = [*head.split("\n", 2), "", ""][:3]
     # like engine.tasks, code tasks have a code fence opened for them: the answer is bare code
@@ -171,10 +173,18 @@ class FakeTasks:
 
     @staticmethod
     def complete_at(engine: Any, text: str, offset: int, language: str | None = None,
-                    max_tokens: int | None = None, cancel: threading.Event | None = None
-                    ) -> Iterator[Event]:
+                    max_tokens: int | None = None, cancel: threading.Event | None = None,
+                    path: Path | None = None) -> Iterator[Event]:
         prompt = f"COMPLETE\n{text[:offset]}<CURSOR>{text[offset:]}"
         return engine.stream(GenerationRequest(prompt, max_tokens=max_tokens), cancel)
+
+    @staticmethod
+    def warm_completion(engine: Any, text: str, offset: int, path: Path | None = None,
+                        language: str | None = None, cancel: threading.Event | None = None) -> Stats:
+        """Like engine.completion's: a prompt-only request (one token) the engine streams like any other."""
+        events = engine.stream(GenerationRequest(f"WARM\n{text[:offset]}<CURSOR>", max_tokens=1), cancel)
+        done = [event for event in events if isinstance(event, DoneEvent)]
+        return done[-1].stats
 
 
 def fake_loader(

@@ -28,6 +28,7 @@ from samples import CODE  # noqa: E402
 from synthetic_qwen35 import synthetic_qwen35_path  # noqa: E402
 
 from engine.events import DoneEvent, GenerationRequest  # noqa: E402
+from engine.fim import FimParts  # noqa: E402
 from engine.remote import CHAT_TEMPLATE, RemoteEngine  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
 from engine.tasks import TaskInput, complete_at, run_task  # noqa: E402
@@ -69,7 +70,7 @@ def exercise(label: str, port: int) -> None:
         done = final(run_task(r, task))
         print(f"   {task.task}: {time.time() - t:.2f}s {done.stats.one_line()}")
         print(f"      text {done.text[:120]!r}")
-    print("   fim prompt:", repr(r.fim_prompt("def f(x):\n    ", "\n")))
+    print("   fim prompt:", repr(r.fim_prompt(FimParts("def f(x):\n    ", "\n"))))
     done = final(complete_at(r, CODE, CODE.index("return total"), language="python", max_tokens=8))
     print(f"   complete: {done.text!r} {done.stats.one_line()}")
     # the chat path (vLLM's), on llama-server: system+user messages and an assistant prefill

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from engine import GenerationRequest
+from engine.fim import FimParts
 from engine.prompts import build_prompt
-from engine.tasks import completion_prompt
 
 PROMPT = "def area(width, height):\n    return width * height\n\n" * 6
 
@@ -56,7 +56,7 @@ def test_chat_prompt_disables_thinking_unless_asked(qwen35_engine: Any) -> None:
 
 
 def test_fim_prompt_uses_the_models_own_tokens(qwen35_engine: Any) -> None:
-    tokens = completion_prompt(qwen35_engine, "def f(x):\n    ", "\n\nprint(f(2))\n")
+    tokens = qwen35_engine.fim_prompt(FimParts("def f(x):\n    ", "\n\nprint(f(2))\n"))
     runtime = qwen35_engine.runtime
     pre, suf, mid = (runtime.special_token(n) for n in ("fim_pre", "fim_suf", "fim_mid"))
     assert tokens.count(pre) == tokens.count(suf) == 1 and tokens[-1] == mid

@@ -124,6 +124,7 @@ class TestTemplateFromTheModelFile:
 
     def test_answers_match_the_embedded_engine(self, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
         """Same prompt, greedy, same KV type: the server's answer is the embedded engine's, token for token."""
+        from engine.completion import CompletionBudget
         from engine.generate import Engine
         from engine.remote import RemoteEngine
         from engine.tasks import TaskInput, complete_at, run_task
@@ -142,8 +143,9 @@ class TestTemplateFromTheModelFile:
                 assert there.stats.prompt_tokens == here.stats.prompt_tokens
                 assert there.stats.finish_reason == here.stats.finish_reason
             offset = CODE.index("return total")
-            there = final(complete_at(remote, CODE, offset, language="python", max_tokens=8))
-            here = final(complete_at(local, CODE, offset, language="python", max_tokens=8))
+            budget = CompletionBudget(prefix_tokens=1024, suffix_tokens=32, context_tokens=0)  # not their speeds'
+            there = final(complete_at(remote, CODE, offset, language="python", max_tokens=8, budget=budget))
+            here = final(complete_at(local, CODE, offset, language="python", max_tokens=8, budget=budget))
             assert there.text == here.text
             assert remote.count_tokens(CODE) == local.count_tokens(CODE)
         finally:

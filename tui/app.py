@@ -275,8 +275,9 @@ class QcodeApp(App[int]):
         text, offset, language = editor.text, editor.offset_of(where), self.language
         job = self._next_job("complete", "complete", start=where, end=where)
         self._set_state("completing…", busy=True)
+        path = self.path
         self._start_job(job, lambda: backend.complete(
-            text, offset, language=language, cancel=job.cancel,
+            text, offset, language=language, cancel=job.cancel, path=path,
         ))
 
     async def action_task(self, task: str) -> None:

@@ -57,7 +57,13 @@ class Backend(Protocol):
 
     def complete(
         self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
+        path: Path | None = None,
     ) -> Iterator[Event]: ...
+
+    def warm(
+        self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
+        path: Path | None = None,
+    ) -> None: ...
 
     def close(self) -> None: ...
 
@@ -110,11 +116,24 @@ class EngineBackend:
 
     def complete(
         self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
+        path: Path | None = None,
     ) -> Iterator[Event]:
+        """Stream a completion at `offset`; `path` (the file edited) brings in its repository's neighbouring files."""
         return iter(self.tasks.complete_at(
             self.engine, text, offset, language=language,
-            max_tokens=COMPLETION_MAX_TOKENS, cancel=cancel,
+            max_tokens=COMPLETION_MAX_TOKENS, cancel=cancel, path=path,
         ))
+
+    def warm(
+        self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
+        path: Path | None = None,
+    ) -> None:
+        """Evaluate ahead what completions near `offset` reuse (engine.completion.warm_completion), in a worker.
+
+        For when a file opens, after a request of another kind, or when the cursor rested far from the last
+        completion; `cancel` stops it within about half a second and keeps what it evaluated.
+        """
+        self.tasks.warm_completion(self.engine, text, offset, path=path, language=language, cancel=cancel)
 
     def close(self) -> None:
         self.engine.close()

@@ -151,6 +151,8 @@ def build_parser() -> Parser:
     sub.add_argument("--line", type=int, metavar="L", help="1-based line of the cursor")
     sub.add_argument("--col", type=int, metavar="C", help="1-based column of the cursor")
     sub.add_argument("--offset", type=int, metavar="N", help="0-based character offset")
+    sub.add_argument("--path", metavar="FILE", help="where text read from stdin lives (an editor's unsaved "
+                     "buffer): names it and brings in neighbouring files of its repository")
     sub = commands.add_parser(
         "model", help=SUMMARY["model"],
         description=SUMMARY["model"] + "; `qcode model list`: the packaged models, installed or not",

@@ -477,14 +477,15 @@ def run_complete(args: argparse.Namespace) -> int:
         offset = args.offset
     else:
         offset = len(source.text)
-    language = _language(source, args)
+    where = Path(args.path) if args.path else source.path
+    language = _language(Source(source.text, where, source.label), args)
     with _engine(settings) as engine:
         from engine.tasks import complete_at
 
         cancel = threading.Event()
         events = complete_at(
             engine, source.text, offset, language=language, max_tokens=args.max_tokens,
-            cancel=cancel,
+            cancel=cancel, path=where,
         )
         # printed whole at the end, not streamed: the final trim at a block or statement
         # boundary may take back streamed text, and an editor reads the whole answer anyway

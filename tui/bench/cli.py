@@ -131,6 +131,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    rest = list(sys.argv[1:] if argv is None else argv)
+    if "--completion" in rest:  # completion latency and infills: their own benchmark
+        from . import completion
+
+        rest.remove("--completion")
+        return completion.main(rest)
     parser = argparse.ArgumentParser(prog="qcode bench", description=__doc__)
     parser.add_argument("--drafters", default="none,ngram", help="comma-separated: none,ngram,mtp,model")
     parser.add_argument("--rounds", type=int, default=3, help="runs per task and drafter (median reported)")
@@ -142,7 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--exact-batches", action="store_true", default=None)
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    args = parser.parse_args(argv)
+    parser.add_argument("--completion", action="store_true",
+                        help="completion latency after a one-character edit (qcode bench --completion --help)")
+    args = parser.parse_args(rest)
     drafters = [d.strip() for d in args.drafters.split(",") if d.strip()]
     if "none" not in drafters:
         drafters.insert(0, "none")

@@ -1,0 +1,385 @@
+"""`qcode bench --completion`: time to the first completion character after a one-character edit, and a small
+single-line infill check, on files nobody here wrote (Python's own json package, copied into a scratch repository).
+
+Latency (`--latency`, the default): at each site a line is cut in the middle of a word; a completion is asked there
+(the one before the edit, not timed), then the word's next characters are typed one at a time, each followed by a
+completion, timed from the request to its first text: in the engine (complete_at's first TextEvent) and in the TUI
+(Textual's Pilot drives the real app: the key press, the completion key, until the ghost text holds its first
+character). Variants run site by site, interleaved (ABAB), so a machine whose speed drifts favours none; medians.
+  measured  the windows the backend's measured prompt cost gives (what users get)
+  wide      a 512-token suffix, the old fixed window (what the suffix costs in latency)
+Also: the warm-up a file open runs (warm_completion), and the first completion after it.
+
+Quality (`--quality`): whole-line infills (the cursor after the line's indentation, the rest of the line removed);
+a pass is the line completed exactly. Variants: the measured windows, the same with a 512-token suffix, and no
+suffix at all (what the suffix gives), each with repository context; and no neighbouring files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import engine.tasks as tasks
+from engine import Engine, QcodeError, load_settings
+from engine.completion import CompletionBudget, complete_at, completion_budget, warm_completion
+from engine.events import DoneEvent, TextEvent
+
+WIDE_SUFFIX = 512
+SAMPLE_PACKAGE = "json"
+SAMPLE_FILE = "decoder.py"
+QUALITY_FILES = ("json/decoder.py", "json/encoder.py", "json/scanner.py", "json/__init__.py")
+
+
+def log(message: str) -> None:
+    print(f"qcode bench: {message}", file=sys.stderr, flush=True)
+
+
+def scratch_repo(where: Path) -> Path:
+    """Python's json package in a scratch repository (a .git marker makes it the root): a file and its neighbours."""
+    source = Path(json.__file__).parent
+    repo = where / "stdlib-json"
+    shutil.copytree(source, repo / SAMPLE_PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / ".git").mkdir()
+    return repo
+
+
+# --- sites ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Site:
+    """A cursor in a text whose line was cut there; `typed` are the characters typed next, one at a time."""
+
+    text: str
+    offset: int
+    typed: str
+
+
+def latency_sites(text: str, count: int, chars: int) -> list[Site]:
+    """Cuts inside words of code lines spread over the file (the line's rest removed), `chars` letters to type."""
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    eligible = []
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if number < 20 or not stripped or stripped.startswith(("#", '"', "'")) or len(stripped) < 24:
+            continue
+        pattern = r"(?<=[\s(=.,\[])[A-Za-z_]\w{" + str(chars + 1) + ",}"
+        match = re.search(pattern, line[len(line) - len(line.lstrip()) + 4 :])
+        if match:
+            column = len(line) - len(line.lstrip()) + 4 + match.start() + 1
+            eligible.append((number, column))
+    step = max(len(eligible) // count, 1)
+    sites = []
+    for number, column in eligible[::step][:count]:
+        cut = starts[number] + column
+        end = starts[number] + len(lines[number])
+        typed = text[cut : cut + chars]
+        sites.append(Site(text[:cut] + text[end:], cut, typed))
+    return sites
+
+
+def quality_sites(repo: Path, count: int) -> list[tuple[Path, Site, str]]:
+    """Whole-line infills: (file, site, the line's removed text), spread over QUALITY_FILES."""
+    found: list[tuple[Path, Site, str]] = []
+    per_file = -(-count // len(QUALITY_FILES))
+    for name in QUALITY_FILES:
+        path = repo / name
+        text = path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        starts = [0]
+        for line in lines:
+            starts.append(starts[-1] + len(line) + 1)
+        eligible = [
+            n for n, line in enumerate(lines)
+            if n >= 10 and len(line.strip()) >= 12 and not line.strip().startswith(("#", '"', "'"))
+            and line.startswith(" ") and not line.rstrip().endswith(("(", "[", "{", ",", "\\"))
+        ]
+        step = max(len(eligible) // per_file, 1)
+        for n in eligible[::step][:per_file]:
+            indent = len(lines[n]) - len(lines[n].lstrip())
+            cut, end = starts[n] + indent, starts[n] + len(lines[n])
+            found.append((path, Site(text[:cut] + text[end:], cut, ""), lines[n].strip()))
+    return found[:count]
+
+
+# --- the engine -------------------------------------------------------------------------------------
+@dataclass
+class Timing:
+    first_text_s: float | None  # None: the completion came back empty
+    first_token_ms: float
+    evaluated: int
+    prompt: int
+    text: str
+
+
+def timed_completion(engine: Engine, site_text: str, offset: int, path: Path, budget: CompletionBudget,
+                     max_tokens: int) -> Timing:
+    started = time.perf_counter()
+    first: float | None = None
+    done: DoneEvent | None = None
+    for event in complete_at(engine, site_text, offset, path=path, budget=budget, max_tokens=max_tokens):
+        if isinstance(event, TextEvent) and first is None and event.text:
+            first = time.perf_counter() - started
+        elif isinstance(event, DoneEvent):
+            done = event
+    assert done is not None
+    return Timing(first, done.stats.ttft_ms, done.stats.prompt_tokens_evaluated, done.stats.prompt_tokens, done.text)
+
+
+def typing_steps(site: Site) -> Iterator[tuple[str, int]]:
+    """The text and cursor after each typed character."""
+    text, offset = site.text, site.offset
+    for char in site.typed:
+        text, offset = text[:offset] + char + text[offset:], offset + 1
+        yield text, offset
+
+
+@dataclass
+class Samples:
+    first_text_s: list[float] = field(default_factory=list)
+    first_token_ms: list[float] = field(default_factory=list)
+    evaluated: list[int] = field(default_factory=list)
+    prompt: list[int] = field(default_factory=list)
+    empty: int = 0
+
+    def add(self, timing: Timing) -> None:
+        if timing.first_text_s is None:
+            self.empty += 1
+        else:
+            self.first_text_s.append(timing.first_text_s)
+        self.first_token_ms.append(timing.first_token_ms)
+        self.evaluated.append(timing.evaluated)
+        self.prompt.append(timing.prompt)
+
+    def summary(self) -> dict[str, Any]:
+        def median(values: Sequence[float]) -> float | None:
+            return round(statistics.median(values), 1) if values else None
+
+        return {
+            "first_char_ms_median": median([s * 1000 for s in self.first_text_s]),
+            "first_char_ms_p90": round(sorted(self.first_text_s)[int(0.9 * (len(self.first_text_s) - 1))] * 1000, 1)
+            if self.first_text_s else None,
+            "first_token_ms_median": median(self.first_token_ms),
+            "evaluated_median": median(self.evaluated),
+            "prompt_tokens_median": median(self.prompt),
+            "samples": len(self.first_token_ms),
+            "empty": self.empty,
+        }
+
+
+def engine_latency(engine: Engine, repo: Path, sites: list[Site], variants: dict[str, CompletionBudget],
+                   max_tokens: int) -> dict[str, Samples]:
+    path = repo / SAMPLE_PACKAGE / SAMPLE_FILE
+    results = {name: Samples() for name in variants}
+    for index, site in enumerate(sites):
+        for name, budget in variants.items():
+            timed_completion(engine, site.text, site.offset, path, budget, max_tokens)  # the one before the edit
+            for text, offset in typing_steps(site):
+                timing = timed_completion(engine, text, offset, path, budget, max_tokens)
+                results[name].add(timing)
+                log(f"engine site {index + 1}/{len(sites)} [{name}]: first char "
+                    f"{'-' if timing.first_text_s is None else f'{timing.first_text_s * 1000:.0f} ms'}, "
+                    f"{timing.evaluated}/{timing.prompt} tokens evaluated")
+    return results
+
+
+def warm_then_first(engine: Engine, repo: Path, site: Site, budget: CompletionBudget,
+                    max_tokens: int) -> dict[str, Any]:
+    """A file opened (cursor at the top): the warm-up's time, then the first completion at a site in the window."""
+    path = repo / SAMPLE_PACKAGE / SAMPLE_FILE
+    engine.cache.reset()
+    started = time.perf_counter()
+    stats = warm_completion(engine, site.text, 0, path=path, budget=budget)
+    warm_s = time.perf_counter() - started
+    first = timed_completion(engine, site.text, site.offset, path, budget, max_tokens)
+    engine.cache.reset()
+    cold = timed_completion(engine, site.text, site.offset, path, budget, max_tokens)
+    return {
+        "warm_up_s": round(warm_s, 2), "warm_up_tokens": stats.prompt_tokens_evaluated,
+        "first_after_warm_up_ms": round(first.first_token_ms, 1), "first_after_warm_up_evaluated": first.evaluated,
+        "cold_ms": round(cold.first_token_ms, 1), "cold_evaluated": cold.evaluated,
+    }
+
+
+# --- the TUI ----------------------------------------------------------------------------------------
+def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], max_tokens: int) -> Samples:
+    """The real app on the same engine: type a character, press the completion key, wait for the ghost text."""
+    from tui.app import QcodeApp
+    from tui.backend import EngineBackend
+
+    path = repo / SAMPLE_PACKAGE / SAMPLE_FILE
+    backend = EngineBackend(engine, tasks, settings)
+    app = QcodeApp(settings, path, sites[0].text, loader=lambda s, progress: backend)
+    samples = Samples()
+
+    async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 120.0) -> float:
+        started = time.perf_counter()
+        while not condition():
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError("the app did not get there")
+            await asyncio.sleep(0.001)
+        return time.perf_counter()
+
+    async def complete(pilot: Any) -> float | None:
+        """Press the completion key; seconds until the ghost text shows (None: no suggestion came)."""
+        editor = app.editor
+        started = time.perf_counter()
+        await pilot.press(settings.complete_key.split(",")[0].strip())
+        shown = await until(pilot, lambda: bool(editor.ghost_text) or app.job is None)
+        first = shown - started if editor.ghost_text else None
+        await until(pilot, lambda: app.job is None)
+        await pilot.press("escape")  # dismiss: the next character goes into the text, not a suggestion
+        await pilot.pause()
+        return first
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 34)) as pilot:
+            await until(pilot, lambda: app.backend is not None or app.load_error is not None)
+            editor = app.editor
+            for index, site in enumerate(sites):
+                editor.load_text(site.text)
+                editor.cursor_location = editor.document.get_location_from_index(site.offset)
+                await pilot.pause()
+                await complete(pilot)  # the completion before the edit
+                for char in site.typed:
+                    await pilot.press(char)
+                    await pilot.pause()
+                    first = await complete(pilot)
+                    stats = app.metrics.stats
+                    samples.first_text_s.append(first) if first is not None else None
+                    samples.empty += first is None
+                    if stats is not None:
+                        samples.first_token_ms.append(stats.ttft_ms)
+                        samples.evaluated.append(stats.prompt_tokens_evaluated)
+                        samples.prompt.append(stats.prompt_tokens)
+                    log(f"tui site {index + 1}/{len(sites)}: ghost after "
+                        f"{'-' if first is None else f'{first * 1000:.0f} ms'}")
+
+    asyncio.run(main())
+    return samples
+
+
+# --- quality ----------------------------------------------------------------------------------------
+def infill_quality(engine: Engine, repo: Path, count: int, variants: dict[str, tuple[CompletionBudget, bool]],
+                   max_tokens: int) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {name: {"passed": 0, "total": 0, "ms": []} for name in variants}
+    for index, (path, site, expected) in enumerate(quality_sites(repo, count)):
+        for name, (budget, with_path) in variants.items():
+            timing = timed_completion(engine, site.text, site.offset, path if with_path else None, budget,
+                                      max_tokens)
+            line = timing.text.split("\n", 1)[0].strip()
+            ok = line == expected
+            cell = results[name]
+            cell["passed"] += ok
+            cell["total"] += 1
+            cell["ms"].append(timing.first_token_ms)
+            log(f"infill {index + 1} [{name}] {'pass' if ok else 'FAIL'}: {expected!r} -> {line!r}")
+    for cell in results.values():
+        cell["pass_rate"] = round(cell["passed"] / max(cell["total"], 1), 3)
+        cell["first_token_ms_median"] = round(statistics.median(cell.pop("ms")), 1) if cell["total"] else None
+    return results
+
+
+# --- main -------------------------------------------------------------------------------------------
+def run_model(model: str, args: argparse.Namespace, repo: Path) -> dict[str, Any]:
+    settings = load_settings(model=model, threads=args.threads)
+    log(f"loading {model}")
+    engine = Engine(settings)
+    try:
+        measured = completion_budget(engine)
+        wide = replace(measured, suffix_tokens=WIDE_SUFFIX)
+        record: dict[str, Any] = {"model": engine.info.name, "quant": engine.info.quant,
+                                  "budget": measured.__dict__}
+        log(f"{engine.info.name}: windows {measured}")
+        if args.latency:
+            text = (repo / SAMPLE_PACKAGE / SAMPLE_FILE).read_text(encoding="utf-8")
+            sites = latency_sites(text, args.sites, args.chars)
+            record["warm_up"] = warm_then_first(engine, repo, sites[len(sites) // 2], measured, args.max_tokens)
+            variants = {"measured": measured, "wide": wide}
+            engine_results = engine_latency(engine, repo, sites, variants, args.max_tokens)
+            record["engine"] = {name: s.summary() for name, s in engine_results.items()}
+            if args.tui:
+                record["tui"] = tui_latency(engine, settings, repo, sites, args.max_tokens).summary()
+        if args.quality:
+            none = replace(measured, suffix_tokens=0)
+            variants_q = {"measured": (measured, True), "wide suffix": (wide, True), "no suffix": (none, True),
+                          "no neighbours": (replace(measured, context_tokens=0), True)}
+            record["quality"] = infill_quality(engine, repo, args.infills, variants_q, args.max_tokens)
+        return record
+    finally:
+        engine.close()
+
+
+def format_record(record: dict[str, Any]) -> str:
+    lines = [f"{record['model']} ({record['quant']}): windows {record['budget']}"]
+    if "warm_up" in record:
+        w = record["warm_up"]
+        lines.append(f"  warm-up at file open: {w['warm_up_s']} s for {w['warm_up_tokens']} tokens; first completion "
+                     f"after it {w['first_after_warm_up_ms']} ms ({w['first_after_warm_up_evaluated']} evaluated); "
+                     f"cold {w['cold_ms']} ms ({w['cold_evaluated']} evaluated)")
+    for where in ("engine", "tui"):
+        block = record.get(where)
+        if not block:
+            continue
+        rows = block.items() if where == "engine" else [("measured", block)]
+        for name, s in rows:
+            lines.append(
+                f"  {where:6} {name:9} first char median {s['first_char_ms_median']} ms (p90 "
+                f"{s['first_char_ms_p90']}), first token {s['first_token_ms_median']} ms, evaluated "
+                f"{s['evaluated_median']} of {s['prompt_tokens_median']} tokens, {s['samples']} edits "
+                f"({s['empty']} empty)")
+    for name, cell in (record.get("quality") or {}).items():
+        lines.append(f"  infill {name:13} {cell['passed']}/{cell['total']} ({cell['pass_rate']:.0%}), first token "
+                     f"median {cell['first_token_ms_median']} ms")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qcode bench --completion", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", help="GGUF path or model name; repeat for several")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--sites", type=int, default=8, help="latency: cursor sites in the sample file")
+    parser.add_argument("--chars", type=int, default=3, help="latency: characters typed at each site")
+    parser.add_argument("--no-tui", dest="tui", action="store_false", help="latency: skip the TUI measurement")
+    parser.add_argument("--quality", action="store_true", help="run the single-line infill check")
+    parser.add_argument("--no-latency", dest="latency", action="store_false")
+    parser.add_argument("--infills", type=int, default=24)
+    parser.add_argument("--max-tokens", type=int, default=64, help="as the TUI asks")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    args = parser.parse_args(argv)
+    records = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="qcode-bench-") as where:
+            repo = scratch_repo(Path(where))
+            for model in args.model or [None]:
+                record = run_model(model, args, repo)
+                records.append(record)
+                if not args.json:
+                    print(format_record(record), flush=True)
+    except QcodeError as exc:
+        log(f"error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    if args.json:
+        print(json.dumps({"command": " ".join(sys.argv), "models": records}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
