@@ -45,6 +45,7 @@ WARM_BUDGET_S = 10.0
 PREFIX_SHARE = 0.6  # of the warm budget, for the current file (the rest shows neighbouring files)
 EDIT_TOKENS = 4  # re-evaluated besides the suffix after a one-character edit: the edited token(s) and two markers
 MIN_SUFFIX_TOKENS = 8
+MIN_PREFIX_TOKENS = 256  # however slow the machine: a completion with less to go on is rarely right
 ANSWER_ROOM = 256  # context kept free for the answer (a completion stops at a line or block boundary)
 WINDOW_LINE_GRAIN = 32  # the prefix window starts on a multiple of this many lines, so typing keeps its start
 WARM_STEP_S = 0.5  # a warm-up runs as requests of about this long, so a cancel takes effect soon
@@ -84,11 +85,11 @@ class CompletionBudget:
     @classmethod
     def from_cost(cls, cost: PromptCost, n_ctx: int, reserved: int) -> CompletionBudget:
         """Windows for a context of n_ctx tokens (less `reserved`) at the measured prompt cost."""
-        room = max(n_ctx - reserved, 64)
+        room = max(n_ctx - reserved, 2 * MIN_PREFIX_TOKENS)
         suffix = min(max(cost.tokens_within(LATENCY_BUDGET_S) - EDIT_TOKENS, MIN_SUFFIX_TOKENS), room // 8)
-        before = min(cost.tokens_within(WARM_BUDGET_S), room - suffix)
-        prefix = max(int(before * PREFIX_SHARE), min(before, 64))
-        return cls(prefix, suffix, max(before - prefix, 0))
+        before = min(max(cost.tokens_within(WARM_BUDGET_S), MIN_PREFIX_TOKENS), room - suffix)
+        prefix = max(int(before * PREFIX_SHARE), min(before, MIN_PREFIX_TOKENS))
+        return cls(prefix, suffix, before - prefix)
 
 
 @dataclass
@@ -128,21 +129,20 @@ def _cost_key(engine: Backend) -> str:
 
 
 def _probe_prompt(engine: Backend, tokens: int, tag: int) -> str:
-    # distinct from the first line on, so the engine reuses nothing of an earlier probe
-    line = "    total = total + values[index] * weights[index]\n"
-    text = f"# probe {tag}: weighted sum\ndef weighted(values, weights):\n"
+    """About `tokens` tokens of code, different from the first token on: the engine reuses nothing of another."""
+    text = f"{tag} "
     while engine.count_tokens(text) < tokens:
-        text += line
+        text += "x = x + 1\n"
     return text
 
 
-def measure_prompt_cost(engine: Backend, repeats: int = 2) -> PromptCost:
+def measure_prompt_cost(engine: Backend, repeats: int = 3) -> PromptCost:
     """Time the first token of prompts of PROBE_SIZES tokens (fastest of `repeats`) and fit fixed + per token."""
-    engine.complete(GenerationRequest(_probe_prompt(engine, 4, 0), max_tokens=1, drafter="none", temperature=0.0))
+    engine.complete(GenerationRequest(_probe_prompt(engine, 4, 1), max_tokens=1, drafter="none", temperature=0.0))
     best: dict[int, float] = {}
     for repeat in range(repeats):
         for size in PROBE_SIZES:
-            prompt = _probe_prompt(engine, size, repeat * len(PROBE_SIZES) + size)
+            prompt = _probe_prompt(engine, size, 10 + repeat * 1000 + size)
             done = engine.complete(GenerationRequest(prompt, max_tokens=1, drafter="none", temperature=0.0))
             evaluated = max(done.stats.prompt_tokens_evaluated, 1)
             seconds = done.stats.ttft_ms / 1000
@@ -150,19 +150,23 @@ def measure_prompt_cost(engine: Backend, repeats: int = 2) -> PromptCost:
     return PromptCost.fit(best)
 
 
-def prompt_cost(engine: Backend) -> PromptCost:
-    """The backend's measured prompt cost: cached on disk per model and settings, else measured now (~1 s)."""
+def prompt_cost(engine: Backend, *, measure: bool = False) -> PromptCost:
+    """The backend's prompt cost: cached on disk per model and settings, else (or with `measure`) measured now.
+
+    The cache keeps the fastest time ever measured for each probe: other work on the machine only ever slows a
+    probe down, and windows sized at a busy moment would stay small for good.
+    """
     state = _state(engine)
-    if state.cost is None:
+    if state.cost is None or measure:
         key = _cost_key(engine)
-        saved = load_calibration(key)
-        if saved and len(saved) >= 2:
-            state.cost = PromptCost.fit(saved)
-        else:
-            cost = measure_prompt_cost(engine)
+        saved = load_calibration(key) or {}
+        if measure or len(saved) < 2:
+            fresh = measure_prompt_cost(engine)
+            measured = {size: fresh.seconds(size) for size in PROBE_SIZES}
+            saved = {size: min(seconds, saved.get(size, seconds)) for size, seconds in measured.items()}
             with contextlib.suppress(OSError):  # an unwritable cache costs a measurement per start
-                save_calibration(key, {size: cost.seconds(size) for size in PROBE_SIZES})
-            state.cost = cost
+                save_calibration(key, saved)
+        state.cost = PromptCost.fit(saved)
     return state.cost
 
 

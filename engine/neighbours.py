@@ -61,8 +61,15 @@ def _existing(paths: Iterable[Path]) -> Path | None:
     return None
 
 
+def _package_root(folder: Path) -> Path:
+    """The folder above the outermost package holding `folder` (where `import package.module` starts)."""
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
 def _python_imports(text: str, here: Path, root: Path) -> list[Path]:
-    bases = [root, root / "src", here]
+    bases = list(dict.fromkeys([root, root / "src", _package_root(here), here]))
     found: list[Path] = []
 
     def module(base: Path, dotted: str) -> Path | None:
@@ -182,7 +189,7 @@ def rank_candidates(text: str, language: str | None, path: Path, root: Path) -> 
         scores[hit] = scores.get(hit, 0) + SAME_DIR
     words = set(re.findall(r"[A-Za-z_]\w+", text))
     for hit in scores:
-        if hit.stem in words:
+        if hit.stem in words and not hit.stem.startswith("__"):  # every class mentions __init__
             scores[hit] += MENTIONED
     ranked = [Candidate(p, s) for p, s in scores.items()]
     ranked.sort(key=lambda c: (-c.score, relative_name(c.path, root)))

@@ -170,6 +170,19 @@ def test_find_root_and_python_imports(repo: Path) -> None:
         "src/app/models.py", "src/app/db.py", "lib/helpers.py"}
 
 
+def test_python_imports_resolve_from_the_package_root_and_dunder_names_are_no_mention(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    package = tmp_path / "lib" / "python" / "json"
+    package.mkdir(parents=True)
+    for name in ("__init__.py", "scanner.py", "encoder.py"):
+        (package / name).write_text("X = 1\n")
+    decoder = package / "decoder.py"
+    text = "from json import scanner\n\nclass D:\n    def __init__(self):\n        pass\n"
+    assert [p.name for p in imported_files(text, "python", decoder, tmp_path)] == ["scanner.py"]
+    ranked = rank_candidates(text, "python", decoder, tmp_path)
+    assert ranked[0].path.name == "scanner.py" and {c.score for c in ranked[1:]} == {1}
+
+
 def test_js_c_and_rust_imports(tmp_path: Path) -> None:
     (tmp_path / "util.ts").write_text("export const x = 1\n")
     (tmp_path / "lib").mkdir()
