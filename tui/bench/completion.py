@@ -125,7 +125,7 @@ class Timing:
     text: str
 
 
-def timed_completion(engine: Engine, site_text: str, offset: int, path: Path, budget: CompletionBudget,
+def timed_completion(engine: Engine, site_text: str, offset: int, path: Path | None, budget: CompletionBudget,
                      max_tokens: int) -> Timing:
     started = time.perf_counter()
     first: float | None = None
@@ -251,7 +251,8 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
             editor = app.editor
             for index, site in enumerate(sites):
                 editor.load_text(site.text)
-                editor.cursor_location = editor.document.get_location_from_index(site.offset)
+                row = site.text.count("\n", 0, site.offset)
+                editor.cursor_location = (row, site.offset - (site.text.rfind("\n", 0, site.offset) + 1))
                 await pilot.pause()
                 await complete(pilot)  # the completion before the edit
                 for char in site.typed:
