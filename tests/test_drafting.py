@@ -464,3 +464,28 @@ def test_a_model_loaded_for_mtp_alone_keeps_rollback_slots_for_the_head_only() -
         return RuntimeConfig.from_settings(load_settings(draft=draft, draft_max=16)).rollback_slots
 
     assert (slots("none"), slots("ngram"), slots("auto"), slots("mtp")) == (0, 17, 17, MTP_MAX_DRAFT + 1)
+
+
+def test_a_sustained_drafter_keeps_its_length_unless_another_is_clearly_better() -> None:
+    """Every change of length costs a verify call its CUDA graph: a model drafter moves only for a 5% gain, pauses
+    at once when drafting stops paying, and resumes only for a 5% gain over plain decoding."""
+
+    class Scripted(DraftController):
+        rates: list[float]
+
+        def _rates(self, available: int | None, sustained: bool, acceptance: float | None) -> list[float]:
+            return self.rates
+
+    c = Scripted(4)
+    c.rates = [1.0, 1.30, 1.40, 1.38, 1.20]
+    assert c.best_length(4, sustained=True) == 2
+    c.rates = [1.0, 1.30, 1.40, 1.44, 1.20]  # 3 is best now, by less than 5%
+    assert c.best_length(4, sustained=True) == 2 and c.best_length(4) == 3  # lookup (not sustained) follows
+    c.rates = [1.0, 1.30, 1.40, 1.48, 1.20]
+    assert c.best_length(4, sustained=True) == 3
+    c.rates = [1.0, 0.9, 1.01, 0.95, 0.9]  # nothing pays: pause at once
+    assert c.best_length(4, sustained=True) == 0
+    c.rates = [1.0, 1.03, 1.04, 1.0, 0.9]  # pays a little: not worth a lost graph to resume
+    assert c.best_length(4, sustained=True) == 0
+    c.rates = [1.0, 1.03, 1.08, 1.0, 0.9]
+    assert c.best_length(4, sustained=True) == 2

@@ -489,7 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.close()
 
     def run_mtp(kv: str) -> None:
-        engine, _ = make_engine(args.model, kv, "mtp", n_ctx)
+        # loaded as `auto` is (n-gram drafts up to draft_max, so as many rollback slots); `--draft mtp` alone gets
+        # slots for the head's drafts only (engine/runtime.py)
+        engine, _ = make_engine(args.model, kv, "auto", n_ctx)
         res: dict[str, Any] = {"kv": kv, "gpu_memory_loaded_mib": gpu_memory_mib()}
         results["mtp"] = res
         depth = depths[0]

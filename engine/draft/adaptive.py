@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import statistics
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 # Verify cost of n tokens relative to one before anything is measured: a guess between a CPU (~0.45 per extra token)
@@ -140,6 +140,11 @@ class CostModel:
 # along a draft is a property of the head; the overall rate follows the text).
 POSITION_PRIOR = 2.0
 _POSITION_EMA = 0.05
+# A sustained drafter changes its draft length, or resumes after a pause, only for this much more tokens per unit
+# of cost: every change costs the next verify call its captured CUDA graph (H200 run 1, 27B: 4 tokens 18.3 ms
+# repeated, 22.8 ms after another shape), which the repeated-shape prices it is chosen by leave out. It pauses as
+# soon as drafting no longer pays.
+SWITCH_MARGIN = 0.05
 
 
 class DraftController:
@@ -157,6 +162,7 @@ class DraftController:
         self.cost = cost or CostModel()
         self.positional = positional
         self._draft_seconds: float | None = None  # what proposing costs per drafted token (model drafters)
+        self._held: int | None = None  # the length last chosen for a sustained drafter
         self.restart(prior)
 
     def restart(self, prior: float) -> None:
@@ -223,27 +229,42 @@ class DraftController:
         A draft is priced as one among plain steps: its call changes shape and the plain step after it loses its
         graph (the switch penalty), as with lookup, which drafts only where the answer copies. A `sustained`
         drafter (a model drafter, which proposes at every step) keeps its length while acceptance holds, so its
-        calls repeat one shape; it is priced at that steady cost, plus what proposing costs it.
+        calls repeat one shape; it is priced at that steady cost, plus what proposing costs it, and keeps its
+        length (or its pause) unless another is SWITCH_MARGIN better.
         """
-        return self._best(available, sustained, None)
+        rates = self._rates(available, sustained, None)
+        best = self._pick(rates)
+        if not sustained:
+            return best
+        held = self._held
+        # a paused drafter's rate is plain decoding's (1); a length that stopped paying is left at once
+        if (
+            held is not None and held < len(rates) and 0 < best != held and (held == 0 or rates[held] > 1.02)
+            and rates[best] < rates[held] * (1 + SWITCH_MARGIN)
+        ):
+            best = held
+        self._held = best
+        return best
 
     def could_pay(self, available: int | None = None, sustained: bool = False) -> bool:
         """Whether some draft would pay if every token were accepted (proposals that dear are not worth a probe)."""
-        return self._best(available, sustained, 1.0) > 0
+        return self._pick(self._rates(available, sustained, 1.0)) > 0
 
-    def _best(self, available: int | None, sustained: bool, acceptance: float | None) -> int:
-        """The best length at `acceptance` (None: what was learned, per position where kept)."""
+    def _rates(self, available: int | None, sustained: bool, acceptance: float | None) -> list[float]:
+        """Tokens per unit of cost for k = 0 (plain: 1) .. the limit, at `acceptance` (None: what was learned, per
+        position where kept)."""
         limit = self.draft_max if available is None else min(self.draft_max, available)
-        best_k, best_rate = 0, 0.0
         penalty = 0.0 if sustained else self.cost.switch_penalty()
         verify = self.cost.relative_repeated if sustained else self.cost.relative
         per_token = self.draft_cost()
-        for k in range(1, limit + 1):
-            rate = self.expected_tokens(k, acceptance) / (verify(k + 1) + penalty + per_token * k)
-            if rate > best_rate:
-                best_k, best_rate = k, rate
+        return [1.0] + [self.expected_tokens(k, acceptance) / (verify(k + 1) + penalty + per_token * k)
+                        for k in range(1, limit + 1)]
+
+    @staticmethod
+    def _pick(rates: Sequence[float]) -> int:
+        best = max(range(len(rates)), key=lambda k: (rates[k], -k))
         # plain decoding yields 1 token per unit; a margin keeps noise from buying drafts that do not pay
-        return best_k if best_rate > 1.02 else 0
+        return best if rates[best] > 1.02 else 0
 
 
 # --- calibration per card ---------------------------------------------------------------------------------------

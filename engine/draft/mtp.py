@@ -16,10 +16,12 @@ drafter existed) are filled with zeros: drafts get worse there, outputs do not c
 On a GPU a head call is mostly overhead (H200, 27B: 1.56 ms a drafted token against ~0.35 ms of weights), so:
 - the head's greedy choice is made on the device (a backend greedy sampler): no 248,320-float logits row is copied
   and scanned on the host per drafted token;
-- every call of a proposal has one shape: `width` rows (the longest catch-up, the draft length plus one), a chained
-  call's single row padded with rows at later positions that are removed right after. llama.cpp then reuses its
-  graph and replays the captured CUDA graph instead of rebuilding and relaunching it as the shapes alternate
-  (catch-up of m rows, then single rows);
+- every call of a proposal has one form: `width` rows (the draft length plus one, the longest catch-up) with the
+  output at the last. A call that has fewer new entries to make re-makes the entries just before them from the
+  same inputs (removed first, identical after). llama.cpp reuses a graph only for the same rows, outputs and
+  output places (with a backend sampler), and its CUDA backend replays a captured graph only for a reused one:
+  alternating forms (catch-up of m rows, then single rows; run 1 on an H200: 1.36 ms for the first guess, 1-1.8 ms
+  a chained one) rebuild and relaunch every call;
 - a draft is the length asked for: the controller chose it, and the verify call keeps its shape (and its graph)
   only if every draft has that length.
 """
@@ -201,14 +203,16 @@ class MtpDrafter(Drafter):
             return []
         last = len(history) - 1
         draft = [token]
+        chained: list[tuple[int, npt.NDArray[np.float32]]] = []  # entries last + 1, ...: (token, head state)
         try:
             while len(draft) < limit:
                 # the head's own output state stands in for the target's at the drafted position
                 hidden = self.output_state()
                 if hidden is None:
                     break
-                draft.append(self._decode([token], hidden[None, :], last + len(draft)))
-                token = draft[-1]
+                chained.append((token, hidden))
+                token = self._make_entries(history, last + len(chained), chained)
+                draft.append(token)
         finally:
             # forget the chained entries; the entry of the last token stays (the target will decode that token)
             llama_cpp.llama_memory_seq_rm(self.memory, 0, last + 1, -1)
@@ -219,7 +223,7 @@ class MtpDrafter(Drafter):
 
     def next_token(self, history: Sequence[int]) -> int | None:
         """The head's greedy guess for the token after `history`, its memory brought up to date first (in one call
-        where the rows to take in fit its width).
+        where the entries to make fit its width).
 
         None when the history does not follow what the target decoded (the engine reset it behind our back).
         """
@@ -228,19 +232,41 @@ class MtpDrafter(Drafter):
         if last < 0 or len(rows) != last or rows.tokens[-16:] != list(history[max(0, last - 16) : last]):
             return None
         valid = min(common_prefix(self._kv_tokens, history[: last + 1]), last)
-        llama_cpp.llama_memory_seq_rm(self.memory, 0, valid, -1)
-        del self._kv_tokens[valid:]
-        token: int | None = None
-        for start in range(valid, last + 1, self.capacity):
-            end = min(start + self.capacity, last + 1)
-            if start == 0:  # nothing came before the first token
-                inputs = np.concatenate([np.zeros((1, self.n_embd), np.float16), rows.rows[: end - 1]])
-            else:
-                inputs = rows.rows[start - 1 : end - 1]
-            sampled = self._decode(history[start:end], inputs, start, want_token=end == last + 1)
-            self._kv_tokens.extend(history[start:end])
-            token = sampled if end == last + 1 else None
+        # entries before the last call's window are made in chunks without an output
+        for start in range(valid, last + 1 - self.width, self.capacity):
+            end = min(start + self.capacity, last + 1 - self.width)
+            self._decode(*self._inputs(history, start, end, []), start, want_token=False)
+            self._kv_tokens[start:] = history[start:end]
+            valid = end
+        token = self._make_entries(history, last, [], first=min(valid, last))
+        self._kv_tokens[valid:] = history[valid : last + 1]
         return token
+
+    def _make_entries(self, history: Sequence[int], end: int, chained: Sequence[tuple[int, Any]],
+                      first: int | None = None) -> int:
+        """(Re)make the head's entries up to position `end`, `width` of them where the context allows (from `first`
+        if more are new), and return its guess at `end`."""
+        start = max(0, end + 1 - self.width)
+        if first is not None:
+            start = min(start, first)
+        return self._decode(*self._inputs(history, start, end + 1, chained), start)
+
+    def _inputs(self, history: Sequence[int], start: int, end: int,
+                chained: Sequence[tuple[int, Any]]) -> tuple[list[int], npt.NDArray[Any]]:
+        """Tokens and hidden rows of entries start .. end - 1: entry p reads x_p with h_{p-1} (zeros before the
+        first token); past the history's last token, the chained (token, head state) pairs."""
+        last = len(history) - 1
+        known = min(end, last + 1)
+        tokens = list(history[start:known])
+        if start == 0:
+            rows = np.concatenate([np.zeros((1, self.n_embd), np.float16), self.history.rows[: known - 1]])
+        else:
+            rows = self.history.rows[start - 1 : known - 1]
+        if end <= last + 1:
+            return tokens, rows
+        extra = chained[max(start - last - 1, 0) : end - last - 1]
+        tokens += [t for t, _ in extra]
+        return tokens, np.concatenate([rows.astype(np.float32), np.stack([h for _, h in extra])])
 
     def output_state(self) -> npt.NDArray[np.float32] | None:
         """The head's output state (h_nextn) for its latest guess: the input of a chained call."""
@@ -252,25 +278,20 @@ class MtpDrafter(Drafter):
     def _decode(
         self, tokens: Sequence[int], hidden: npt.NDArray[Any], start: int, want_token: bool = True
     ) -> int:
-        """One head call; returns its greedy token (-1 without `want_token`). A call that wants a token and has fewer
-        rows than `width` is padded to it with rows at the following positions, removed again after the call."""
+        """One head call making the entries at start..start + len(tokens) - 1 (any already there are removed
+        first); returns its greedy guess after the last one (-1 without `want_token`)."""
         batch = self._batch
         count = len(tokens)
-        width = count
-        if want_token and count < self.width and start + self.width <= self.n_ctx:
-            width = self.width
+        llama_cpp.llama_memory_seq_rm(self.memory, 0, start, -1)
         self._embd[:count] = hidden
-        self._embd[count:width] = 0.0
-        for i in range(width):
-            self._tokens[i] = tokens[min(i, count - 1)]
+        for i in range(count):
+            self._tokens[i] = tokens[i]
             batch.pos[i] = start + i
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = 0
             batch.logits[i] = want_token and i == count - 1
-        batch.n_tokens = width
+        batch.n_tokens = count
         status = llama_cpp.llama_decode(self.ctx, batch)
-        if width > count:
-            llama_cpp.llama_memory_seq_rm(self.memory, 0, start + count, -1)
         if status != 0:
             raise GenerationError(f"MTP draft decode failed ({status}): {llama_log.recent_errors()}")
         self._last_row = count - 1
