@@ -443,8 +443,8 @@ def test_a_positional_controller_prices_each_draft_position_at_its_own_rate() ->
             accepted += 1
         for controller in (flat, positional):
             controller.record(6, accepted)
-    assert positional.acceptance_at(1) == pytest.approx(0.9, abs=0.12)
-    assert positional.acceptance_at(3) == pytest.approx(0.3, abs=0.2)
+    # each position's estimate is drawn towards the overall rate (about 0.55) by its prior, and it is recent
+    assert positional.acceptance_at(1) > 0.7 and positional.acceptance_at(3) < 0.5
     assert flat.acceptance_at(1) == flat.acceptance  # without positions every token has the average rate
     truth = [1 + 0.9 * sum(0.3**j for j in range(k)) for k in range(7)]  # expected tokens of a k-token draft
     for k in (1, 2, 6):
@@ -489,3 +489,16 @@ def test_a_sustained_drafter_keeps_its_length_unless_another_is_clearly_better()
     assert c.best_length(4, sustained=True) == 0
     c.rates = [1.0, 1.03, 1.08, 1.0, 0.9]
     assert c.best_length(4, sustained=True) == 2
+
+
+def test_a_position_the_drafts_stop_reaching_falls_back_to_the_overall_rate() -> None:
+    """After drafts accepted in full, the text changes: first tokens are now wrong as often as not, so the deep
+    positions are no longer reached; their old perfect record must fade, not keep buying long drafts."""
+    c = DraftController(6, positional=True)
+    for _ in range(60):
+        c.record(6, 6)
+    assert c.acceptance_at(6) > 0.95
+    for i in range(60):
+        c.record(6, i % 2)  # half the drafts fail at once, the rest at the second token
+    assert c.acceptance_at(6) < 0.5
+    assert c.acceptance_at(6) == pytest.approx(c.acceptance, abs=0.1)
