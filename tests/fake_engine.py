@@ -1,8 +1,8 @@
 """A fast stand-in for the engine, for widget tests.
 
-FakeEngine honours the Engine contract (info, n_ctx, count_tokens, stream with cancel, close);
-FakeTasks honours engine.tasks' (TaskInput, run_task, complete_at) by building a request and
-streaming it through the FakeEngine; TaskInput, its focus and result_to_file are engine.tasks' own.
+FakeEngine is an engine.backend.Backend (type-checked: mypy reads this file); FakeTasks is a
+tui.backend.TaskRunner: it builds a request and streams it through the FakeEngine; the task input, its
+focus and the checked rewrite (rewrite_result) are engine.tasks' own.
 Answers come from a `respond(request) -> str` function.
 The fake also checks the one rule the app must keep: never two streams at once.
 """
@@ -14,33 +14,24 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from engine import tasks
-from engine.errors import ModelError
-from engine.events import DoneEvent, GenerationRequest, NoticeEvent, Stats, TextEvent
-from engine.settings import QcodeSettings
+from engine.backend import Backend
+from engine.errors import GenerationError, ModelError
+from engine.events import DoneEvent, Event, FinishReason, GenerationRequest, NoticeEvent, Stats, TextEvent
+from engine.fim import FimParts
+from engine.model import ModelInfo
+from engine.settings import QcodeSettings, load_settings
 from engine.tasks import TaskInput
-from tui.backend import EngineBackend, Progress
-
-Event = TextEvent | NoticeEvent | DoneEvent
+from tui.backend import EngineBackend, Progress, TaskRunner
 
 
-@dataclass(frozen=True)
-class FakeInfo:
-    path: Path = Path("/models/fake-coder-1b.Q4_K_S.gguf")
-    arch: str = "fake"
-    name: str = "fake-coder-1b"
-    quant: str = "Q4_K_S"
-    size_bytes: int = 1_000_000
-    n_ctx_train: int = 32768
-    vocab_size: int = 32000
-    has_fim: bool = True
-    chat_template: str | None = None
-    n_nextn_layers: int = 0
-    is_hybrid: bool = False
-    is_recurrent: bool = False
-    n_swa: int = 0
+def fake_info() -> ModelInfo:
+    return ModelInfo(
+        path=Path("/models/fake-coder-1b.Q4_K_S.gguf"), arch="fake", name="fake-coder-1b", quant="Q4_K_S",
+        size_bytes=1_000_000, n_ctx_train=32768, vocab_size=32000, n_layer=1, n_embd=1, has_fim=True,
+        chat_template=None, n_nextn_layers=0, is_hybrid=False, is_recurrent=False, n_swa=0,
+    )
 
 
 def _rewrite(task: str, instruction: str | None, code: str) -> str:
@@ -73,7 +64,9 @@ class FakeEngine:
     delay: float = 0.002  # seconds per streamed piece
     piece: int = 4  # characters per piece
     n_ctx: int = 4096
-    info: FakeInfo = field(default_factory=FakeInfo)
+    info: ModelInfo = field(default_factory=fake_info)
+    settings: QcodeSettings = field(default_factory=load_settings)
+    kv_type: str = "q8_0"
     notice: str | None = None
     fail_with: Exception | None = None
     requests: list[GenerationRequest] = field(default_factory=list)
@@ -83,10 +76,19 @@ class FakeEngine:
     # set by a test to hold the stream at its first piece until released
     gate: threading.Event | None = None
     # how an uncancelled answer ends ("length", "partial", ...: answers that did not finish by themselves)
-    finish: str = "eog"
+    finish: FinishReason = "eog"
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)
+
+    def fim_prompt(self, parts: FimParts) -> str:
+        return f"COMPLETE\n{parts.prefix}<CURSOR>{parts.suffix or ''}"
+
+    def complete(self, request: GenerationRequest, cancel: threading.Event | None = None) -> DoneEvent:
+        for event in self.stream(request, cancel):
+            if isinstance(event, DoneEvent):
+                return event
+        raise GenerationError("the fake stream ended without a result")
 
     def stream(
         self, request: GenerationRequest, cancel: threading.Event | None = None
@@ -110,7 +112,7 @@ class FakeEngine:
             raise self.fail_with
         answer = self.respond(request)
         sent: list[str] = []
-        reason = self.finish
+        reason: FinishReason = self.finish
         for start in range(0, len(answer), self.piece):
             if self.gate is not None and start:
                 self._hold(cancel)
@@ -127,7 +129,7 @@ class FakeEngine:
             prompt_tokens=self.count_tokens(prompt), prompt_tokens_evaluated=5,
             completion_tokens=len(sent), ttft_ms=1.0, decode_tokens_per_s=50.0,
             decode_s=len(sent) / 50.0, draft_proposed=10, draft_accepted=7, draft_steps=3,
-            drafter="ngram", kv_type="q8_0", model=self.info.name, finish_reason=reason,  # type: ignore[arg-type]
+            drafter="ngram", kv_type=self.kv_type, model=self.info.name, finish_reason=reason,
         ))
 
     def _hold(self, cancel: threading.Event | None) -> None:
@@ -146,16 +148,11 @@ class FakeEngine:
 
 
 class FakeTasks:
-    """engine.tasks' signatures over a FakeEngine; the prompt spells out what was asked.
+    """A TaskRunner over any Backend; the prompt spells out what was asked.
 
-    The task input, its focus (a symbol or `lines` of the code, else all of it) and the splicing of an
-    answer back into the file are engine.tasks' own, so the fake cannot drift from them. The prompt holds
-    only the focus, so the fake's answers rewrite just that part, as a real model is asked to.
+    The prompt holds only the focus, so the fake's answers rewrite just that part, as a real model is asked to.
     """
 
-    TaskInput = TaskInput
-    result_to_file = staticmethod(tasks.result_to_file)
-    rewrite_result = staticmethod(tasks.rewrite_result)
     seen: ClassVar[list[TaskInput]] = []  # every task input run, for tests to read
 
     @staticmethod
@@ -164,27 +161,31 @@ class FakeTasks:
         return task.code if focus is None else task.code[focus.start_byte : focus.end_byte]
 
     @staticmethod
-    def run_task(engine: Any, task: TaskInput, cancel: threading.Event | None = None
-                 ) -> Iterator[Event]:
+    def run_task(engine: Backend, task: TaskInput, cancel: threading.Event | None = None) -> Iterator[Event]:
         FakeTasks.seen.append(task)
         code = FakeTasks.focus_text(task)
         prompt = f"TASK\n{task.task}\n{task.instruction or ''}\n---\n{code}"
         return engine.stream(GenerationRequest(prompt, reference=code), cancel)
 
     @staticmethod
-    def complete_at(engine: Any, text: str, offset: int, language: str | None = None,
+    def complete_at(engine: Backend, text: str, offset: int, language: str | None = None,
                     max_tokens: int | None = None, cancel: threading.Event | None = None,
                     path: Path | None = None) -> Iterator[Event]:
-        prompt = f"COMPLETE\n{text[:offset]}<CURSOR>{text[offset:]}"
+        prompt = engine.fim_prompt(FimParts(text[:offset], text[offset:]))
         return engine.stream(GenerationRequest(prompt, max_tokens=max_tokens), cancel)
 
     @staticmethod
-    def warm_completion(engine: Any, text: str, offset: int, path: Path | None = None,
+    def warm_completion(engine: Backend, text: str, offset: int, path: Path | None = None,
                         language: str | None = None, cancel: threading.Event | None = None) -> Stats:
         """Like engine.completion's: a prompt-only request (one token) the engine streams like any other."""
         events = engine.stream(GenerationRequest(f"WARM\n{text[:offset]}<CURSOR>", max_tokens=1), cancel)
         done = [event for event in events if isinstance(event, DoneEvent)]
         return done[-1].stats
+
+
+# checked by mypy (pyproject's files): the fakes fill the interfaces the real engine and tasks fill
+_BACKEND: type[Backend] = FakeEngine
+_TASKS: TaskRunner = FakeTasks
 
 
 def fake_loader(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_engine import FakeEngine
 from samples import CODE, TIMES, error_lines
 
 from engine.events import DoneEvent, Stats, TextEvent
@@ -165,23 +166,14 @@ def test_ctrl_c_mid_generation(
 # scripted answers: exact outcomes of the edit path
 
 
-class StubEngine:
-    """Stands in for the model where a test scripts the answer; nothing else is faked."""
-
-    info = type("Info", (), {"name": "stub", "path": Path("stub.gguf")})()
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[Any]]:
     """script(answer, finish="stop") makes the next task stream `answer`; returns its inputs."""
     seen: list[Any] = []
 
     @contextmanager
-    def stub_engine(settings: Any) -> Iterator[StubEngine]:
-        yield StubEngine()
+    def stub_engine(settings: Any) -> Iterator[FakeEngine]:
+        yield FakeEngine()  # stands in for the model; the task's answer is scripted below
 
     def script(answer: str, finish: str = "stop") -> list[Any]:
         def run_task(engine: Any, task_input: Any, cancel: Any = None) -> Iterator[Any]:
@@ -387,10 +379,8 @@ def test_a_missing_symbol_is_an_input_error(
     """The real task rejects an unknown --symbol before it asks the model for anything."""
 
     @contextmanager
-    def stub_engine(settings: Any) -> Iterator[StubEngine]:
-        engine = StubEngine()
-        engine.settings = settings  # type: ignore[attr-defined]
-        yield engine
+    def stub_engine(settings: Any) -> Iterator[FakeEngine]:
+        yield FakeEngine(settings=settings)
 
     monkeypatch.setattr(cli_commands, "_engine", stub_engine)
     assert main(["explain", str(calc), "--symbol", "nope"]) == 2
@@ -403,8 +393,8 @@ def test_complete_prints_the_final_text_only(
     """Streamed pieces a final boundary trim takes back never reach stdout."""
 
     @contextmanager
-    def stub_engine(settings: Any) -> Iterator[StubEngine]:
-        yield StubEngine()
+    def stub_engine(settings: Any) -> Iterator[FakeEngine]:
+        yield FakeEngine()  # stands in for the model; the task's answer is scripted below
 
     def complete_at(engine: Any, text: str, offset: int, **options: Any) -> Iterator[Any]:
         assert (text, offset, options["language"]) == (CODE, CODE.index("total = 0"), "python")

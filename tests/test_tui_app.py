@@ -337,6 +337,19 @@ def test_actions_use_the_whole_file_outside_any_scope() -> None:
     play(scenario, make_app(engine=engine))
 
 
+def test_actions_use_the_scope_around_the_cursor_counted_in_characters() -> None:
+    engine = FakeEngine()
+    text = "x = 'é'\n\nclass A:\n    def f(self):\n        return 1\n"
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.editor.move_cursor((4, 10))  # inside `return 1`
+        await pilot.press("f2")
+        await idle(pilot, app)
+        assert engine.requests[-1].prompt.endswith("---\n    def f(self):\n        return 1")
+
+    play(scenario, make_app(text=text, engine=engine))
+
+
 def test_enter_in_the_prompt_line_asks_about_the_code() -> None:
     engine = FakeEngine()
 

@@ -21,9 +21,11 @@ try:
 except ImportError as exc:  # pragma: no cover - only while the engine is being written
     pytest.skip(f"engine.generate is not importable: {exc}", allow_module_level=True)
 
-from engine.events import TextEvent
+from engine.backend import Backend
+from engine.events import Event, Stats, TextEvent
 from engine.settings import QcodeSettings, load_settings
-from tui.backend import Backend, load_engine_backend
+from engine.tasks import TaskInput
+from tui.backend import EngineBackend, TaskRunner, load_engine_backend
 from tui.widgets import DiffReviewScreen
 
 pytestmark = pytest.mark.slow
@@ -37,7 +39,7 @@ def settings() -> QcodeSettings:
 
 
 @pytest.fixture(scope="module")
-def backend(settings: QcodeSettings) -> Iterator[Backend]:
+def backend(settings: QcodeSettings) -> Iterator[EngineBackend]:
     """One real engine for the module; the apps below never use it from two threads at once."""
     loaded = load_engine_backend(settings, lambda text, fraction: None)
     try:
@@ -46,7 +48,7 @@ def backend(settings: QcodeSettings) -> Iterator[Backend]:
         loaded.close()
 
 
-def real_app(backend: Backend, settings: QcodeSettings, text: str,
+def real_app(backend: EngineBackend, settings: QcodeSettings, text: str,
              path: Path = Path("calc.py")) -> RecordingApp:
     return RecordingApp(settings, path, text, loader=lambda s, progress: backend)
 
@@ -61,7 +63,7 @@ def test_real_model_loads_in_a_worker_with_a_visible_loading_state(
     """
     reported, release = threading.Event(), threading.Event()
 
-    def held_loader(settings: QcodeSettings, progress: Any) -> Backend:
+    def held_loader(settings: QcodeSettings, progress: Any) -> EngineBackend:
         def held(text: str, fraction: float | None) -> None:
             progress(text, fraction)
             if not release.is_set():
@@ -99,7 +101,7 @@ def test_real_model_loads_in_a_worker_with_a_visible_loading_state(
 
 
 def test_real_completion_shows_ghost_text_that_tab_accepts(
-    backend: Backend, settings: QcodeSettings,
+    backend: EngineBackend, settings: QcodeSettings,
 ) -> None:
     text = "def add(a, b):\n    \n\nprint(add(1, 2))\n"
 
@@ -130,7 +132,7 @@ def test_real_completion_shows_ghost_text_that_tab_accepts(
 
 
 def test_real_explain_streams_markdown_into_the_answer_pane(
-    backend: Backend, settings: QcodeSettings,
+    backend: EngineBackend, settings: QcodeSettings,
 ) -> None:
     text = "def add(a, b):\n    return a + b\n"
 
@@ -160,7 +162,7 @@ def test_real_explain_streams_markdown_into_the_answer_pane(
 
 
 def test_real_fix_shows_a_diff_and_accepting_is_one_undo_step(
-    backend: Backend, settings: QcodeSettings,
+    backend: EngineBackend, settings: QcodeSettings,
 ) -> None:
     text = "def add(a, b):\n    return a - b\n"
 
@@ -186,35 +188,40 @@ def test_real_fix_shows_a_diff_and_accepting_is_one_undo_step(
     play(scenario, real_app(backend, settings, text))
 
 
-class HeldBackend:
-    """The real backend, with its task stream held after the first piece until `release`.
+class HeldTasks:
+    """engine.tasks, with a task's stream held after its first piece until `release`.
 
     The test presses Esc while the real engine is mid-answer (a fast machine could otherwise
     finish 48 tokens before the key arrives); the engine itself must then stop.
     """
 
-    def __init__(self, inner: Backend) -> None:
+    def __init__(self, inner: TaskRunner) -> None:
         self.inner = inner
-        self.summary = inner.summary
         self.release = threading.Event()
 
-    def run_task(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+    def run_task(self, engine: Backend, task: TaskInput, cancel: threading.Event | None = None) -> Iterator[Event]:
         held = False
-        for event in self.inner.run_task(*args, **kwargs):
+        for event in self.inner.run_task(engine, task, cancel):
             yield event
             if not held and isinstance(event, TextEvent):
                 held = True
                 self.release.wait(SLOW)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def complete_at(self, engine: Backend, text: str, offset: int, language: str | None = None,
+                    max_tokens: int | None = None, cancel: threading.Event | None = None,
+                    path: Path | None = None) -> Iterator[Event]:
+        return self.inner.complete_at(engine, text, offset, language, max_tokens, cancel, path)
+
+    def warm_completion(self, engine: Backend, text: str, offset: int, path: Path | None = None,
+                        language: str | None = None, cancel: threading.Event | None = None) -> Stats:
+        return self.inner.warm_completion(engine, text, offset, path, language, cancel)
 
 
 def test_real_escape_cancels_a_running_answer(
-    backend: Backend, settings: QcodeSettings,
+    backend: EngineBackend, settings: QcodeSettings,
 ) -> None:
     text = "def add(a, b):\n    return a + b\n"
-    held = HeldBackend(backend)
+    held = HeldTasks(backend.tasks)
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await pilot.press("f4")
@@ -233,7 +240,7 @@ def test_real_escape_cancels_a_running_answer(
         await idle(pilot, app, SLOW)
         assert not any(severity == "error" for _, severity in app.notes), app.notes
 
-    play(scenario, real_app(held, settings, text))  # type: ignore[arg-type]
+    play(scenario, real_app(EngineBackend(backend.engine, held, settings), settings, text))
 
 
 def test_real_model_context_errors_are_notifications(settings: QcodeSettings) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from fake_engine import FakeEngine, FakeTasks, fake_loader
 
+from engine.edit import unified_diff
 from engine.errors import ContextError, ModelError
 from engine.events import DoneEvent, GenerationRequest, Stats, TextEvent
 from engine.settings import QcodeSettings
-from tui import compat
-from tui.app import _ordered_bindings, _read_file, _usable_language
+from tui.app import _ordered_bindings, _read_file, _scope_at, _usable_language
 from tui.backend import COMPLETION_MAX_TOKENS, EngineBackend, ModelSummary
 from tui.jobs import Job, drive
 from tui.messages import JobChunk, JobDone, JobFailed, JobNotice
@@ -108,10 +108,10 @@ def test_drive_forwards_notices() -> None:
 
 
 def test_engine_backend_passes_the_task_and_completion_through() -> None:
-    engine = FakeEngine()
+    engine = FakeEngine(kv_type="server")  # the engine's own label (a server says "server")
     settings = QcodeSettings(kv_type_k="q8_0", kv_type_v="f16", draft="ngram")
     backend = EngineBackend(engine, FakeTasks, settings)
-    assert backend.summary == ModelSummary("fake-coder-1b", "Q4_K_S", "q8_0/f16", "ngram", 4096)
+    assert backend.summary == ModelSummary("fake-coder-1b", "Q4_K_S", "server", "ngram", 4096)
     cancel = threading.Event()
     code = "x = 1\ny = 2\n"
     list(backend.run_task("refactor", code, path=Path("a.py"), language="python",
@@ -148,59 +148,22 @@ def test_fake_engine_refuses_two_streams_at_once() -> None:
     first.close()
 
 
-def test_language_detection_and_highlighting_fallback() -> None:
-    assert compat.detect_language(Path("x.py"), "") == "python"
-    assert compat.detect_language(None, "#!/usr/bin/env python3\nprint(1)\n") == "python"
+def test_highlighting_falls_back_to_plain_text() -> None:
     assert _usable_language("python") == "python"
     assert _usable_language("cobol") is None  # no grammar installed: plain text, no crash
     assert _usable_language(None) is None
 
 
-def test_enclosing_scope_is_zero_based_and_in_characters() -> None:
-    text = "x = 'é'\n\nclass A:\n    def f(self):\n        return 1\n"
-    scope = compat.enclosing_scope(text, "python", 4, 10)  # 0-based: inside `return 1`
-    assert scope is not None and scope.name.endswith("f") and scope.kind == "method"
-    assert text[scope.start:scope.end] == "    def f(self):\n        return 1"
-    assert compat.enclosing_scope(text, "python", 0, 0) is None
-    assert compat.enclosing_scope(text, None, 4, 0) is None
+def test_scope_at_counts_from_zero_and_is_none_past_the_last_line() -> None:
+    text = "def f():\n    return 1\n"
+    scope = _scope_at(text, "python", 1, 4)
+    assert scope is not None and scope.name == "f"
+    assert _scope_at(text, "python", 2, 0) is None  # the empty row after the final newline
+    assert _scope_at(text, None, 1, 4) is None
 
 
-def test_extract_code_takes_the_fenced_block() -> None:
-    answer = "Sure:\n\n```python\ndef f():\n    return 2\n```\n\nDone."
-    assert compat.extract_code(answer, "python") == "def f():\n    return 2\n"
-
-
-def test_fit_replacement_keeps_the_original_line_ending() -> None:
-    assert compat.fit_replacement("a\n", "b") == "b\n"
-    assert compat.fit_replacement("a", "b\n") == "b"
-    assert compat.fit_replacement("a\n", "b\n") == "b\n"
-
-
-def test_splice_reindents_a_dedented_method() -> None:
-    text = "class A:\n    def f(self):\n        return 1\n"
-    start = text.index("    def")
-    end = len(text) - 1
-    new = compat.splice(text, start, end, "def f(self):\n    return 2\n")
-    assert new == "    def f(self):\n        return 2"
-
-
-def test_unified_diff_names_the_file() -> None:
-    diff = compat.unified_diff("a\nb\n", "a\nc\n", Path("m.py"))
-    assert "m.py" in diff and "-b" in diff and "+c" in diff
-    assert count_changes(diff) == (1, 1)
-
-
-def test_write_file_replaces_keeps_mode_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    target = tmp_path / "f.py"
-    target.write_text("old\n")
-    target.chmod(0o640)
-    compat.write_file(target, "new\n")
-    assert target.read_text() == "new\n"
-    assert target.stat().st_mode & 0o777 == 0o640
-    assert [p.name for p in tmp_path.iterdir()] == ["f.py"]  # no temp file, no backup
-    fresh = tmp_path / "sub" / "g.py"
-    compat.write_file(fresh, "x\n")
-    assert fresh.read_text() == "x\n"
+def test_count_changes_reads_a_unified_diff() -> None:
+    assert count_changes(unified_diff("a\nb\n", "a\nc\nd\n", "m.py")) == (2, 1)
 
 
 def test_read_file_refuses_binary_and_non_utf8(tmp_path: Path) -> None:

@@ -26,14 +26,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, TextArea
 
 from engine import files
-from engine.errors import LoadCancelled, QcodeError
-from engine.events import CUT_OFF, NoticeEvent
+from engine.code import Span, detect_language, enclosing_scope
+from engine.edit import unified_diff
+from engine.errors import InputError, LoadCancelled, QcodeError
+from engine.events import CUT_OFF, Event, NoticeEvent
 from engine.gate import GatedWrite, run_tests, write_tested
 from engine.settings import QcodeSettings
 from engine.tasks import CODE_ANSWER_TASKS
 
-from . import compat
-from .backend import Backend, Event, Loader, load_engine_backend
+from .backend import EngineBackend, Loader, load_engine_backend
 from .jobs import Job, Location, drive
 from .messages import (
     EngineFailed,
@@ -131,7 +132,7 @@ class QcodeApp(App[int]):
             self._saved_text = text if path is not None else ""
         self._initial_text = text
         self._loader = loader
-        self.backend: Backend | None = None
+        self.backend: EngineBackend | None = None
         self.load_error: str | None = None
         self.job: Job | None = None
         self._job_ids = 0
@@ -150,7 +151,7 @@ class QcodeApp(App[int]):
 
     # ---- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        self.language = _usable_language(compat.detect_language(self.path, self._initial_text))
+        self.language = _usable_language(detect_language(self.path, self._initial_text))
         editor = CodeEditor(self._initial_text, language=self.language, id="editor")
         ghost = GhostLines("", id="ghost")
         editor.ghost_lines = ghost
@@ -232,7 +233,7 @@ class QcodeApp(App[int]):
         self._set_state("model not loaded", error=True)
         self.notify(message.error, title="Model failed to load", severity="error", timeout=15)
 
-    def _require_backend(self) -> Backend | None:
+    def _require_backend(self) -> EngineBackend | None:
         if self.backend is not None:
             return self.backend
         if self.load_error is not None:
@@ -347,11 +348,11 @@ class QcodeApp(App[int]):
             label = f"lines {first + 1}-{last + 1}"
         else:
             row, column = editor.cursor_location
-            scope = compat.enclosing_scope(editor.text, self.language, row, column)
+            scope = _scope_at(editor.text, self.language, row, column)
             if scope is None:
                 return (0, 0), document.end, "file", None
-            first = editor.location_of(scope.start)[0]
-            last = editor.location_of(scope.end)[0]
+            first = editor.location_of(scope.start_byte)[0]  # a character offset, despite the name
+            last = editor.location_of(scope.end_byte)[0]
             label = f"{scope.kind} {scope.name}".strip()
         start, end = (first, 0), (last, len(document[last]))
         if not editor.get_text_range((0, 0), start).strip() and not editor.get_text_range(
@@ -529,7 +530,7 @@ class QcodeApp(App[int]):
         # diff against the buffer as it is now: edits made elsewhere meanwhile are not undone
         now = editor.text
         start, end = editor.offset_of(job.start), editor.offset_of(job.end)
-        diff = compat.unified_diff(now, now[:start] + proposed + now[end:], self.path)
+        diff = unified_diff(now, now[:start] + proposed + now[end:], str(self.path or "buffer"))
         self._set_state(f"{job.task}: review the diff")
         self.push_screen(
             DiffReviewScreen(f"{job.task.capitalize()} {job.target}", diff),
@@ -643,7 +644,7 @@ class QcodeApp(App[int]):
             return
         if self.path != path:
             self.path = path
-            self._set_language(compat.detect_language(path, text))
+            self._set_language(detect_language(path, text))
         self._saved_text, self._disk = text, snapshot
         self.notify(f"Saved {path}")
         self._refresh_state_line()
@@ -676,7 +677,7 @@ class QcodeApp(App[int]):
         self._saved_text = text
         self._disk, self._bom = (disk.snapshot, disk.bom) if disk is not None else (None, False)
         editor = self.editor
-        language = _usable_language(compat.detect_language(path, text))
+        language = _usable_language(detect_language(path, text))
         editor.language = None  # load the text without highlighting the old language on it
         editor.load_text(text)
         self._set_language(language)
@@ -849,6 +850,16 @@ def _ordered_bindings(current: BindingsMap, complete_key: str) -> BindingsMap:
 @cache
 def _highlightable() -> frozenset[str]:
     return frozenset(TextArea().available_languages)
+
+
+def _scope_at(text: str, language: str | None, row: int, column: int) -> Span | None:
+    """The function or class around a 0-based editor position (the engine counts from 1); None outside any."""
+    if language is None:
+        return None
+    try:
+        return enclosing_scope(text, language, row + 1, column + 1)
+    except InputError:  # the empty row after a final newline is no line to the engine
+        return None
 
 
 def _usable_language(language: str | None) -> str | None:

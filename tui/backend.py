@@ -1,8 +1,8 @@
 """The one seam between the app and the engine: load it, run a task, complete at a cursor.
 
-The app only talks to a Backend, built in a worker thread by a loader; tests hand the app a
-loader that wraps tests/fake_engine.FakeEngine in the same EngineBackend, so everything above
-engine.tasks runs the same code with the fake and with the real model.
+The app only talks to an EngineBackend: an engine.backend.Backend (the embedded Engine, a RemoteEngine, or the
+tests' FakeEngine) and the task runner that drives it (engine.tasks, or the tests' stand-in), built in a worker
+thread by a loader. So everything above engine.tasks runs the same code with the fake and with the real model.
 """
 
 from __future__ import annotations
@@ -11,16 +11,14 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
-from engine.errors import ModelError
-from engine.events import DoneEvent, NoticeEvent, TextEvent
+from engine import tasks as engine_tasks
+from engine.backend import Backend
+from engine.events import Event, Stats
 from engine.settings import QcodeSettings
+from engine.tasks import Rewrite, TaskInput, rewrite_result
 
-if TYPE_CHECKING:
-    from engine.tasks import Rewrite
-
-Event = TextEvent | NoticeEvent | DoneEvent
 Progress = Callable[[str, float | None], None]
 
 # a completion is a few lines: keep it short so the suggestion comes back quickly
@@ -41,56 +39,38 @@ class ModelSummary:
 Lines = tuple[int, int]  # 1-based, inclusive: the part of the buffer a task is about
 
 
-class Backend(Protocol):
-    summary: ModelSummary
+class TaskRunner(Protocol):
+    """What the app runs on a Backend: engine.tasks (the module satisfies this), or the tests' stand-in."""
 
     def run_task(
-        self, task: str, code: str, *, path: Path | None, language: str | None,
-        instruction: str | None, lines: Lines | None, cancel: threading.Event,
-        failure: str | None = None,
+        self, engine: Backend, task: TaskInput, cancel: threading.Event | None = None
     ) -> Iterator[Event]: ...
 
-    def rewritten(
-        self, task: str, code: str, answer: str, *, path: Path | None, language: str | None,
-        instruction: str | None, lines: Lines | None,
-    ) -> Rewrite: ...
-
-    def complete(
-        self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
-        path: Path | None = None,
+    def complete_at(
+        self, engine: Backend, text: str, offset: int, language: str | None = None,
+        max_tokens: int | None = None, cancel: threading.Event | None = None, path: Path | None = None,
     ) -> Iterator[Event]: ...
 
-    def warm(
-        self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
-        path: Path | None = None,
-    ) -> None: ...
-
-    def close(self) -> None: ...
+    def warm_completion(
+        self, engine: Backend, text: str, offset: int, path: Path | None = None, language: str | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Stats: ...
 
 
 class EngineBackend:
-    """An Engine plus the engine.tasks functions (or stand-ins with the same signatures)."""
+    """A Backend and the task runner that drives it, as the app uses them."""
 
-    def __init__(self, engine: Any, tasks: Any, settings: QcodeSettings) -> None:
+    def __init__(self, engine: Backend, tasks: TaskRunner, settings: QcodeSettings) -> None:
         self.engine = engine
         self.tasks = tasks
         self.prompts_dir = settings.prompts_dir
         info = engine.info
-        k, v = settings.kv_type_k, settings.kv_type_v
-        kv = str(getattr(engine, "kv_type", "") or (k if k == v else f"{k}/{v}"))  # a server says "server"
         self.summary = ModelSummary(
-            name=str(getattr(info, "name", "") or Path(str(getattr(info, "path", "?"))).stem),
-            quant=str(getattr(info, "quant", "") or "?"),
-            kv_type=kv,
+            name=info.name or info.path.stem,
+            quant=info.quant or "?",
+            kv_type=engine.kv_type,
             drafter=settings.draft,
-            n_ctx=int(engine.n_ctx),
-        )
-
-    def _input(self, task: str, code: str, path: Path | None, language: str | None,
-               instruction: str | None, lines: Lines | None, failure: str | None = None) -> Any:
-        return self.tasks.TaskInput(
-            task, code, path=path, language=language, instruction=instruction or None,
-            lines=lines, failure=failure,
+            n_ctx=engine.n_ctx,
         )
 
     def run_task(
@@ -98,7 +78,7 @@ class EngineBackend:
         instruction: str | None, lines: Lines | None, cancel: threading.Event,
         failure: str | None = None,
     ) -> Iterator[Event]:
-        request = self._input(task, code, path, language, instruction, lines, failure)
+        request = _input(task, code, path, language, instruction, lines, failure)
         return iter(self.tasks.run_task(self.engine, request, cancel))
 
     def rewritten(
@@ -110,9 +90,8 @@ class EngineBackend:
 
         Pure text work (no model), so the UI thread may call it while no request runs.
         """
-        request = self._input(task, code, path, language, instruction, lines)
-        result: Rewrite = self.tasks.rewrite_result(request, answer, "stop", self.prompts_dir)
-        return result
+        request = _input(task, code, path, language, instruction, lines)
+        return rewrite_result(request, answer, "stop", self.prompts_dir)
 
     def complete(
         self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
@@ -139,15 +118,18 @@ class EngineBackend:
         self.engine.close()
 
 
-Loader = Callable[[QcodeSettings, Progress], Backend]
+def _input(task: str, code: str, path: Path | None, language: str | None, instruction: str | None,
+           lines: Lines | None, failure: str | None = None) -> TaskInput:
+    return TaskInput(task, code, path=path, language=language, instruction=instruction or None, lines=lines,
+                     failure=failure)
 
 
-def load_engine_backend(settings: QcodeSettings, progress: Progress) -> Backend:
+Loader = Callable[[QcodeSettings, Progress], EngineBackend]
+
+
+def load_engine_backend(settings: QcodeSettings, progress: Progress) -> EngineBackend:
     """Load the real engine (slow: reads the model); raises QcodeError on failure."""
-    try:
-        import engine.tasks as tasks
-        from engine.loader import open_backend
-    except ImportError as exc:
-        raise ModelError(f"the engine is not available: {exc}") from exc
+    from engine.loader import open_backend
+
     # the embedded engine, or a server when settings.server_url names one
-    return EngineBackend(open_backend(settings, progress), tasks, settings)
+    return EngineBackend(open_backend(settings, progress), engine_tasks, settings)

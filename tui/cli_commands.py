@@ -133,19 +133,8 @@ def _task_input(
     )
 
 
-def _model_label(engine: Engine) -> str:
-    info = getattr(engine, "info", None)
-    return str(getattr(info, "name", "") or getattr(info, "path", "") or "")
-
-
-def _report_stats(
-    args: argparse.Namespace, done: DoneEvent, engine: Engine, settings: QcodeSettings
-) -> dict[str, Any]:
-    kv = str(getattr(engine, "kv_type", "") or (
-        settings.kv_type_k if settings.kv_type_k == settings.kv_type_v
-        else f"{settings.kv_type_k}/{settings.kv_type_v}"
-    ))
-    figures = stats_dict(done.stats, _model_label(engine), kv)
+def _report_stats(args: argparse.Namespace, done: DoneEvent, engine: Engine) -> dict[str, Any]:
+    figures = stats_dict(done.stats, engine.info.name or str(engine.info.path), engine.kv_type)
     if args.stats:
         stats = done.stats
         if not stats.model or not stats.kv_type:
@@ -209,7 +198,7 @@ def run_prose(args: argparse.Namespace) -> int:
             if renderer and done.text and not done.text.endswith("\n"):
                 sys.stdout.write("\n")  # a prose answer ends its line
                 sys.stdout.flush()
-            figures = _report_stats(args, done, engine, settings)
+            figures = _report_stats(args, done, engine)
             if args.json:
                 record: dict[str, Any] = {"text": done.text, "stats": figures}
                 if source is not None and len(sources) > 1:
@@ -292,7 +281,7 @@ def _edit_one(
     task_input = replace(_task_input(args.command, source, args, language), failure=failure)
     cancel = threading.Event()
     done = _generate(run_task, engine, task_input, args, language, cancel)
-    figures = _report_stats(args, done, engine, settings)
+    figures = _report_stats(args, done, engine)
     if was_cancelled(done, cancel):
         return INTERRUPTED
     record: dict[str, Any] = {"text": done.text, "stats": figures, "file": source.label}
@@ -410,7 +399,7 @@ def run_test(args: argparse.Namespace) -> int:
         task_input = _task_input("test", source, args, language)
         cancel = threading.Event()
         done = _generate(run_task, engine, task_input, args, language, cancel)
-        figures = _report_stats(args, done, engine, settings)
+        figures = _report_stats(args, done, engine)
     if was_cancelled(done, cancel):
         return INTERRUPTED
     code = _test_code(done.text, language, extract_code)
@@ -490,7 +479,7 @@ def run_complete(args: argparse.Namespace) -> int:
         # printed whole at the end, not streamed: the final trim at a block or statement
         # boundary may take back streamed text, and an editor reads the whole answer anyway
         done = consume(events, None, cancel)
-        figures = _report_stats(args, done, engine, settings)
+        figures = _report_stats(args, done, engine)
     # a partial completion is not printed: an editor would insert it
     if not args.json and done.stats.finish_reason != "partial":
         sys.stdout.write(done.text)

@@ -9,7 +9,7 @@ from textual.message import Message
 from engine.events import Stats
 
 if TYPE_CHECKING:
-    from .backend import Backend
+    from .backend import EngineBackend
 
 
 class LoadProgress(Message):
@@ -20,7 +20,7 @@ class LoadProgress(Message):
 
 
 class EngineReady(Message):
-    def __init__(self, backend: Backend, seconds: float) -> None:
+    def __init__(self, backend: EngineBackend, seconds: float) -> None:
         super().__init__()
         self.backend = backend
         self.seconds = seconds
