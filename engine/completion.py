@@ -47,7 +47,9 @@ EDIT_TOKENS = 4  # re-evaluated besides the suffix after a one-character edit: t
 MIN_SUFFIX_TOKENS = 8
 MIN_PREFIX_TOKENS = 256  # however slow the machine: a completion with less to go on is rarely right
 ANSWER_ROOM = 256  # context kept free for the answer (a completion stops at a line or block boundary)
-WINDOW_LINE_GRAIN = 32  # the prefix window starts on a multiple of this many lines, so typing keeps its start
+# the prefix window starts on a multiple of a number of lines, so typing keeps its start: about a quarter of the
+# window at 10 tokens a line, so a move re-evaluates the window rarely and loses at most a quarter of it
+GRAIN_TOKENS_PER_LINE = 40
 WARM_STEP_S = 0.5  # a warm-up runs as requests of about this long, so a cancel takes effect soon
 PROBE_SIZES = (8, 64)  # prompt tokens of the two probes that measure the prompt cost
 COST_FORMAT = "completion prompt cost 1"
@@ -194,7 +196,12 @@ def _line_costs(engine: Backend, lines: list[str]) -> list[int]:
     return costs
 
 
-def window_start(costs: list[int], budget: int, grain: int = WINDOW_LINE_GRAIN) -> int:
+def line_grain(budget: int) -> int:
+    """Lines between the possible starts of a prefix window of `budget` tokens."""
+    return max(4, budget // GRAIN_TOKENS_PER_LINE)
+
+
+def window_start(costs: list[int], budget: int, grain: int | None = None) -> int:
     """The first line of a window ending at the last line: the earliest multiple of `grain` within budget.
 
     Typing on the last line moves the start only when the window outgrows its budget, and then by a whole grain.
@@ -205,6 +212,7 @@ def window_start(costs: list[int], budget: int, grain: int = WINDOW_LINE_GRAIN) 
         if total > budget:
             break
         first = index
+    grain = grain or line_grain(budget)
     start = -(-first // grain) * grain
     return min(start, max(len(costs) - 1, 0))
 

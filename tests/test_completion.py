@@ -86,6 +86,9 @@ def test_window_start_moves_in_whole_grains() -> None:
     assert window_start([*costs[:-1], 14], 250, grain=32) == 96
     # a last line bigger than the budget is kept alone
     assert window_start([10, 10, 500], 100, grain=1) == 2
+    # by default the grain is about a quarter of the window
+    assert window_start(costs, 250) == 78 and window_start(costs, 4000) == 0
+    assert window_start([10] * 1000, 4000) == 600  # 100-line grain: 600 lines within budget
 
 
 def test_prefix_window_keeps_its_start_while_typing_and_the_suffix_fits_its_budget() -> None:
@@ -95,7 +98,7 @@ def test_prefix_window_keeps_its_start_while_typing_and_the_suffix_fits_its_budg
     typed = text[:cursor] + "v" + text[cursor:]
     first, start = prefix_window(engine, text[:cursor], 300)  # type: ignore[arg-type]
     second, start_after = prefix_window(engine, typed[: cursor + 1], 300)  # type: ignore[arg-type]
-    assert start == start_after and start % 32 == 0 and second == first + "v"
+    assert start == start_after and start % 7 == 0 and second == first + "v"
     assert words(first) <= 300
     suffix = suffix_window(engine, text[cursor:], 20)  # type: ignore[arg-type]
     assert suffix.startswith("value_150 = compute(150)\n") and words(suffix) <= 20 and suffix.endswith("\n")

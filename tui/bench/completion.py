@@ -8,7 +8,8 @@ completion, timed from the request to its first text: in the engine (complete_at
 character). Variants run site by site, interleaved (ABAB), so a machine whose speed drifts favours none; medians.
   measured  the windows the backend's measured prompt cost gives (what users get)
   wide      a 512-token suffix, the old fixed window (what the suffix costs in latency)
-Also: the warm-up a file open runs (warm_completion), and the first completion after it.
+Also: the warm-up a file open runs at its cursor (warm_completion), the first completion after it, and one from
+an empty cache (cold).
 
 Quality (`--quality`): whole-line infills (the cursor after the line's indentation, the rest of the line removed);
 a pass is the line completed exactly. Variants: the measured windows, the same with a 512-token suffix, and no
@@ -33,7 +34,7 @@ from typing import Any
 
 import engine.tasks as tasks
 from engine import Engine, QcodeError, load_settings
-from engine.completion import CompletionBudget, complete_at, completion_budget, warm_completion
+from engine.completion import CompletionBudget, complete_at, completion_budget, prompt_cost, warm_completion
 from engine.events import DoneEvent, TextEvent
 
 WIDE_SUFFIX = 512
@@ -154,6 +155,7 @@ class Samples:
     evaluated: list[int] = field(default_factory=list)
     prompt: list[int] = field(default_factory=list)
     empty: int = 0
+    parts: dict[str, list[float]] = field(default_factory=dict)  # the TUI's time, split where it goes (seconds)
 
     def add(self, timing: Timing) -> None:
         if timing.first_text_s is None:
@@ -170,13 +172,15 @@ class Samples:
 
         return {
             "first_char_ms_median": median([s * 1000 for s in self.first_text_s]),
-            "first_char_ms_p90": round(sorted(self.first_text_s)[int(0.9 * (len(self.first_text_s) - 1))] * 1000, 1)
-            if self.first_text_s else None,
+            "first_char_ms_p90": round(sorted(self.first_text_s)[-(-9 * len(self.first_text_s) // 10) - 1] * 1000, 1)
+            if self.first_text_s else None,  # nearest rank
             "first_token_ms_median": median(self.first_token_ms),
             "evaluated_median": median(self.evaluated),
             "prompt_tokens_median": median(self.prompt),
             "samples": len(self.first_token_ms),
             "empty": self.empty,
+            **({"split_ms_median": {name: median([v * 1000 for v in values]) for name, values in self.parts.items()}}
+               if self.parts else {}),
         }
 
 
@@ -198,11 +202,11 @@ def engine_latency(engine: Engine, repo: Path, sites: list[Site], variants: dict
 
 def warm_then_first(engine: Engine, repo: Path, site: Site, budget: CompletionBudget,
                     max_tokens: int) -> dict[str, Any]:
-    """A file opened (cursor at the top): the warm-up's time, then the first completion at a site in the window."""
+    """A file opened with the cursor at a site: the warm-up's time, then the first completion there; and cold."""
     path = repo / SAMPLE_PACKAGE / SAMPLE_FILE
     engine.cache.reset()
     started = time.perf_counter()
-    stats = warm_completion(engine, site.text, 0, path=path, budget=budget)
+    stats = warm_completion(engine, site.text, site.offset, path=path, budget=budget)
     warm_s = time.perf_counter() - started
     first = timed_completion(engine, site.text, site.offset, path, budget, max_tokens)
     engine.cache.reset()
@@ -221,7 +225,20 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
     from tui.backend import EngineBackend
 
     path = repo / SAMPLE_PACKAGE / SAMPLE_FILE
-    backend = EngineBackend(engine, tasks, settings)
+    marks: dict[str, float] = {}
+
+    class MarkedBackend(EngineBackend):
+        """Marks when the app's worker starts the completion and when the engine side yields its first text."""
+
+        def complete(self, text: str, offset: int, *, language: str | None, cancel: Any,
+                     path: Path | None = None) -> Iterator[Any]:
+            marks["worker"] = time.perf_counter()
+            for event in super().complete(text, offset, language=language, cancel=cancel, path=path):
+                if isinstance(event, TextEvent) and event.text and "text" not in marks:
+                    marks["text"] = time.perf_counter()
+                yield event
+
+    backend = MarkedBackend(engine, tasks, settings)
     app = QcodeApp(settings, path, sites[0].text, loader=lambda s, progress: backend)
     samples = Samples()
 
@@ -236,10 +253,15 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
     async def complete(pilot: Any) -> float | None:
         """Press the completion key; seconds until the ghost text shows (None: no suggestion came)."""
         editor = app.editor
-        started = time.perf_counter()
+        marks.clear()
+        started = marks["key"] = time.perf_counter()
         await pilot.press(settings.complete_key.split(",")[0].strip())
         shown = await until(pilot, lambda: bool(editor.ghost_text) or app.job is None)
         first = shown - started if editor.ghost_text else None
+        if first is not None and {"worker", "text"} <= marks.keys():
+            samples.parts.setdefault("key to worker", []).append(marks["worker"] - started)
+            samples.parts.setdefault("worker to first text", []).append(marks["text"] - marks["worker"])
+            samples.parts.setdefault("first text to ghost", []).append(shown - marks["text"])
         await until(pilot, lambda: app.job is None)
         await pilot.press("escape")  # dismiss: the next character goes into the text, not a suggestion
         await pilot.pause()
@@ -300,7 +322,11 @@ def run_model(model: str, args: argparse.Namespace, repo: Path) -> dict[str, Any
     log(f"loading {model}")
     engine = Engine(settings)
     try:
+        prompt_cost(engine, measure=True)  # a probe now too: the cache keeps the fastest ever seen
         measured = completion_budget(engine)
+        if args.windows:
+            prefix, suffix, context = (int(part) for part in args.windows.split(","))
+            measured = CompletionBudget(prefix, suffix, context)
         wide = replace(measured, suffix_tokens=WIDE_SUFFIX)
         record: dict[str, Any] = {"model": engine.info.name, "quant": engine.info.quant,
                                   "budget": measured.__dict__}
@@ -309,7 +335,7 @@ def run_model(model: str, args: argparse.Namespace, repo: Path) -> dict[str, Any
             text = (repo / SAMPLE_PACKAGE / SAMPLE_FILE).read_text(encoding="utf-8")
             sites = latency_sites(text, args.sites, args.chars)
             record["warm_up"] = warm_then_first(engine, repo, sites[len(sites) // 2], measured, args.max_tokens)
-            variants = {"measured": measured, "wide": wide}
+            variants = {"measured": measured, "wide": wide} if args.wide else {"measured": measured}
             engine_results = engine_latency(engine, repo, sites, variants, args.max_tokens)
             record["engine"] = {name: s.summary() for name, s in engine_results.items()}
             if args.tui:
@@ -328,7 +354,7 @@ def format_record(record: dict[str, Any]) -> str:
     lines = [f"{record['model']} ({record['quant']}): windows {record['budget']}"]
     if "warm_up" in record:
         w = record["warm_up"]
-        lines.append(f"  warm-up at file open: {w['warm_up_s']} s for {w['warm_up_tokens']} tokens; first completion "
+        lines.append(f"  warm-up at the cursor: {w['warm_up_s']} s for {w['warm_up_tokens']} tokens; first completion "
                      f"after it {w['first_after_warm_up_ms']} ms ({w['first_after_warm_up_evaluated']} evaluated); "
                      f"cold {w['cold_ms']} ms ({w['cold_evaluated']} evaluated)")
     for where in ("engine", "tui"):
@@ -342,6 +368,9 @@ def format_record(record: dict[str, Any]) -> str:
                 f"{s['first_char_ms_p90']}), first token {s['first_token_ms_median']} ms, evaluated "
                 f"{s['evaluated_median']} of {s['prompt_tokens_median']} tokens, {s['samples']} edits "
                 f"({s['empty']} empty)")
+            if "split_ms_median" in s:
+                lines.append("         where it goes (medians, ms): " + ", ".join(
+                    f"{part} {value}" for part, value in s["split_ms_median"].items()))
     for name, cell in (record.get("quality") or {}).items():
         lines.append(f"  infill {name:13} {cell['passed']}/{cell['total']} ({cell['pass_rate']:.0%}), first token "
                      f"median {cell['first_token_ms_median']} ms")
@@ -356,9 +385,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sites", type=int, default=8, help="latency: cursor sites in the sample file")
     parser.add_argument("--chars", type=int, default=3, help="latency: characters typed at each site")
     parser.add_argument("--no-tui", dest="tui", action="store_false", help="latency: skip the TUI measurement")
+    parser.add_argument("--no-wide", dest="wide", action="store_false",
+                        help="latency: skip the 512-token suffix variant (seconds per edit on a CPU)")
     parser.add_argument("--quality", action="store_true", help="run the single-line infill check")
     parser.add_argument("--no-latency", dest="latency", action="store_false")
     parser.add_argument("--infills", type=int, default=24)
+    parser.add_argument("--windows", metavar="PREFIX,SUFFIX,CONTEXT",
+                        help="token windows to use instead of the measured ones (a busy machine measures small ones)")
     parser.add_argument("--max-tokens", type=int, default=64, help="as the TUI asks")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
