@@ -19,6 +19,7 @@ suffix at all (what the suffix gives), each with repository context; and no neig
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import json
 import re
@@ -66,48 +67,60 @@ class Site:
     typed: str
 
 
-def latency_sites(text: str, count: int, chars: int) -> list[Site]:
-    """Cuts inside words of code lines spread over the file (the line's rest removed), `chars` letters to type."""
+def statement_lines(text: str) -> list[int]:
+    """0-based numbers of the indented lines that hold one whole simple statement (no docstrings, no comments)."""
+    numbers = []
+    for node in ast.walk(ast.parse(text)):
+        if not isinstance(node, ast.stmt) or hasattr(node, "body") or node.lineno != node.end_lineno:
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # a docstring
+        numbers.append(node.lineno - 1)
     lines = text.split("\n")
+    return sorted(n for n in set(numbers) if lines[n].startswith(" "))
+
+
+def _line_starts(lines: list[str]) -> list[int]:
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line) + 1)
+    return starts
+
+
+def latency_sites(text: str, count: int, chars: int) -> list[Site]:
+    """Cuts inside words of statement lines spread over the file (the line's rest removed), `chars` to type."""
+    lines = text.split("\n")
+    starts = _line_starts(lines)
     eligible = []
-    for number, line in enumerate(lines):
-        stripped = line.strip()
-        if number < 20 or not stripped or stripped.startswith(("#", '"', "'")) or len(stripped) < 24:
-            continue
-        pattern = r"(?<=[\s(=.,\[])[A-Za-z_]\w{" + str(chars + 1) + ",}"
-        match = re.search(pattern, line[len(line) - len(line.lstrip()) + 4 :])
-        if match:
-            column = len(line) - len(line.lstrip()) + 4 + match.start() + 1
-            eligible.append((number, column))
+    pattern = r"(?<=[\s(=.,\[])[A-Za-z_]\w{" + str(chars + 1) + ",}"
+    for number in statement_lines(text):
+        line = lines[number]
+        indent = len(line) - len(line.lstrip())
+        match = re.search(pattern, line[indent + 4 :])
+        if match and len(line.strip()) >= 20:
+            eligible.append((number, indent + 4 + match.start() + 1))
     step = max(len(eligible) // count, 1)
     sites = []
     for number, column in eligible[::step][:count]:
         cut = starts[number] + column
         end = starts[number] + len(lines[number])
-        typed = text[cut : cut + chars]
-        sites.append(Site(text[:cut] + text[end:], cut, typed))
+        sites.append(Site(text[:cut] + text[end:], cut, text[cut : cut + chars]))
     return sites
 
 
 def quality_sites(repo: Path, count: int) -> list[tuple[Path, Site, str]]:
-    """Whole-line infills: (file, site, the line's removed text), spread over QUALITY_FILES."""
+    """Whole-line infills: (file, site, the statement removed), spread over QUALITY_FILES.
+
+    The cursor sits after the line's indentation; the line's statement is what the model must write.
+    """
     found: list[tuple[Path, Site, str]] = []
     per_file = -(-count // len(QUALITY_FILES))
     for name in QUALITY_FILES:
         path = repo / name
         text = path.read_text(encoding="utf-8")
         lines = text.split("\n")
-        starts = [0]
-        for line in lines:
-            starts.append(starts[-1] + len(line) + 1)
-        eligible = [
-            n for n, line in enumerate(lines)
-            if n >= 10 and len(line.strip()) >= 12 and not line.strip().startswith(("#", '"', "'"))
-            and line.startswith(" ") and not line.rstrip().endswith(("(", "[", "{", ",", "\\"))
-        ]
+        starts = _line_starts(lines)
+        eligible = [n for n in statement_lines(text) if len(lines[n].strip()) >= 12]
         step = max(len(eligible) // per_file, 1)
         for n in eligible[::step][:per_file]:
             indent = len(lines[n]) - len(lines[n].lstrip())
