@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fake_engine import fake_info
 
 from engine.completion import (
     CompletionBudget,
@@ -24,6 +26,7 @@ from engine.neighbours import (
     imported_files,
     rank_candidates,
 )
+from engine.settings import load_settings
 
 
 def words(text: str) -> int:
@@ -222,3 +225,85 @@ def test_choose_neighbours_fills_the_budget_whole_then_outlined_and_orders_for_t
     assert "def f0(x):" in chosen[0].text and "z = y * 2" not in chosen[0].text  # outlined, bodies left out
     assert sum(words(f.text) + words(f.path) + 3 for f in chosen) <= 400
     assert choose_neighbours(candidates, tmp_path, 10, words) == ()
+
+
+# --- the warm-up and the measured cost, on a stand-in backend ---------------------------------------------------
+class TokenBackend:
+    """A Backend stand-in whose tokens are words: it records requests, and each costs 1 ms + 10 ms a token."""
+
+    def __init__(self, cancel_after: int | None = None) -> None:
+        self.settings = load_settings()
+        self.info = fake_info()
+        self.kv_type = "q8_0"
+        self.n_ctx = 4096
+        self.requests: list[Any] = []
+        self.cached: list[int] = []
+        self.cancel_after = cancel_after
+        self.cancel: Any = None
+
+    def count_tokens(self, text: str) -> int:
+        return words(text)
+
+    def fim_prompt(self, parts: FimParts) -> list[int]:
+        tokens: list[int] = []
+        for piece in layout(parts, ALL):
+            words_here = re.findall(r"\w+|[^\w\s]|\n", piece) if isinstance(piece, str) else []
+            tokens += [-1] if isinstance(piece, Marker) else [hash(w) % 1000 for w in words_here]
+        return tokens
+
+    def complete(self, request: Any, cancel: Any = None) -> Any:
+        from engine.cache import common_prefix
+        from engine.events import DoneEvent, Stats
+
+        prompt = request.prompt if isinstance(request.prompt, list) else [0] * words(request.prompt)
+        reused = min(common_prefix(self.cached, prompt), len(prompt) - 1)
+        self.cached = list(prompt)
+        self.requests.append(request)
+        if self.cancel_after is not None and len(self.requests) >= self.cancel_after and cancel is not None:
+            cancel.set()
+        evaluated = len(prompt) - reused
+        return DoneEvent("", Stats(prompt_tokens=len(prompt), prompt_tokens_evaluated=evaluated,
+                                   ttft_ms=1.0 + 10.0 * evaluated))
+
+
+def test_prompt_cost_is_probed_once_and_keeps_the_fastest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.completion import prompt_cost
+
+    monkeypatch.setenv("QCODE_CACHE_DIR", str(tmp_path))
+    backend = TokenBackend()
+    cost = prompt_cost(backend)  # type: ignore[arg-type]
+    assert cost.per_token_s == pytest.approx(0.010, rel=0.05) and cost.fixed_s == pytest.approx(0.001, abs=0.002)
+    probes = len(backend.requests)
+    assert probes >= 4 and prompt_cost(backend) is cost and len(backend.requests) == probes  # kept, not probed again
+    again = TokenBackend()
+    assert prompt_cost(again) == cost and again.requests == []  # from the disk cache
+
+
+def test_warm_up_evaluates_the_window_in_short_requests_and_stops_on_cancel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from engine.completion import warm_completion
+
+    monkeypatch.setenv("QCODE_CACHE_DIR", str(tmp_path))
+    (tmp_path / ".git").mkdir()
+    path = tmp_path / "m.py"
+    text = "".join(f"value_{i} = compute({i}, 'x')\n" for i in range(60))
+    budget = CompletionBudget(prefix_tokens=400, suffix_tokens=10, context_tokens=0)
+    backend = TokenBackend()
+    stats = warm_completion(backend, text, 10, path=path, budget=budget)  # type: ignore[arg-type]
+    warm = backend.requests[7:]  # after the probes of the prompt cost (1 + 3 x 2), which sizes the steps
+    lengths = [len(r.prompt) for r in warm]
+    assert len(warm) > 1 and lengths == sorted(lengths)
+    assert all(r.max_tokens == 1 and r.drafter == "none" for r in warm)
+    full = warm[-1].prompt
+    assert all(full[: len(r.prompt)] == r.prompt for r in warm)  # each a prefix of the next: nothing twice
+    assert stats.prompt_tokens == len(full) and stats.prompt_tokens_evaluated == len(full)
+    assert stats.finish_reason != "cancelled"
+
+    stopping = TokenBackend(cancel_after=2)  # the cost is on disk now: no probes; cancelled in the second step
+    cancel = threading.Event()
+    stopped = warm_completion(stopping, text, 10, path=path, budget=budget, cancel=cancel)  # type: ignore[arg-type]
+    assert stopped.finish_reason == "cancelled" and len(stopping.requests) == 2
+    assert stopped.prompt_tokens_evaluated == len(stopping.requests[1].prompt) < stopped.prompt_tokens
