@@ -618,3 +618,137 @@ def test_test_cmd_from_the_settings_and_fix_aims_at_the_failure(
     inputs = scripted(FAST_MUL)
     assert main(["fix", str(calc)]) == 0
     assert inputs[-1].failure is None and "the tests pass before the fix" in capsys.readouterr().err
+
+
+# the checks, the gate and hostile inputs on the real model: they hold whatever it answers
+
+
+def _invariants(path: Path, original: bytes, done: subprocess.CompletedProcess[str]) -> str | None:
+    """The file after a real --apply run: rewritten and checked, or untouched. Its new text, or None."""
+    from engine.checks import check_rewrite
+    from engine.code import find_symbol
+
+    others = sorted(p.name for p in path.parent.iterdir() if p.name != path.name)
+    if done.returncode != 0:
+        assert len(error_lines(done.stderr)) == 1, done.stderr
+        assert path.read_bytes() == original and others == []
+        return None
+    now = path.read_bytes()
+    if now == original:
+        assert "no changes" in done.stderr
+        return None
+    assert others == [f"{path.name}.qcode-bak"] and (path.parent / others[0]).read_bytes() == original
+    text, old = now.decode(), original.decode()
+    focus = find_symbol(old, "python", "add")
+    assert check_rewrite(old, text, "python", focus) == []  # what was written passes the checks
+    return text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_the_issues_refactor_on_the_real_model(run_qcode: RunQcode, tmp_path: Path, newline: str) -> None:
+    path = tmp_path / "lf.py"
+    original = LF_PY.replace("\n", newline).encode()
+    path.write_bytes(original)
+    done = run_qcode(["refactor", str(path), "--symbol", "add", "-m", "Add type hints. Change nothing else.",
+                      "--apply", "--json"])
+    record = json.loads(done.stdout)
+    assert isinstance(record["refusals"], list)
+    text = _invariants(path, original, done)
+    if text is not None:
+        assert text.endswith("def sub(a, b):" + newline + "    return a-b" + newline)  # untouched
+        assert "\r\r" not in text and text.count("\r\n") == (text.count("\n") if newline == "\r\n" else 0)
+        assert "is left out here" not in text and "```" not in text
+    else:
+        assert done.returncode == 0 or record["refused"]
+
+
+@pytest.mark.slow
+def test_the_test_gate_on_the_real_model(run_qcode: RunQcode, tmp_path: Path) -> None:
+    """fix with a test command: the file ends fixed (the tests pass on it) or exactly as it was."""
+    path = tmp_path / "calc.py"
+    broken = CODE.replace("total = total + a", "total = total + b")
+    path.write_bytes(broken.encode())
+    done = run_qcode(["fix", str(path), "--symbol", "mul", "--apply", "--json", "--test-cmd", CHECK_MUL],
+                     cwd=tmp_path)
+    assert done.returncode in (0, 1, 3), done.stderr
+    assert "qcode: the tests failed (exit 1): the fix aims at that" in done.stderr
+    record = json.loads(done.stdout)
+    check = subprocess.run(CHECK_MUL, shell=True, cwd=tmp_path, capture_output=True, check=False)
+    if done.returncode == 0 and record["written"]:
+        assert check.returncode == 0 and record["test"]["passed"]
+    else:
+        assert path.read_text() == broken and check.returncode == 1
+        assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["calc.py"]
+        if done.returncode == 3:
+            assert record["test"]["restored"] and not record["test"]["passed"]
+
+
+MEASURE = """
+import resource, subprocess, sys
+done = subprocess.run([sys.executable, "-m", "tui.cli", *sys.argv[1:]], capture_output=True, text=True)
+sys.stdout.write(done.stdout)
+sys.stderr.write(done.stderr)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(done.returncode)
+"""
+
+
+def _hostile_file(kind: str, folder: Path) -> Path:
+    if kind == "one-mb-line":
+        path = folder / "min.js"
+        path.write_text("var a=[" + ",".join(str(i % 1000) for i in range(260_000))[:1_000_000] + "];\n")
+    else:  # 300 nested blocks, then a function under them
+        path = folder / "deep.py"
+        body = "".join("    " * (i + 1) + f"if x > {i}:\n" for i in range(300)) + "    " * 301 + "return x\n"
+        path.write_text("def f(x):\n" + body + "\n\ndef g(y):\n    return y\n")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "argv", "code", "message"), [
+    ("one-mb-line", ["explain"], 1, "not even the first line of the file fits"),
+    ("one-mb-line", ["refactor", "-m", "x", "--apply"], 1, "does not fit the context"),
+    ("deep", ["explain", "--max-tokens", "4"], 0, None),
+    ("deep", ["fix", "--symbol", "f", "--apply"], 1, "does not fit the context"),
+    ("deep", ["fix", "--symbol", "g", "--apply", "--max-tokens", "64"], None, None),
+    ("truncated-model", ["fix", "--apply"], 1, "is truncated (tensor data ends before the last tensor)"),
+])
+def test_hostile_inputs_on_the_real_model(
+    tmp_path: Path, kind: str, argv: list[str], code: int | None, message: str | None,
+) -> None:
+    """One line, the right exit code, nothing written, no traceback, bounded memory (time: the timeout)."""
+    from conftest import REPO, qcode_env
+
+    from engine.model import resolve_model_path
+    from engine.settings import load_settings
+
+    folder = tmp_path / "work"
+    folder.mkdir()
+    extra: list[str] = ["--ctx", "2048"]
+    if kind == "truncated-model":
+        path = folder / "calc.py"
+        path.write_text(CODE)
+        model = resolve_model_path(load_settings())
+        cut = tmp_path / "cut.gguf"
+        with model.open("rb") as source, cut.open("wb") as sink:
+            sink.write(source.read(32 << 20))  # the header (its vocabulary is megabytes) and the first tensors
+            sink.truncate(model.stat().st_size // 2)  # sparse: the rest ends mid-tensor
+        extra += ["--model", str(cut)]
+    else:
+        path = _hostile_file(kind, folder)
+    original = path.read_bytes()
+    done = subprocess.run([sys.executable, "-c", MEASURE, *argv, str(path), *extra], capture_output=True,
+                          text=True, env=qcode_env(), cwd=REPO, timeout=600, check=False)
+    *err, peak_kb = done.stderr.rstrip("\n").split("\n")
+    assert int(peak_kb) < 4 * 2**20, f"{int(peak_kb) // 1024} MiB"
+    stderr = "\n".join(err)
+    errors = error_lines(stderr)
+    if code is not None:
+        assert done.returncode == code, stderr
+    if message is not None:
+        assert len(errors) == 1 and message in errors[0], stderr
+    elif done.returncode != 0:
+        assert len(errors) == 1, stderr
+    if done.returncode != 0:
+        assert path.read_bytes() == original and sorted(p.name for p in folder.iterdir()) == [path.name]

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from fake_engine import FakeEngine, FakeTasks, default_respond, fake_loader
+from textual.command import CommandList
 from textual.pilot import Pilot
 from tui_helpers import SAMPLE, RecordingApp, idle, make_app, play, ready, status_text, until
 
@@ -833,7 +834,13 @@ def test_a_palette_command_runs_its_action() -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Review")
-        await pilot.pause(0.5)
+
+        def review_highlighted() -> bool:  # the palette searches in the background
+            commands = app.screen.query_one(CommandList)
+            index = commands.highlighted
+            return index is not None and "Review" in str(commands.get_option_at_index(index).prompt)
+
+        await until(pilot, review_highlighted, what="the Review command")
         await pilot.press("enter")
         await until(pilot, lambda: engine.requests, what="the review request")
         await idle(pilot, app)
@@ -958,7 +965,7 @@ def test_a_rewrite_that_fails_the_checks_is_not_offered() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         app.editor.move_cursor(ADD_BODY)
         await pilot.press("f5")
-        await idle(pilot, app)
+        await until(pilot, lambda: app.noted("Not offered for review"), what="the refusal")
         assert not isinstance(app.screen, DiffReviewScreen)
         assert app.noted("Not offered for review: the answer copied qcode's prompt back")
         assert "fix: not offered" in status_text(app) and app.editor.text == SAMPLE
