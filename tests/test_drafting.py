@@ -505,3 +505,24 @@ def test_a_position_the_drafts_stop_reaching_falls_back_to_the_overall_rate() ->
         c.record(6, i % 2)  # half the drafts fail at once, the rest at the second token
     assert c.acceptance_at(6) < 0.5
     assert c.acceptance_at(6) == pytest.approx(c.acceptance, abs=0.1)
+
+
+def test_a_costly_source_is_priced_within_what_its_drafter_can_fill() -> None:
+    """A head that drafts at most 3 tokens, in a plan whose budget is 16 (`auto`: n-gram drafts need 16): its
+    controller chooses among 1..3 and keeps that choice step after step (asked among 1..16 and then re-asked within
+    3, its held length flipped between the two answers, and every flip lost the verify call its CUDA graph)."""
+    from engine.draft.plan import DraftPlan, DraftSource
+
+    head = _ListDrafter("mtp", list(range(10, 26)))
+    head.max_draft = 3
+    cost = CostModel(price_switches=True)
+    cost.seed({0: 0.010, **{repeated_key(n): 0.010 * (1 + 0.05 * (n - 1)) for n in range(2, 18)}})
+    controller = DraftController(16, cost, prior=0.95, positional=True)
+    plan = DraftPlan("mtp", [DraftSource(head, controller, costly=True)])
+    lengths = []
+    for _ in range(6):
+        proposal = plan.propose([0], 16)
+        assert proposal is not None
+        lengths.append(proposal.length)
+        plan.verified(proposal, proposal.length)
+    assert lengths == [3] * 6 and len(proposal.tokens) == 3

@@ -15,6 +15,9 @@ class Drafter:
     method it needs (the rest do nothing); the engine calls them all on every drafter it made."""
 
     name: str
+    # the longest proposal it ever makes (None: as long as asked); a controller is asked for no more, so the length
+    # it picks is one the drafter can fill
+    max_draft: int | None = None
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
         """A new request: `prompt` is what the target saw, `reference` text the answer may copy."""

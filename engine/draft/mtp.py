@@ -82,6 +82,7 @@ class _History:
 
 class MtpDrafter(Drafter):
     name = "mtp"
+    max_draft = MAX_DEPTH
 
     def __init__(self, host: DraftHost) -> None:
         target = host.runtime
