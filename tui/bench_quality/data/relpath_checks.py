@@ -1,0 +1,29 @@
+"""Checks for relpath.py; expected values recorded from the untouched function."""
+
+from subject import relpath
+
+
+def raises(error, call):
+    try:
+        call()
+    except error:
+        return True
+    return False
+
+
+def test_paths():
+    assert relpath('/a/b/c', '/a') == 'b/c'
+    assert relpath('/a', '/a/b/c') == '../..'
+    assert relpath('/a/b', '/a/b') == '.'
+    assert relpath('/x/y', '/a/b') == '../../x/y'
+    assert relpath('/usr/lib/python', '/usr/local/bin') == '../../lib/python'
+    assert relpath('/a/b/', '/a') == 'b'
+
+
+def test_bytes():
+    assert relpath(b'/a/b', b'/a') == b'b'
+    assert relpath(b'/a', b'/a/b') == b'..'
+
+
+def test_errors():
+    assert raises(ValueError, lambda: relpath(''))
