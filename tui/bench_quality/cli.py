@@ -82,7 +82,7 @@ def run_model(
             outcome = run_case(engine, case, subjects[case.subject], args.timeout)
             outcomes.append(outcome)
             verdict = "pass" if outcome.passed else f"FAIL ({outcome.reason[:100]})"
-            say(f"[{index}/{len(cases)}] {label} {case.id}: {verdict} ({outcome.seconds:.1f} s)")
+            say(f"[{index}/{len(cases)}] {label} {case.id}: {verdict} ({outcome.seconds:.1f} s; {outcome.speed})")
     finally:
         engine.close()
     info = engine.info

@@ -45,6 +45,7 @@ class Outcome:
     answer: str = ""
     finish_reason: str = ""
     completion_tokens: int = 0
+    speed: str = ""  # the engine's figures for the answer: where the time went
     written: bool = False  # a rewrite that the apply path wrote (to the temporary copy)
     written_parses: bool | None = None  # Python's own parser on what was written
     refused: str = ""
@@ -54,6 +55,14 @@ class Outcome:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["seconds"] = round(self.seconds, 2)
         return data
+
+
+def _from(done: DoneEvent) -> dict[str, Any]:
+    stats = done.stats
+    return {"answer": done.text, "finish_reason": stats.finish_reason, "completion_tokens": stats.completion_tokens,
+            "speed": f"prompt {stats.prompt_tokens} tok ({stats.prompt_tokens_evaluated} evaluated), "
+                     f"ttft {stats.ttft_ms / 1000:.1f} s, {stats.completion_tokens} tok at "
+                     f"{stats.decode_tokens_per_s:.1f} tok/s, drafter {stats.drafter}"}
 
 
 def _drain(events: Iterator[Event]) -> tuple[DoneEvent, list[str]]:
@@ -95,8 +104,7 @@ def _infill(engine: Backend, case: Case, subject: Subject, path: Path, timeout: 
     expected = blanked_lines(subject.source, case.lines)
     exact = _normalized(expected) == _normalized(text[offset - len(_line_head(text, offset)) : offset] + done.text)
     return Outcome(
-        case.id, case.kind, run.passed, "" if run.passed else run.detail, answer=done.text,
-        finish_reason=done.stats.finish_reason, completion_tokens=done.stats.completion_tokens,
+        case.id, case.kind, run.passed, "" if run.passed else run.detail, **_from(done),
         details={"expected": expected, "exact": exact},
     )
 
@@ -118,8 +126,7 @@ def _explain(engine: Backend, case: Case, subject: Subject, path: Path) -> Outco
     facts = checks.check_facts(done.text, case.facts)
     reason = "" if facts.passed else "does not mention: " + ", ".join(facts.missing)
     return Outcome(
-        case.id, case.kind, facts.passed, reason, answer=done.text, finish_reason=done.stats.finish_reason,
-        completion_tokens=done.stats.completion_tokens,
+        case.id, case.kind, facts.passed, reason, **_from(done),
         details={"found": list(facts.found), "missing": list(facts.missing)},
     )
 
@@ -161,8 +168,7 @@ def apply_answer(case: Case, subject: Subject, task: Any, done: DoneEvent, timeo
 
     from ..cli_commands import _refusal  # the rule `fix --apply` follows: never write a cut or unparsable result
 
-    outcome = Outcome(case.id, case.kind, False, answer=done.text, finish_reason=done.stats.finish_reason,
-                      completion_tokens=done.stats.completion_tokens)
+    outcome = Outcome(case.id, case.kind, False, **_from(done))
     new_text = result_to_file(task, done.text)
     if new_text is None:
         outcome.reason = "no code in the answer"
