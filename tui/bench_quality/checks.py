@@ -106,7 +106,7 @@ class _StripDocstrings(ast.NodeTransformer):
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
                 first.value.value, str
             ):
-                node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+                node.body = body[1:] or [ast.Pass()]
         return node
 
 
@@ -178,7 +178,8 @@ class FactCheck:
 
 def check_facts(answer: str, facts: Iterable[str]) -> FactCheck:
     """Which facts (each a case-insensitive regular expression) the answer mentions."""
-    found, missing = [], []
+    found: list[str] = []
+    missing: list[str] = []
     for fact in facts:
         (found if re.search(fact, answer, re.IGNORECASE | re.DOTALL) else missing).append(fact)
     return FactCheck(tuple(found), tuple(missing))

@@ -11,6 +11,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from engine.errors import QcodeError
@@ -62,6 +63,13 @@ def rewrite_counts(outcomes: Sequence[Outcome]) -> dict[str, int]:
     }
 
 
+def _label(model: str | None) -> str:
+    """A model's name in the table: its registry name, or a GGUF path's file name without .gguf."""
+    if not model:
+        return "default"
+    return Path(model).stem if model.endswith(".gguf") or "/" in model else model
+
+
 def run_model(
     model: str | None, cases: Sequence[Case], args: argparse.Namespace, say: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -70,7 +78,7 @@ def run_model(
 
     settings = load_settings(model=model, threads=args.threads, draft=args.draft, n_ctx=args.ctx,
                              temperature=0.0, seed=SEED)
-    label = model or "default"
+    label = _label(model)
     say(f"loading {label}")
     started = time.perf_counter()
     engine = open_backend(settings)

@@ -90,10 +90,10 @@ def load_cases() -> list[Case]:
 def _case(item: dict[str, Any]) -> Case:
     return Case(
         id=item["id"], kind=item["kind"], subject=item["subject"], quick=item.get("quick", False),
-        lines=tuple(item["lines"]) if "lines" in item else None,  # type: ignore[arg-type]
+        lines=(item["lines"][0], item["lines"][1]) if "lines" in item else None,
         mutation=item.get("mutation"), instruction=item.get("instruction"),
         facts=tuple(item.get("facts", ())),
-        rename=tuple(item["rename"]) if "rename" in item else None,  # type: ignore[arg-type]
+        rename=(item["rename"][0], item["rename"][1]) if "rename" in item else None,
     )
 
 
