@@ -267,7 +267,7 @@ def test_bad_kind_is_one_line_and_no_model_loads(run_qcode) -> None:  # type: ig
 @pytest.mark.slow
 def test_three_cases_end_to_end_on_the_default_model(run_qcode) -> None:  # type: ignore[no-untyped-def]
     done = run_qcode(["bench", "--quality", "--json", "--cases",
-                      "infill-line/unhex:9,fix/unhex,explain/unhex", "--threads", "2"], timeout=900)
+                      "infill-line/unhex:9,fix/unhex,explain/unhex", "--threads", "2"], timeout=1800)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     (model,) = result["models"]
