@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from engine.events import DoneEvent, Stats
-from tui.bench_quality import checks, corpus
-from tui.bench_quality.cli import format_table, rewrite_counts, select_cases, summarize
-from tui.bench_quality.run import apply_answer, judge, rewrite_task
-from tui.bench_quality.sandbox import run_checks
+from tui.bench.quality import checks, corpus
+from tui.bench.quality.cli import format_table, rewrite_counts, select_cases, summarize
+from tui.bench.quality.run import apply_answer, judge, rewrite_task
+from tui.bench.quality.sandbox import run_checks
 
 SUBJECTS = corpus.load_subjects()
 CASES = corpus.load_cases()
@@ -100,7 +100,7 @@ def test_sandbox_passes_and_fails_with_the_failing_check() -> None:
     tests = "from subject import area\n\ndef test_area():\n    assert area(2, 3) == 6\n"
     assert run_checks(PLAIN, tests).passed
     failed = run_checks(PLAIN.replace("*", "+"), tests)
-    assert not failed.passed and failed.detail == "FAIL assert area(2, 3) == 6"
+    assert not failed.passed and failed.detail == "FAIL test_area: assert area(2, 3) == 6 (the left side gave 5)"
     broken = run_checks("def area(:\n", tests)
     assert not broken.passed and broken.detail.startswith("ERROR importing the code: SyntaxError")
 
@@ -245,7 +245,7 @@ def test_select_cases_and_the_table() -> None:
 
     with pytest.raises(QcodeError):
         select_cases(CASES, False, "bogus", "")
-    from tui.bench_quality.run import Outcome
+    from tui.bench.quality.run import Outcome
 
     outcomes = [Outcome("a", "fix", True, written=True, written_parses=True), Outcome("b", "fix", False)]
     result = {"model": "m", "name": "n", "quant": "Q4_K_S", "run_s": 1.0, "summary": summarize(outcomes),

@@ -137,6 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         rest.remove("--completion")
         return completion.main(rest)
+    if "--quality" in rest:  # answers checked by running them: their own benchmark
+        from .quality import cli as quality
+
+        rest.remove("--quality")
+        return quality.main(rest)
     parser = argparse.ArgumentParser(prog="qcode bench", description=__doc__)
     parser.add_argument("--drafters", default="none,ngram", help="comma-separated: none,ngram,mtp,model")
     parser.add_argument("--rounds", type=int, default=3, help="runs per task and drafter (median reported)")
@@ -150,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--completion", action="store_true",
                         help="completion latency after a one-character edit (qcode bench --completion --help)")
+    parser.add_argument("--quality", action="store_true",
+                        help="how often answers are right, checked by running them (qcode bench --quality --help)")
     args = parser.parse_args(rest)
     drafters = [d.strip() for d in args.drafters.split(",") if d.strip()]
     if "none" not in drafters:

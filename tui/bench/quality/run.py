@@ -1,10 +1,10 @@
 """Run the quality cases on one model through the product's own paths, and judge each result.
 
-- infills: `engine.tasks.complete_at` (what the editor and `qcode complete` use), the completion inserted at the
-  cursor, then the subject's checks;
-- rewrites (fix, hints, docs, rename): `run_task` with `--symbol`, `result_to_file`, the refusal rules of
-  `fix --apply`, and the same atomic write, onto a copy in a temporary folder; then the checks and the
-  kind's own judgement of the written file;
+- infills: `engine.completion.complete_at` (what the editor and `qcode complete` use, with the windows the
+  backend's measured prompt cost gives), the completion inserted at the cursor, then the subject's checks;
+- rewrites (fix, hints, docs, rename): what `qcode fix|refactor|doc FILE --symbol NAME --apply` does: `run_task`,
+  `rewrite_result` and its refusal rules, the same atomic write (onto a copy in a temporary folder); a fix gets the
+  failing checks' output as `fix` gets a failing test command's; then the checks and the kind's own judgement;
 - explain: `run_task`, and the facts the answer must mention.
 Every file the model's work touches lives in a temporary folder; the checks run in a separate process.
 """
@@ -78,12 +78,15 @@ def _drain(events: Iterator[Event]) -> tuple[DoneEvent, list[str]]:
     return done, notices
 
 
-def run_case(engine: Backend, case: Case, subject: Subject, timeout: float = DEFAULT_TIMEOUT_S) -> Outcome:
+def run_case(
+    engine: Backend, case: Case, subject: Subject, timeout: float = DEFAULT_TIMEOUT_S, windows: Any = None
+) -> Outcome:
+    """One case; `windows` (a CompletionBudget) fixes the infill prompt's windows, None takes the backend's."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qcode-quality-") as folder:
         path = Path(folder) / subject.filename
         if case.kind in ("infill-line", "infill-block"):
-            outcome = _infill(engine, case, subject, path, timeout)
+            outcome = _infill(engine, case, subject, path, timeout, windows)
         elif case.kind == "explain":
             outcome = _explain(engine, case, subject, path)
         else:
@@ -92,13 +95,14 @@ def run_case(engine: Backend, case: Case, subject: Subject, timeout: float = DEF
     return outcome
 
 
-def _infill(engine: Backend, case: Case, subject: Subject, path: Path, timeout: float) -> Outcome:
-    from engine.tasks import complete_at
+def _infill(engine: Backend, case: Case, subject: Subject, path: Path, timeout: float, windows: Any) -> Outcome:
+    from engine.completion import complete_at
 
     assert case.lines is not None
     text, offset = infill_input(subject.source, case.lines)
     path.write_text(text, encoding="utf-8")
-    done, _ = _drain(complete_at(engine, text, offset, language=LANGUAGE, cancel=threading.Event()))
+    done, _ = _drain(complete_at(engine, text, offset, language=LANGUAGE, cancel=threading.Event(), path=path,
+                                 budget=windows))
     result = text[:offset] + done.text + text[offset:]
     run = run_checks(result, subject.checks, timeout)
     expected = blanked_lines(subject.source, case.lines)
@@ -141,43 +145,46 @@ def rewrite_input(case: Case, subject: Subject) -> str:
     return subject.source
 
 
-def rewrite_task(case: Case, subject: Subject, path: Path) -> Any:
-    """The TaskInput a user's `qcode fix|refactor|doc FILE --symbol NAME` builds, on a copy at `path`."""
+def rewrite_task(case: Case, subject: Subject, path: Path, timeout: float = DEFAULT_TIMEOUT_S) -> Any:
+    """The TaskInput a user's `qcode fix|refactor|doc FILE --symbol NAME` builds, on a copy at `path`; a fix
+    carries the failing checks' output, as `qcode fix` carries a failing test command's."""
     from engine.tasks import TaskInput
 
     source = rewrite_input(case, subject)
     path.write_text(source, encoding="utf-8")
+    failure = run_checks(source, subject.checks, timeout).detail if case.kind == "fix" else None
     return TaskInput(
         _TASK_OF_KIND[case.kind], source, path=path, language=LANGUAGE, instruction=case.instruction,
-        symbol=subject.function,
+        symbol=subject.function, failure=failure,
     )
 
 
 def _rewrite(engine: Backend, case: Case, subject: Subject, path: Path, timeout: float) -> Outcome:
     from engine.tasks import run_task
 
-    task = rewrite_task(case, subject, path)
+    task = rewrite_task(case, subject, path, timeout)
     done, _ = _drain(run_task(engine, task, threading.Event()))
-    return apply_answer(case, subject, task, done, timeout)
+    return apply_answer(case, subject, task, done, timeout, engine.settings.prompts_dir)
 
 
-def apply_answer(case: Case, subject: Subject, task: Any, done: DoneEvent, timeout: float) -> Outcome:
+def apply_answer(
+    case: Case, subject: Subject, task: Any, done: DoneEvent, timeout: float, prompts_dir: Path | None = None
+) -> Outcome:
     """What `--apply` does with the answer (refuse, or write atomically to task.path), then the judgement."""
-    from engine.edit import atomic_write
-    from engine.tasks import result_to_file
-
-    from ..cli_commands import _refusal  # the rule `fix --apply` follows: never write a cut or unparsable result
+    from engine import files
+    from engine.tasks import rewrite_result
 
     outcome = Outcome(case.id, case.kind, False, **_from(done))
-    new_text = result_to_file(task, done.text)
-    if new_text is None:
+    rewrite = rewrite_result(task, done.text, done.stats.finish_reason, prompts_dir)
+    if rewrite.text is None:
         outcome.reason = "no code in the answer"
         return outcome
-    refusal = _refusal(done, new_text, LANGUAGE, False)
-    if refusal:
-        outcome.refused = outcome.reason = refusal
+    problem = rewrite.refusal(False)
+    if problem is not None:
+        outcome.refused = outcome.reason = problem.message()
+        outcome.details["refusals"] = [p.check for p in rewrite.problems]
         return outcome
-    atomic_write(task.path, new_text, backup=True)
+    files.write_text(task.path, rewrite.text, backup=True)
     outcome.written = True
     written = task.path.read_text(encoding="utf-8")
     tree = checks.parse(written)

@@ -11,6 +11,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ from .run import Outcome, run_case
 from .sandbox import DEFAULT_TIMEOUT_S
 
 PROG = "qcode bench --quality"
+# infill windows by default: the whole of every subject file (the completion's windows before they followed the
+# measured prompt cost), so the score is the model's and the same on every machine; --fim-windows measured takes
+# the windows this machine's completions use (they shrink with a slow or busy machine's prompt cost)
+FULL_WINDOWS = (1536, 512, 0)
 
 
 def _say(message: str) -> None:
@@ -73,7 +78,7 @@ def _label(model: str | None) -> str:
 def run_model(
     model: str | None, cases: Sequence[Case], args: argparse.Namespace, say: Callable[[str], None]
 ) -> dict[str, Any]:
-    from engine.backend import open_backend
+    from engine.loader import open_backend
     from engine.settings import load_settings
 
     settings = load_settings(model=model, threads=args.threads, draft=args.draft, n_ctx=args.ctx,
@@ -85,19 +90,25 @@ def run_model(
     load_s = time.perf_counter() - started
     subjects = load_subjects()
     outcomes: list[Outcome] = []
+    fim_windows = None
+    from engine.completion import CompletionBudget, completion_budget
+
+    windows = None if args.fim_windows == "measured" else CompletionBudget(*FULL_WINDOWS)
     try:
         for index, case in enumerate(cases, 1):
-            outcome = run_case(engine, case, subjects[case.subject], args.timeout)
+            outcome = run_case(engine, case, subjects[case.subject], args.timeout, windows)
             outcomes.append(outcome)
             verdict = "pass" if outcome.passed else f"FAIL ({outcome.reason[:100]})"
             say(f"[{index}/{len(cases)}] {label} {case.id}: {verdict} ({outcome.seconds:.1f} s; {outcome.speed})")
+        if any(case.kind.startswith("infill") for case in cases):
+            fim_windows = {"kind": args.fim_windows, **asdict(windows or completion_budget(engine))}
     finally:
         engine.close()
     info = engine.info
     return {
         "model": label, "name": info.name, "quant": info.quant, "file": str(info.path),
         "threads": settings.threads, "draft": settings.draft, "n_ctx": settings.n_ctx,
-        "load_s": round(load_s, 1), "run_s": round(sum(o.seconds for o in outcomes), 1),
+        "load_s": round(load_s, 1), "fim_windows": fim_windows, "run_s": round(sum(o.seconds for o in outcomes), 1),
         "summary": summarize(outcomes), "rewrite_counts": rewrite_counts(outcomes),
         "cases": [o.to_dict() for o in outcomes],
     }
@@ -112,6 +123,10 @@ def format_table(result: dict[str, Any]) -> str:
     ]
     for kind, row in result["summary"].items():
         lines.append(f"{kind:14} {row['passed']:6d} {row['cases']:6d} {row['rate']:6.0%}")
+    windows = result.get("fim_windows")
+    if windows:
+        lines.append(f"infill windows ({windows['kind']}, tokens): {windows['prefix_tokens']} before the cursor, "
+                     f"{windows['suffix_tokens']} after it, {windows['context_tokens']} of other files")
     lines.append(
         f"rewrites written although they do not parse: {counts['written_unparsable']} "
         f"(written {counts['written']}, refused {counts['refused']}, of {counts['rewrites']})"
@@ -129,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--draft", default=None, help="drafter (default: the setting); answers stay greedy")
     parser.add_argument("--ctx", type=int, default=None, help="context size in tokens (default: the setting)")
+    parser.add_argument("--fim-windows", choices=("full", "measured"), default="full",
+                        help="infill prompt windows: the whole file (default), or what this machine's measured "
+                             "prompt cost gives completions")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds the checks may run")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     return parser

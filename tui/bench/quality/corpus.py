@@ -1,6 +1,6 @@
 """The quality benchmark's corpus: subjects (standard-library functions with checks) and the cases made of them.
 
-Cases live in data/cases.json, derived once from the subjects by `python -m tui.bench_quality.corpus --write`
+Cases live in data/cases.json, derived once from the subjects by `python -m tui.bench.quality.corpus --write`
 (the derivation runs the checks to find lines and bugs the checks notice) and reviewed like code. Which lines
 are blanked and which bug is seeded follows a fixed seed, not anyone's choice.
 """
@@ -310,8 +310,8 @@ def mutations(subject: Subject) -> list[dict[str, Any]]:
     return list(unique.values())
 
 
-def fix_case(subject: Subject) -> tuple[dict[str, Any], str] | None:
-    """The seeded bug (the first, in seeded order, that the checks notice without hanging) and its failure."""
+def fix_case(subject: Subject) -> dict[str, Any] | None:
+    """The seeded bug: the first, in seeded order, that the checks notice without hanging."""
     for mutation in sorted(mutations(subject), key=lambda m: _order(f"{subject.name}:fix:{m}")):
         broken = apply_mutation(subject.source, mutation)
         try:
@@ -320,15 +320,8 @@ def fix_case(subject: Subject) -> tuple[dict[str, Any], str] | None:
             continue
         run = run_checks(broken, subject.checks, CHECK_TIMEOUT_S)
         if not run.passed and not run.timed_out:
-            return mutation, run.detail
+            return mutation
     return None
-
-
-def fix_instruction(failure: str) -> str:
-    """What a user would tell `qcode fix`: the check that fails."""
-    if failure.startswith("FAIL "):
-        return f"this check fails: {failure.removeprefix('FAIL ')}"
-    return f"this check fails: {failure.removeprefix('ERROR ')}"
 
 
 def derive(subjects: dict[str, Subject], progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
@@ -347,11 +340,9 @@ def derive(subjects: dict[str, Subject], progress: Callable[[str], None] | None 
         if block:
             by_kind["infill-block"].append({"id": f"infill-block/{name}:{block[0]}-{block[1]}", "subject": name,
                                             "lines": list(block)})
-        fix = fix_case(subject)
-        if fix:
-            mutation, failure = fix
-            by_kind["fix"].append({"id": f"fix/{name}", "subject": name, "mutation": mutation,
-                                   "instruction": fix_instruction(failure)})
+        mutation = fix_case(subject)
+        if mutation:
+            by_kind["fix"].append({"id": f"fix/{name}", "subject": name, "mutation": mutation})
         by_kind["hints"].append({"id": f"hints/{name}", "subject": name, "instruction": "add type hints"})
         by_kind["docs"].append({"id": f"docs/{name}", "subject": name})
         old, new = subject.rename
