@@ -164,7 +164,7 @@ class TraceDrafter(Drafter):
 class SampledMtp(Drafter):
     """The model's MTP drafter at full cost; which of its tokens are right follows a cited acceptance rate.
 
-    Chains `depth` head calls (the confidence cut-off is lifted by the caller), then marks the first j tokens right,
+    Chains up to `depth` head calls (the head drafts the length asked for), then marks the first j tokens right,
     j drawn from a geometric law with per-token acceptance p.
     """
 
@@ -172,6 +172,7 @@ class SampledMtp(Drafter):
 
     def __init__(self, inner: Any, answer: Sequence[int], depth: int, p: float, seed: int = 0) -> None:
         self.inner, self.answer, self.depth, self.p = inner, answer, depth, p
+        self.max_draft = min(depth, inner.max_draft or depth)  # as the engine's plan asks the head itself
         self.rng = random.Random(seed)
         self.prompt_len = 0
         self.proposals = 0
