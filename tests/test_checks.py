@@ -230,3 +230,19 @@ def test_crlf_file_keeps_crlf_and_no_doubled_carriage_return() -> None:
         assert result.text is not None
         assert "\r\r" not in result.text
         assert result.text == crlf.replace("def add(a, b):", "def add(a: int, b: int) -> int:")
+
+
+@pytest.mark.parametrize("kind", ["class", "def"])
+def test_deeply_nested_code_is_bounded(kind: str) -> None:
+    """1000 nested definitions (past tree-sitter's own depth): no recursion error, a one-line answer."""
+    from engine.code import enclosing_scope, fit_to_budget, outline
+
+    depth = 1000
+    text = "".join(" " * i + (f"class C{i}:\n" if kind == "class" else f"def f{i}():\n")
+                   for i in range(depth)) + " " * depth + "pass\n"
+    assert outline(text, "python") is not None
+    scope = enclosing_scope(text, "python", depth, 1)
+    fitted = fit_to_budget(text, "python", 500, lambda s: len(s) // 4)
+    assert fitted.trimmed and fitted.note is not None
+    problems = check_rewrite(text, text.replace("pass", "return 1"), "python", scope)
+    assert all("\n" not in p.reason for p in problems)
