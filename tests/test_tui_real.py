@@ -93,7 +93,7 @@ def test_real_model_loads_in_a_worker_with_a_visible_loading_state(
     finally:
         release.set()
         app.shutdown_engine()
-    assert app.load_error is None and app.backend is not None
+    assert app.load_error is None  # (shutdown_engine has let the backend go)
     assert "loading:" in states[0]
     assert "ready" in states[1]
     assert "Qwen2.5 Coder 1.5B Instruct GGUF Q4_K_S · kv q8_0 · draft auto" in states[1]
