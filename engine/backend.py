@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from .errors import GenerationError
-from .events import DoneEvent, Event, GenerationRequest
+from .events import ChatTurn, DoneEvent, Event, GenerationRequest
 from .fim import FimParts
 from .model import ModelInfo
 from .settings import QcodeSettings
@@ -34,6 +34,11 @@ class Backend(Protocol):
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` without BOS (a remote backend may estimate)."""
+        ...
+
+    def count_turn_tokens(self, turn: ChatTurn) -> int:
+        """Tokens of a chat turn as this backend sends it, its template's own included (a remote backend may
+        estimate)."""
         ...
 
     def fim_prompt(self, parts: FimParts) -> str | list[int]:

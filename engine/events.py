@@ -12,10 +12,21 @@ CUT_OFF: frozenset[str] = frozenset({"length", "cancelled", "context", "partial"
 
 
 @dataclass(frozen=True)
+class ChatTurn:
+    """A single-turn chat: the embedded engine renders it with the model's chat template (a plain format for a base
+    model), a server in chat mode receives it as messages."""
+
+    system: str
+    user: str
+    prefill: str = ""  # the answer's start (an opening code fence), so the model writes code straight away
+    think: bool = False  # the template's thinking block (Qwen3's enable_thinking)
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """One single-turn request. `None` fields take the engine's settings."""
 
-    prompt: str | list[int]
+    prompt: ChatTurn | str | list[int]  # a chat turn, or a raw prompt as text or tokens
     max_tokens: int | None = None
     temperature: float | None = None
     top_k: int | None = None
@@ -23,7 +34,7 @@ class GenerationRequest:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     drafter: str | None = None  # none, ngram, mtp, model, auto
-    # the first prefix_chars characters of a text prompt are a reusable prefix (a task's system part)
+    # the first prefix_chars characters of a raw text prompt are a reusable prefix (a chat turn's is its system part)
     prefix_chars: int = 0
     # text the answer is likely to copy (the code being edited), or its tokens: the n-gram drafter searches it first
     reference: str | list[int] = ""

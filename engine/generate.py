@@ -31,9 +31,10 @@ from .draft.base import Drafter
 from .draft.plan import DraftPlan, DraftSource, Proposal, Shadow
 from .draft.select import SourceSpec, choose_drafter
 from .errors import ContextError
-from .events import DoneEvent, Event, FinishReason, GenerationRequest, Stats, TextEvent
+from .events import ChatTurn, DoneEvent, Event, FinishReason, GenerationRequest, Stats, TextEvent
 from .fim import FimParts, Marker, layout
 from .model import ModelInfo, Progress, read_model_info, resolve_model_path
+from .prompts import render_turn
 from .runtime import Runtime, RuntimeConfig, device_description
 from .settings import QcodeSettings
 from .text_stream import TextStream
@@ -48,6 +49,8 @@ class _Job:
 
     request: GenerationRequest
     prompt: list[int]
+    prefix_len: int  # the prompt's reusable prefix (a chat turn's system part), in tokens
+    stop: tuple[str, ...]  # the request's stops and its prompt format's
     plan: DraftPlan | None
     draft_max: int
     max_new: int
@@ -167,7 +170,7 @@ class Engine(OneRequestAtATime):
     def _stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
         settings = self.settings
         started = time.perf_counter()
-        prompt = self._prompt_tokens(request)
+        prompt, prefix_len, format_stops = self._prompt(request)
         if not prompt:
             raise ContextError("the prompt is empty")
         if len(prompt) >= self.n_ctx - 1:
@@ -186,7 +189,8 @@ class Engine(OneRequestAtATime):
             model=self.info.name,
         )
         samp = self._sampling(request)
-        job = _Job(request, prompt, plan, draft_max, max_new, limited_by_context, stats, samp, cancel, started)
+        job = _Job(request, prompt, prefix_len, request.stop + format_stops, plan, draft_max, max_new,
+                   limited_by_context, stats, samp, cancel, started)
         try:
             yield from self._run(job)
         finally:
@@ -200,7 +204,7 @@ class Engine(OneRequestAtATime):
 
         # 1. bring the context to the longest reusable prefix, then evaluate the rest of the prompt
         reused = cache.prepare(prompt)
-        prefix_len = self._prefix_boundary(request, prompt)
+        prefix_len = job.prefix_len
         if prefix_len > reused and not cache.has_prefix(prompt[:prefix_len]):
             if not self.evaluate(prompt[reused:prefix_len], cancel, want_logits=False):
                 yield self._cancelled(stats, "")
@@ -213,7 +217,7 @@ class Engine(OneRequestAtATime):
             return
 
         # 2. generate: each step decodes the pending token plus a draft, and keeps what the target agrees with
-        text = TextStream(request.stop)
+        text = TextStream(job.stop)
         history = list(prompt)
         reference = (
             self.tokenize(request.reference, add_bos=False) if isinstance(request.reference, str)
@@ -298,16 +302,31 @@ class Engine(OneRequestAtATime):
         yield DoneEvent(text.text, stats, tuple(history[len(prompt) :]))
 
     # --- pieces of the loop -----------------------------------------------------------------------
-    def _prompt_tokens(self, request: GenerationRequest) -> list[int]:
-        if isinstance(request.prompt, str):
-            return self.tokenize(request.prompt)
-        return list(request.prompt)
+    def prompt_tokens(self, request: GenerationRequest) -> list[int]:
+        """The tokens the engine evaluates for `request` (a chat turn rendered with the model's template)."""
+        return self._prompt(request)[0]
 
-    def _prefix_boundary(self, request: GenerationRequest, prompt: Sequence[int]) -> int:
-        """Tokens of the request's reusable prefix, if it tokenizes as a prefix of the prompt."""
-        if not isinstance(request.prompt, str) or request.prefix_chars <= 0:
+    def count_turn_tokens(self, turn: ChatTurn) -> int:
+        return self.count_tokens(render_turn(self.info, turn).text)
+
+    def _prompt(self, request: GenerationRequest) -> tuple[list[int], int, tuple[str, ...]]:
+        """The prompt's tokens, how many of them are its reusable prefix, and the stops its format adds."""
+        prompt = request.prompt
+        if isinstance(prompt, ChatTurn):
+            built = render_turn(self.info, prompt)
+            text, prefix_chars, stops = built.text, built.prefix_chars, built.stops
+        elif isinstance(prompt, str):
+            text, prefix_chars, stops = prompt, request.prefix_chars, ()
+        else:
+            return list(prompt), 0, ()
+        tokens = self.tokenize(text)
+        return tokens, self._prefix_boundary(text, prefix_chars, tokens), stops
+
+    def _prefix_boundary(self, text: str, prefix_chars: int, prompt: Sequence[int]) -> int:
+        """Tokens of the text's first `prefix_chars` characters, if they tokenize as a prefix of the prompt."""
+        if prefix_chars <= 0:
             return 0
-        prefix = self.tokenize(request.prompt[: request.prefix_chars])
+        prefix = self.tokenize(text[:prefix_chars])
         if len(prefix) >= len(prompt) or list(prompt[: len(prefix)]) != prefix:
             return 0
         return len(prefix)

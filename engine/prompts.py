@@ -13,6 +13,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import QcodeError, SettingsError, TemplateError
+from .events import ChatTurn
 from .model import ModelInfo
 
 _SENTINEL = "\x00qcode-user-turn\x00"
@@ -73,6 +74,11 @@ def render(name: str, override_dir: Path | None, **variables: Any) -> str:
 class BuiltPrompt:
     text: str
     prefix_chars: int  # text[:prefix_chars] is the same for every request of this task
+    stops: tuple[str, ...] = ()  # where an answer in this format ends, besides the model's end token
+
+
+# a base model in the plain format tends to start another "### Task" section after a prose answer
+PLAIN_PROSE_STOPS = ("\n### ",)
 
 
 def build_prompt(
@@ -88,7 +94,13 @@ def build_prompt(
         text = head.replace(_SENTINEL, user)
         return BuiltPrompt(text + prefill, prefix_chars)
     head = f"{system}\n\n"
-    return BuiltPrompt(f"{head}### Task\n{user}\n\n### Answer\n{prefill}", len(head))
+    stops = () if prefill else PLAIN_PROSE_STOPS
+    return BuiltPrompt(f"{head}### Task\n{user}\n\n### Answer\n{prefill}", len(head), stops)
+
+
+def render_turn(info: ModelInfo, turn: ChatTurn) -> BuiltPrompt:
+    """A chat turn as the model reads it (build_prompt)."""
+    return build_prompt(info, turn.system, turn.user, prefill=turn.prefill, think=turn.think)
 
 
 def _render_chat(template: str, system: str, user: str, think: bool) -> str:

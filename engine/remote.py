@@ -7,9 +7,9 @@ How prompts travel (decided once, when the backend opens):
   model file readable on this machine (/props model_path, or llama-cpp-python's model id), else from llama-server's
   /props. A base model without a template gets the plain format, as in the embedded engine.
 - chat mode: when no template is known (vLLM, a remote llama-cpp-python) the server applies its own template:
-  the tasks' prompt is rendered through a marker template (CHAT_TEMPLATE below) that this module parses back into
-  system and user messages for /v1/chat/completions; a code task's opening fence goes as an assistant prefill
-  (continue_final_message) and, for servers that ignore that, an echoed fence is dropped and stops apply here.
+  a request's chat turn goes as system and user messages to /v1/chat/completions; a code task's opening fence goes
+  as an assistant prefill (continue_final_message) and, for servers that ignore that, an echoed fence is dropped and
+  stops apply here.
 Completion at a cursor always uses /v1/completions: a text FIM prompt when the server's tokenizer knows FIM marker
 tokens (llama-cpp-python's `suffix` parameter is not used: it puts token id 0 where the FIM tokens belong), else
 the prefix alone.
@@ -31,10 +31,10 @@ from typing import Any
 
 from .backend import OneRequestAtATime
 from .errors import ContextError, ModelError
-from .events import DoneEvent, Event, FinishReason, GenerationRequest, NoticeEvent, Stats, TextEvent
+from .events import ChatTurn, DoneEvent, Event, FinishReason, GenerationRequest, NoticeEvent, Stats, TextEvent
 from .fim import QWEN_MARKERS, FimParts, Marker, render_text
 from .model import FIM_MARKERS, ModelInfo, Progress, read_model_info
-from .prompts import build_prompt
+from .prompts import build_prompt, render_turn
 from .remote_http import (
     SSE_LINE_MAX,
     Http,
@@ -47,46 +47,13 @@ from .remote_http import (
 from .settings import QcodeSettings
 from .text_stream import TextStream
 
-__all__ = ["CHAT_TEMPLATE", "RemoteEngine", "ServerError"]
+__all__ = ["RemoteEngine", "ServerError"]
 
-# A chat "template" that keeps the messages apart with ASCII separators, so that chat mode can hand the server
-# real messages while engine.tasks builds its prompts unchanged.
-_MAGIC = "\x1eqcode-chat"
-_SYSTEM, _USER, _THINK, _ASSISTANT = "\x1esystem\x1f", "\x1euser\x1f", "\x1ethink\x1f", "\x1eassistant\x1f"
-CHAT_TEMPLATE = (
-    _MAGIC + "{% for m in messages %}\x1e{{ m['role'] }}\x1f{{ m['content'] }}{% endfor %}"
-    + _THINK + "{{ 'on' if enable_thinking else 'off' }}" + _ASSISTANT
-)
 ESTIMATE_CHARS_PER_TOKEN = 3
+# what a server's chat template adds to a turn's text (role headers), unseen in chat mode: a generous estimate
+CHAT_TURN_OVERHEAD_TOKENS = 16
 _COUNT_CACHE = 512
 _FENCE = "```"
-
-
-@dataclasses.dataclass(frozen=True)
-class ChatPrompt:
-    system: str
-    user: str
-    think: bool
-    prefill: str
-
-
-def parse_chat_prompt(prompt: str) -> ChatPrompt | None:
-    """The messages inside a prompt rendered with CHAT_TEMPLATE; None for any other prompt.
-
-    The user's text may hold anything (even the separators), so it is cut from the first user marker to the
-    last think marker.
-    """
-    if not prompt.startswith(_MAGIC):
-        return None
-    body = prompt[len(_MAGIC) :]
-    think_at = body.rfind(_THINK)
-    user_at = body.find(_USER)
-    if think_at < 0 or user_at < 0 or user_at > think_at:
-        return None
-    system = body[:user_at].removeprefix(_SYSTEM)
-    user = body[user_at + len(_USER) : think_at]
-    flag, _, prefill = body[think_at + len(_THINK) :].partition(_ASSISTANT)
-    return ChatPrompt(system, user, flag == "on", prefill)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,11 +143,12 @@ class RemoteEngine(OneRequestAtATime):
                 chat_template=(template.strip() or None) if template else None, n_nextn_layers=0,
                 is_hybrid=False, is_recurrent=False, n_swa=0,
             )
-            if info.chat_template is None or not _renders(info):
-                info = dataclasses.replace(info, chat_template=CHAT_TEMPLATE)
+        # chat mode: no template qcode can render, so the server applies its own to the turn's messages
+        self.chat_mode = self.local_gguf is None and (info.chat_template is None or not _renders(info))
+        if self.chat_mode:
+            info = dataclasses.replace(info, chat_template=None)
         self.fim_markers = self._find_fim() if info.has_fim else None
         self.info = dataclasses.replace(info, has_fim=self.fim_markers is not None)
-        self.chat_mode = self.info.chat_template == CHAT_TEMPLATE
 
     def _optional(self, method: str, path: str, body: Any = None) -> Any:
         """An endpoint only some servers have: None where it is missing or fails (a refused key still raises)."""
@@ -268,6 +236,11 @@ class RemoteEngine(OneRequestAtATime):
             self._counts.move_to_end(text)
         return cached
 
+    def count_turn_tokens(self, turn: ChatTurn) -> int:
+        if self.chat_mode:
+            return self.count_tokens(f"{turn.system}\n{turn.user}\n{turn.prefill}") + CHAT_TURN_OVERHEAD_TOKENS
+        return self.count_tokens(render_turn(self.info, turn).text)
+
     def fim_prompt(self, parts: FimParts) -> str:
         return render_text(parts, self.fim_markers or {})
 
@@ -306,17 +279,26 @@ class RemoteEngine(OneRequestAtATime):
     def _stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
         s = self.settings
         started = time.perf_counter()
-        chat = parse_chat_prompt(request.prompt) if isinstance(request.prompt, str) else None
-        if isinstance(request.prompt, str):
-            # the server adds BOS where the model wants one; llama-cpp-python's tokenizer tells us so
-            prompt_tokens = self.count_tokens(request.prompt) + (self.tokenizer.bos if self.tokenizer else 0)
+        stops, chat = request.stop, None  # chat: the turn the server renders (chat mode)
+        prompt: str | list[int] = ""  # else the prompt sent raw, rendered here
+        if not isinstance(request.prompt, ChatTurn):
+            prompt = request.prompt
+        elif self.chat_mode:
+            chat = request.prompt
         else:
-            prompt_tokens = len(request.prompt)
-        if not request.prompt:
+            built = render_turn(self.info, request.prompt)
+            prompt, stops = built.text, stops + built.stops
+        if not (chat or prompt):
             raise ContextError("the prompt is empty")
+        if isinstance(prompt, list):
+            prompt_tokens = len(prompt)
+        else:
+            # the server adds BOS where the model wants one; llama-cpp-python's tokenizer tells us so
+            counted = self.count_turn_tokens(chat) if chat else self.count_tokens(prompt)
+            prompt_tokens = counted + (self.tokenizer.bos if self.tokenizer else 0)
         max_new = request.max_tokens or s.max_tokens
         limited = False
-        if self.exact_counts or not isinstance(request.prompt, str):
+        if self.exact_counts or isinstance(prompt, list):
             if prompt_tokens >= self.n_ctx - 1:
                 raise ContextError(f"the prompt is {prompt_tokens} tokens but the server's context holds "
                                    f"{self.n_ctx}; give less input" + ("" if self.n_ctx_source == "server"
@@ -341,8 +323,8 @@ class RemoteEngine(OneRequestAtATime):
             body["repeat_penalty"] = 1.0
         # a chat model may repeat the prefilled fence itself: then its stops are applied here, after the echo
         local_stops = bool(chat and chat.prefill)
-        if request.stop and not local_stops:
-            body["stop"] = list(request.stop)
+        if stops and not local_stops:
+            body["stop"] = list(stops)
         if chat is not None:
             path = f"{self.http.where.api}/chat/completions"
             messages = [{"role": "system", "content": chat.system}] if chat.system.strip() else []
@@ -354,16 +336,16 @@ class RemoteEngine(OneRequestAtATime):
             body["chat_template_kwargs"] = {"enable_thinking": chat.think}
         else:
             path = f"{self.http.where.api}/completions"
-            body["prompt"] = request.prompt
+            body["prompt"] = prompt
         stats = Stats(prompt_tokens=prompt_tokens, prompt_tokens_evaluated=prompt_tokens, drafter="server",
                       kv_type=self.kv_type, model=self.info.name)
-        yield from self._run(path, body, request, stats, cancel, started, chat, limited)
+        yield from self._run(path, body, stops, stats, cancel, started, chat, limited)
 
     def _run(
-        self, path: str, body: dict[str, Any], request: GenerationRequest, stats: Stats, cancel: threading.Event,
-        started: float, chat: ChatPrompt | None, limited: bool,
+        self, path: str, body: dict[str, Any], stops: tuple[str, ...], stats: Stats, cancel: threading.Event,
+        started: float, chat: ChatTurn | None, limited: bool,
     ) -> Iterator[Event]:
-        text = TextStream(request.stop if chat and chat.prefill else ())
+        text = TextStream(stops if chat and chat.prefill else ())
         echo = _EchoFilter(chat.prefill if chat else "")
         if cancel.is_set():
             yield DoneEvent("", dataclasses.replace(stats, finish_reason="cancelled"))
@@ -448,7 +430,7 @@ class RemoteEngine(OneRequestAtATime):
             if server_finish == "length":
                 finish = "context" if limited else "length"
             else:
-                finish = "stop" if request.stop and server_finish == "stop" else "eog"
+                finish = "stop" if stops and server_finish == "stop" else "eog"
         self._fill_stats(stats, usage, timings, text.text, chunks, first_at, finish)
         yield DoneEvent(text.text, stats)
 

@@ -19,8 +19,8 @@ from .checks import Problem, blocking, check_rewrite
 from .completion import complete_at as complete_at
 from .completion import warm_completion as warm_completion
 from .errors import ContextError, InputError
-from .events import Event, GenerationRequest, NoticeEvent
-from .prompts import build_prompt, render
+from .events import ChatTurn, Event, GenerationRequest, NoticeEvent
+from .prompts import render
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -118,11 +118,6 @@ def _keep_tail(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -
     return "[... earlier output left out]\n" + tail
 
 
-def _prose_stops(engine: Backend) -> tuple[str, ...]:
-    # a base model in the plain format tends to start another "### Task" section after its answer
-    return () if engine.info.chat_template else ("\n### ",)
-
-
 def build_request(engine: Backend, task: TaskInput) -> tuple[GenerationRequest, list[str]]:
     """The request for a task and the notices the user should see (what was trimmed)."""
     if task.task not in TASKS:
@@ -142,11 +137,11 @@ def build_request(engine: Backend, task: TaskInput) -> tuple[GenerationRequest, 
     system = render("system", settings.prompts_dir)
     prefill = f"```{variables['fence']}\n" if task.task in CODE_ANSWER_TASKS else ""
 
-    def assemble(code: str, context: str) -> str:
+    def turn(code: str, context: str) -> ChatTurn:
         user = render(task.task, settings.prompts_dir, code=code, context=context, **variables)
-        return build_prompt(engine.info, system, user, prefill=prefill, think=settings.think).text
+        return ChatTurn(system, user, prefill=prefill, think=settings.think)
 
-    overhead = engine.count_tokens(assemble("", ""))
+    overhead = engine.count_turn_tokens(turn("", ""))
     notices: list[str] = []
     target = task.code[focus.start_byte : focus.end_byte] if focus else task.code
     max_tokens = settings.max_tokens
@@ -185,13 +180,10 @@ def build_request(engine: Backend, task: TaskInput) -> tuple[GenerationRequest, 
             context_text = outline if engine.count_tokens(outline) < max(budget, 0) else ""
     # the model sees LF line ends whatever the file has: splice gives the file its own back
     code_text, context_text = _lf(code_text), _lf(context_text)
-    user = render(task.task, settings.prompts_dir, code=code_text, context=context_text, **variables)
-    built = build_prompt(engine.info, system, user, prefill=prefill, think=settings.think)
     request = GenerationRequest(
-        prompt=built.text,
+        prompt=turn(code_text, context_text),  # the backend renders it (its system part is the reusable prefix)
         max_tokens=max_tokens,
-        stop=(CODE_FENCE_END,) if prefill else _prose_stops(engine),
-        prefix_chars=built.prefix_chars,
+        stop=(CODE_FENCE_END,) if prefill else (),
         reference=code_text if prefill else "",
     )
     return request, notices

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from engine.backend import Backend
 from engine.errors import GenerationError, ModelError
-from engine.events import DoneEvent, Event, FinishReason, GenerationRequest, NoticeEvent, Stats, TextEvent
+from engine.events import ChatTurn, DoneEvent, Event, FinishReason, GenerationRequest, NoticeEvent, Stats, TextEvent
 from engine.fim import FimParts
 from engine.model import ModelInfo
 from engine.settings import QcodeSettings, load_settings
@@ -80,6 +80,9 @@ class FakeEngine:
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)
+
+    def count_turn_tokens(self, turn: ChatTurn) -> int:
+        return self.count_tokens(f"{turn.system}\n{turn.user}\n{turn.prefill}")
 
     def fim_prompt(self, parts: FimParts) -> str:
         return f"COMPLETE\n{parts.prefix}<CURSOR>{parts.suffix or ''}"

@@ -29,7 +29,7 @@ from synthetic_qwen35 import synthetic_qwen35_path  # noqa: E402
 
 from engine.events import DoneEvent, GenerationRequest  # noqa: E402
 from engine.fim import FimParts  # noqa: E402
-from engine.remote import CHAT_TEMPLATE, RemoteEngine  # noqa: E402
+from engine.remote import RemoteEngine  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
 from engine.tasks import TaskInput, complete_at, run_task  # noqa: E402
 
@@ -75,7 +75,7 @@ def exercise(label: str, port: int) -> None:
     print(f"   complete: {done.text!r} {done.stats.one_line()}")
     # the chat path (vLLM's), on llama-server: system+user messages and an assistant prefill
     chat = RemoteEngine(load_settings(server_url=f"http://127.0.0.1:{port}/v1", max_tokens=24))
-    chat.info = dataclasses.replace(chat.info, chat_template=CHAT_TEMPLATE)
+    chat.chat_mode, chat.info = True, dataclasses.replace(chat.info, chat_template=None)
     for task in (TaskInput("explain", CODE, language="python"),
                  TaskInput("refactor", CODE, language="python", instruction="rename mul to times")):
         done = final(run_task(chat, task))

@@ -12,6 +12,7 @@ import pytest
 from samples import CODE
 
 from engine import files
+from engine.events import ChatTurn
 from engine.gate import OUTPUT_MAX_BYTES, run_tests, write_tested
 from engine.tasks import FAILURE_MAX_TOKENS, TaskInput, build_request
 
@@ -79,19 +80,20 @@ def test_the_failure_output_goes_into_the_fix_prompt_trimmed_to_its_end(real_eng
                          "1 failed, 3000 passed in 0.52s"])
     task = TaskInput("fix", CODE, path=Path("calc.py"), symbol="mul", failure=failure)
     request, _ = build_request(real_engine, task)
-    assert isinstance(request.prompt, str)
-    assert "1 failed, 3000 passed" in request.prompt and "E       assert 5 == 6" in request.prompt
-    assert "test_case_0 PASSED" not in request.prompt and "[... earlier output left out]" in request.prompt
-    shown = request.prompt[request.prompt.index("[... earlier output left out]") :]
+    assert isinstance(request.prompt, ChatTurn)
+    user = request.prompt.user
+    assert "1 failed, 3000 passed" in user and "E       assert 5 == 6" in user
+    assert "test_case_0 PASSED" not in user and "[... earlier output left out]" in user
+    shown = user[user.index("[... earlier output left out]") :]
     shown = shown[: shown.index("1 failed, 3000 passed") + 30]
     assert real_engine.count_tokens(shown) <= FAILURE_MAX_TOKENS + 16
     # without a failure the prompt says nothing about tests
     plain, _ = build_request(real_engine, TaskInput("fix", CODE, path=Path("calc.py"), symbol="mul"))
-    assert isinstance(plain.prompt, str) and "tests fail" not in plain.prompt
+    assert isinstance(plain.prompt, ChatTurn) and "tests fail" not in plain.prompt.user
 
 
 @pytest.mark.parametrize("task", ["refactor", "doc"])
 def test_only_fix_shows_the_failure(real_engine: Any, task: str) -> None:
     request, _ = build_request(real_engine, TaskInput(task, CODE, symbol="mul", instruction="x",
                                                       failure="E   assert 5 == 6"))
-    assert isinstance(request.prompt, str) and "assert 5 == 6" not in request.prompt
+    assert isinstance(request.prompt, ChatTurn) and "assert 5 == 6" not in request.prompt.user

@@ -262,6 +262,7 @@ class FaultServer(http.server.ThreadingHTTPServer):
     ending: str = "drop"
     template: str | None = None
     requests: ClassVar[list[str]] = []
+    bodies: ClassVar[list[Any]] = []  # the JSON body of every POST
     # a silent or stalled answer lasts until the test ends: no timing race with the client's timeout
     release = threading.Event()
 
@@ -289,8 +290,9 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": "not found"}})
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         FaultServer.requests.append(self.path)
+        FaultServer.bodies.append(json.loads(raw or b"null"))
         if self.path not in ("/v1/completions", "/v1/chat/completions"):
             self._json(404, {"error": {"message": "not found"}})
             return
@@ -349,7 +351,7 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
 def fault_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultServer]:
     server = FaultServer(("127.0.0.1", 0), FaultHandler)
     server.release = threading.Event()
-    FaultServer.requests = []
+    FaultServer.requests, FaultServer.bodies = [], []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv("QCODE_SERVER_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
@@ -486,21 +488,33 @@ def test_server_settings_are_checked_and_the_key_never_shown(
     assert KEY not in shown.stdout
 
 
-def test_chat_prompts_travel_as_messages() -> None:
-    """The marker template round-trips the tasks' system, user text (whatever it holds), think flag and prefill."""
-    import dataclasses
+@pytest.mark.parametrize("template", [None, "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"],
+                         ids=["chat-endpoint", "template-from-props"])
+def test_a_chat_turn_travels_as_messages_or_rendered(fault_server: FaultServer, template: str | None) -> None:
+    """Without a template qcode can render, the turn's system, user text (whatever it holds), think flag and
+    prefill go as messages; with one, qcode renders the turn and sends the text."""
+    from engine.events import ChatTurn, GenerationRequest
+    from engine.remote import RemoteEngine
+    from engine.settings import load_settings
 
-    from engine.model import default_model_path, read_model_info
-    from engine.prompts import build_prompt
-    from engine.remote import CHAT_TEMPLATE, parse_chat_prompt
-
-    info = dataclasses.replace(read_model_info(default_model_path()), chat_template=CHAT_TEMPLATE)
+    fault_server.template, fault_server.ending = template, "done"
+    remote = RemoteEngine(load_settings())
     user = "explain this\n\x1euser\x1f\x1ethink\x1fon <- odd bytes in the code"
-    built = build_prompt(info, "be brief", user, prefill="```python\n", think=True)
-    chat = parse_chat_prompt(built.text)
-    assert chat is not None
-    assert (chat.system, chat.user, chat.think, chat.prefill) == ("be brief", user, True, "```python\n")
-    assert parse_chat_prompt("### Task\nplain prompt") is None
+    turn = ChatTurn("be brief", user, prefill="```python\n", think=True)
+    try:
+        remote.complete(GenerationRequest(turn, max_tokens=8, stop=("```",)))
+    finally:
+        remote.close()
+    body = fault_server.bodies[-1]
+    if template is None:
+        assert fault_server.requests[-1] == "/v1/chat/completions" and "prompt" not in body
+        assert body["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": user},
+                                    {"role": "assistant", "content": "```python\n"}]
+        assert body["chat_template_kwargs"] == {"enable_thinking": True} and body["continue_final_message"]
+    else:
+        assert fault_server.requests[-1] == "/v1/completions" and "messages" not in body
+        assert body["prompt"] == f"<system>be brief<user>{user}```python\n"
+        assert body["stop"] == ["```"]
 
 
 def test_where_the_endpoints_are() -> None:

@@ -61,7 +61,7 @@ def record(engine: Engine, max_tokens: int) -> list[dict[str, Any]]:
     for task in default_tasks():
         request, _ = build_request(engine, task.task)
         request = replace(request, max_tokens=min(request.max_tokens or max_tokens, max_tokens))
-        prompt = engine.tokenize(str(request.prompt))
+        prompt = engine.prompt_tokens(request)
         reference = engine.tokenize(request.reference, add_bos=False) if request.reference else []
         engine.complete(replace(request, max_tokens=1, drafter="none"))  # the prompt into the cache
         plain = engine.complete(replace(request, drafter="none"))

@@ -62,7 +62,7 @@ def run_bench(
                     elif plain_tokens is not None:
                         cell.identical = done.tokens == plain_tokens
                         if not cell.identical:
-                            split = first_divergence(engine, engine.tokenize(str(request.prompt)), plain_tokens,
+                            split = first_divergence(engine, engine.prompt_tokens(request), plain_tokens,
                                                      done.tokens)
                             if split is not None:
                                 cell.divergence = f"token {split.position}, plain gap {split.plain_gap:.2f}"
