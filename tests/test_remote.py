@@ -174,7 +174,8 @@ class TestTemplateFromTheModelFile:
         facts = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in done.stdout.splitlines())
         assert facts["server kind"] == "llama-cpp-python"
         assert facts["facts from"].startswith("the model file ") and facts["quant type"] == "Q4_K_S"
-        assert facts["prompts"].startswith("plain format")  # the default model is a base model
+        # the default model has a chat template, read from its file: qcode renders the prompts
+        assert facts["prompts"] == "the model's chat template, rendered by qcode (/v1/completions)"
         assert facts["token counts"] == "the server (/extras/tokenize)"
         assert facts["API key"] == "from $QCODE_API_KEY"
         assert KEY not in done.stdout + done.stderr

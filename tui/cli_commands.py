@@ -597,7 +597,7 @@ def _server_model(settings: QcodeSettings, as_json: bool) -> int:
             data = remote.info.to_dict()
             data.update(
                 server=settings.server_url, server_kind=remote.flavor, server_model=remote.model_id,
-                n_ctx=remote.n_ctx, fim_markers=list(remote.fim_markers or ()),
+                n_ctx=remote.n_ctx, fim_markers=list((remote.fim_markers or {}).values()),
                 chat_endpoint=remote.chat_mode, exact_token_counts=remote.exact_counts,
             )
             print_json(data)
