@@ -11,6 +11,7 @@ import pytest
 from engine import code, languages
 from engine.code import (
     Span,
+    definitions,
     detect_language,
     enclosing_scope,
     find_symbol,
@@ -190,7 +191,7 @@ def test_grammars_are_the_shipped_wheels() -> None:
 def test_missing_grammar_wheel_degrades_to_plain_text(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(languages._GRAMMARS, "python", ("tree_sitter_not_installed", "language"))
     languages.get_language.cache_clear()
-    code._analyze.cache_clear()
+    definitions.analyze.cache_clear()
     try:
         assert not has_grammar("python")
         assert parse(TEXTWRAP, "python") is None
@@ -203,7 +204,7 @@ def test_missing_grammar_wheel_degrades_to_plain_text(monkeypatch: pytest.Monkey
     finally:
         monkeypatch.undo()
         languages.get_language.cache_clear()
-        code._analyze.cache_clear()
+        definitions.analyze.cache_clear()
     assert has_grammar("python")
 
 
