@@ -6,9 +6,9 @@ checkpoints of the recurrent part at known positions and restores the nearest on
 the attention part is truncated as usual. Task prefixes (the system prompt of each task) are kept as full snapshots,
 so switching between tasks restores a prefix instead of recomputing it.
 
-A checkpoint is a copy of the whole recurrent state (157 MB for Qwen3.6-27B; 0.25 s from an H100), so checkpoints
+A checkpoint is a copy of the whole recurrent state (hundreds of megabytes for a 27B hybrid model), so checkpoints
 are paced by measured cost: one is taken only when the evaluation it would save took a few times longer than a copy.
-Checkpointing after every 512-token batch halved the 27B's prompt speed (1272 against 2501 tok/s).
+Checkpointing after every prompt batch halved a 27B's prompt speed (bench/gpu/RESULTS.md, "The engine").
 """
 
 from __future__ import annotations

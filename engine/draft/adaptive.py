@@ -6,9 +6,9 @@ verifying k drafts is the measured time of a decode call of k+1 tokens, relative
 real decode timings (a CPU and a GPU have very different curves). Drafting pauses when no k beats plain decoding.
 
 A fresh CostModel only knows a prior, and it learns c(n) only for the n it tries, so a curve with a cheap far end
-(an H100 verifies 16 tokens for about the price of 8) is never discovered online. `calibrate` times every n once;
-`save_calibration` / `load_calibration` keep the result per card, model and KV type, so the next process starts
-from the card's real curve.
+(a GPU's flattens: long calls cost little more than middling ones) is never discovered online. `calibrate` times
+every n once; `save_calibration` / `load_calibration` keep the result per card, model and KV type, so the next
+process starts from the card's real curve.
 """
 
 from __future__ import annotations
@@ -20,21 +20,21 @@ import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-# Verify cost of n tokens relative to one before anything is measured: a guess between a CPU (~0.45 per extra token)
-# and a GPU (~0.1); real timings replace it within a few steps.
+# Verify cost of n tokens relative to one before anything is measured: a guess between a CPU's steep curve and a
+# GPU's flat one (bench/gpu/RESULTS.md, "Verify cost"); real timings replace it within a few steps.
 PRIOR_SLOPE = 0.3
 _EMA = 0.2
 
 
 # Key of a calibration's steady plain step: a one-token call right after another one. On a GPU it replays the CUDA
-# graph llama.cpp captured for that shape; a one-token call after a draft cannot (12.8 against 19.4 ms, 27B, H100).
+# graph llama.cpp captured for that shape; a one-token call after a draft cannot, and costs far more (RESULTS.md).
 STEADY = 0
 
 
 def repeated_key(n_tokens: int) -> int:
     """A calibration's key for an n-token call right after another n-token call (same shape: a GPU replays its
-    graph; 4 tokens cost 19.1 ms that way against 24.4 among changing shapes, 27B, H100): STEADY for one token,
-    -n for more."""
+    graph, so it costs less than among changing shapes: bench/gpu/RESULTS.md): STEADY for one token, -n for
+    more."""
     return STEADY if n_tokens == 1 else -n_tokens
 
 
@@ -141,9 +141,8 @@ class CostModel:
 POSITION_PRIOR = 2.0
 _POSITION_EMA = 0.1
 # A sustained drafter changes its draft length, or resumes after a pause, only for this much more tokens per unit
-# of cost: every change costs the next verify call its captured CUDA graph (H200 run 1, 27B: 4 tokens 18.3 ms
-# repeated, 22.8 ms after another shape), which the repeated-shape prices it is chosen by leave out. It pauses as
-# soon as drafting no longer pays.
+# of cost: every change costs the next verify call its captured CUDA graph (bench/gpu/RESULTS.md, "Where the time
+# goes"), which the repeated-shape prices it is chosen by leave out. It pauses as soon as drafting no longer pays.
 SWITCH_MARGIN = 0.05
 
 
@@ -197,7 +196,7 @@ class DraftController:
         self._rejected = self._rejected * decay + rejected
         if self.positional:
             # every position forgets at each draft, so one the drafts stopped reaching falls back to the overall
-            # rate (H200 run 2: estimates kept from a text accepted in full drafted 6 where 2 paid, 78 vs 96 tok/s)
+            # rate (estimates kept from a text accepted in full bought long drafts where short ones paid: RESULTS.md)
             slow = 1 - _POSITION_EMA
             checked = min(proposed, accepted + 1, len(self._reached) - 1)  # up to the first wrong token
             for k in range(1, len(self._reached)):

@@ -13,15 +13,14 @@ reduce to that. Rows of a sequence the target moved away from are archived, so a
 from a snapshot finds its rows again. Rows the drafter never saw (the target restored state it had built before the
 drafter existed) are filled with zeros: drafts get worse there, outputs do not change.
 
-On a GPU a head call is mostly overhead (H200, 27B: 1.56 ms a drafted token against ~0.35 ms of weights), so:
+On a GPU a head call is mostly overhead, not weight traffic (bench/gpu/RESULTS.md), so:
 - the head's greedy choice is made on the device (a backend greedy sampler): no 248,320-float logits row is copied
   and scanned on the host per drafted token;
 - every call of a proposal has one form: `width` rows (the draft length plus one, the longest catch-up) with the
   output at the last. A call that has fewer new entries to make re-makes the entries just before them from the
   same inputs (removed first, identical after). llama.cpp reuses a graph only for the same rows, outputs and
   output places (with a backend sampler), and its CUDA backend replays a captured graph only for a reused one:
-  alternating forms (catch-up of m rows, then single rows; run 1 on an H200: 1.36 ms for the first guess, 1-1.8 ms
-  a chained one) rebuild and relaunch every call;
+  alternating forms (catch-up of m rows, then single rows) rebuild and relaunch every call;
 - a draft is the length asked for: the controller chose it, and the verify call keeps its shape (and its graph)
   only if every draft has that length.
 """

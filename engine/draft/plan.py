@@ -6,8 +6,8 @@ DraftController, since acceptance depends on the source, while all share one Cos
 target's. A costly source (a model call per drafted token: the MTP head, a draft model) is asked for no more tokens
 than its controller will verify, and its controller prices those calls (every proposal is timed). While it is paused
 it only probes now and then (PROBE_LENGTH tokens, shadow-checked), so the controller still sees acceptance recover:
-PROBE_EVERY steps after the first probe, then twice as long after each further one, up to PROBE_MAX_GAP (probes that
-keep failing cost a paused head ~6% of a 27B's steps at a fixed gap of 8), and at once the longest gap where its
+PROBE_EVERY steps after the first probe, then twice as long after each further one, up to PROBE_MAX_GAP (failing
+probes at a fixed short gap cost a paused head a share of its steps that shows), and at once the longest gap where its
 calls cost more than a perfect draft would save (a head as large as a tiny target's).
 """
 
@@ -27,9 +27,9 @@ PROBE_MAX_GAP = 64
 PROBE_LENGTH = 4
 # Where n-gram acceptance starts for each request (DraftSource.priors). Lookup acceptance is a property of the task,
 # not of the model: an edit (a request with a reference) copies most of its input, prose copies almost nothing, and
-# what one request taught would mislead the next (after five edits a prose answer verified 7 failing drafts before
-# pausing). Shadow checks lift a low start as soon as the answer does copy. Chosen with bench/gpu/simulate.py on the
-# H100's measured costs: prose 0.90x -> 1.00x, edits 1.99-2.86x -> 2.14-2.94x (ideal answers), recorded unchanged.
+# what one request taught would mislead the next (a prose answer after edits verified failing drafts before
+# pausing). Shadow checks lift a low start as soon as the answer does copy. Chosen with bench/gpu/simulate.py on
+# measured GPU costs: bench/gpu/SIMULATION.md says how, and what it bought.
 EDIT_PRIOR = 0.8
 PROSE_PRIOR = 0.3
 
@@ -121,8 +121,8 @@ class DraftPlan:
         its calls."""
         controller = source.controller
         # asked within what the drafter can fill: a controller choosing among longer lengths, then re-choosing
-        # within the drafter's, flips its held length every step (H200 run 3: `auto` at acceptance 0.6 drafted 452
-        # tokens for 141 accepted, 82 tok/s, where `--draft mtp` drafted 263 for 126, 104 tok/s)
+        # within the drafter's, flips its held length every step (bench/gpu/RESULTS.md, issue 16: `auto` drafted far
+        # more than `--draft mtp` for about as many accepted tokens, and ran slower)
         if source.drafter.max_draft is not None:
             budget = min(budget, source.drafter.max_draft)
         limit = controller.best_length(budget, sustained=True)
