@@ -12,6 +12,7 @@ Every file the model's work touches lives in a temporary folder; the checks run 
 from __future__ import annotations
 
 import ast
+import contextlib
 import tempfile
 import threading
 import time
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from engine.backend import Backend
 
 LANGUAGE = "python"
+PROJECT = "Lib"  # the folder the subjects come from in CPython's source
 _TASK_OF_KIND = {"fix": "fix", "hints": "refactor", "docs": "doc", "rename": "refactor", "explain": "explain"}
 
 
@@ -83,8 +85,10 @@ def run_case(
 ) -> Outcome:
     """One case; `windows` (a CompletionBudget) fixes the infill prompt's windows, None takes the backend's."""
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="qcode-quality-") as folder:
-        path = Path(folder) / subject.filename
+    with tempfile.TemporaryDirectory(prefix="qcode-quality-") as folder, contextlib.chdir(_project(folder)):
+        # run from the file's folder with a relative path, as `qcode fix bisect.py` would be: the prompt shows the
+        # path and the folder's name (completion's repository name), and a temporary folder's name is random
+        path = Path(subject.filename)
         if case.kind in ("infill-line", "infill-block"):
             outcome = _infill(engine, case, subject, path, timeout, windows)
         elif case.kind == "explain":
@@ -93,6 +97,12 @@ def run_case(
             outcome = _rewrite(engine, case, subject, path, timeout)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _project(folder: str) -> Path:
+    project = Path(folder) / PROJECT
+    project.mkdir()
+    return project
 
 
 def _infill(engine: Backend, case: Case, subject: Subject, path: Path, timeout: float, windows: Any) -> Outcome:
