@@ -55,6 +55,26 @@ print("OK")
 '''
 
 
+# what several subjects' checks use (`from helpers import close, raises`)
+_HELPERS = '''\
+def close(a, b):
+    """Equal, floats within a relative 1e-9 (a rewrite may reorder float arithmetic)."""
+    if isinstance(a, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(a - b) <= 1e-9 * max(1.0, abs(b))
+    return a == b
+
+
+def raises(error, call):
+    try:
+        call()
+    except error:
+        return True
+    return False
+'''
+
+
 @dataclass(frozen=True)
 class CheckRun:
     passed: bool
@@ -70,6 +90,7 @@ def run_checks(code: str, checks: str, timeout: float = DEFAULT_TIMEOUT_S) -> Ch
         root = Path(folder)
         (root / "subject.py").write_text(code, encoding="utf-8")
         (root / "checks.py").write_text(checks, encoding="utf-8")
+        (root / "helpers.py").write_text(_HELPERS, encoding="utf-8")
         (root / "run_checks.py").write_text(_RUNNER, encoding="utf-8")
         # -I: no user site, no PYTHON* variables, the current folder not on the path; -B: no .pyc files
         command = f"{shlex.quote(sys.executable)} -I -B run_checks.py"

@@ -2,15 +2,8 @@
 
 import keyword
 
+from helpers import raises
 from subject import get_close_matches
-
-
-def raises(error, call):
-    try:
-        call()
-    except error:
-        return True
-    return False
 
 
 def test_matches():

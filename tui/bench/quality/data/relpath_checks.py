@@ -1,14 +1,7 @@
 """Checks for relpath.py; expected values recorded from the untouched function."""
 
+from helpers import raises
 from subject import relpath
-
-
-def raises(error, call):
-    try:
-        call()
-    except error:
-        return True
-    return False
 
 
 def test_paths():

@@ -1,14 +1,7 @@
 """Checks for unhex.py; expected values recorded from the untouched function."""
 
+from helpers import raises
 from subject import unhex
-
-
-def raises(error, call):
-    try:
-        call()
-    except error:
-        return True
-    return False
 
 
 def test_digits():
