@@ -13,7 +13,8 @@ an empty cache (cold).
 
 Quality (`--quality`): whole-line infills (the cursor after the line's indentation, the rest of the line removed);
 a pass is the line completed exactly. Variants: the measured windows, the same with a 512-token suffix, and no
-suffix at all (what the suffix gives), each with repository context; and no neighbouring files.
+suffix at all (what the suffix gives), each with repository context; no neighbouring files; and the plain FIM
+triple (no path: no repository markers, no neighbours).
 """
 
 from __future__ import annotations
@@ -358,7 +359,8 @@ def run_model(model: str, args: argparse.Namespace, repo: Path) -> dict[str, Any
         if args.quality:
             none = replace(measured, suffix_tokens=0)
             variants_q = {"measured": (measured, True), "wide suffix": (wide, True), "no suffix": (none, True),
-                          "no neighbours": (replace(measured, context_tokens=0), True)}
+                          "no neighbours": (replace(measured, context_tokens=0), True),
+                          "plain FIM": (measured, False)}
             record["quality"] = infill_quality(engine, repo, args.infills, variants_q, args.max_tokens)
         return record
     finally:
