@@ -330,7 +330,9 @@ def complete_at(
     request = GenerationRequest(
         prompt=engine.fim_prompt(built.parts),
         max_tokens=max_tokens or min(engine.settings.max_tokens, ANSWER_ROOM),
-        reference=before[-2000:] + after[:2000],
+        # the n-gram drafter's reference: the text after the cursor, beyond the short suffix window (the text
+        # before it is in the prompt already); indexed before the first token, so kept short
+        reference=after[:2000],
     )
     # the engine stops at the next step once `stop` is set: by the caller's cancel, or at a boundary
     stop = threading.Event()
