@@ -1,0 +1,419 @@
+"""qcode against llama.cpp's own server: same GGUF, same settings, same prompt tokens, interleaved.
+
+    python -m bench.peer --server PATH/llama-server [--model PATH] [--rounds 3] [--max-tokens 160] [--json]
+
+Builds the server with bench/build_llama_server.sh (same vendored llama.cpp and CPU flags as llama-cpp-python).
+For every task of bench/tasks.py (edits and explanations of standard-library functions) it renders the request
+qcode sends (engine.tasks.build_request) and runs, in a rotating order within each round:
+
+- qcode, drafting off, and qcode with each drafter of --drafters (in this process, the real decode loop);
+- llama-server, plain, and llama-server with --spec-type ngram-mod, both on loopback with -t, -c, -ctk/-ctv and
+  -fa as qcode runs, given qcode's prompt as token ids (/completion, greedy, the same stop strings).
+
+The server's ngram-mod table is shared across requests and never cleared (only when a quarter full): a task's second
+round would draft the first round's answer. So by default the drafted server is restarted before every drafted
+request (`--server-ngram fresh`), as qcode's lookup also starts each request fresh; `kept` shows the other case.
+
+Speeds are decode tokens per second as each reports them (tokens after the first, over the time after the first):
+qcode's Stats.decode_tokens_per_s, the server's timings.predicted_per_second. Medians over rounds per task, then
+medians over tasks per kind. Progress goes to stderr; the table (or --json) to stdout; --out FILE keeps the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import http.client
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import Engine, GenerationRequest, QcodeError, load_settings
+from engine.tasks import build_request
+from tui.bench.tasks import BenchTask, default_tasks
+
+SERVER_START_TIMEOUT_S = 300.0
+SERVER_REQUEST_TIMEOUT_S = 900.0
+
+
+def log(message: str) -> None:
+    print(f"peer: {message}", file=sys.stderr, flush=True)
+
+
+# --- machine conditions -------------------------------------------------------------------------------------------
+def cpu_times() -> list[int]:
+    """The aggregate `cpu` line of /proc/stat (user nice system idle iowait irq softirq steal ...); [] elsewhere."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            return [int(x) for x in handle.readline().split()[1:]]
+    except OSError:
+        return []
+
+
+def steal_share(before: Sequence[int], after: Sequence[int]) -> float | None:
+    """Share of CPU time the hypervisor gave to other guests between two cpu_times() readings."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    total = sum(after) - sum(before)
+    return round((after[7] - before[7]) / total, 4) if total > 0 else None
+
+
+def load_average() -> list[float]:
+    with contextlib.suppress(OSError):
+        return [round(x, 2) for x in os.getloadavg()]
+    return []
+
+
+# --- llama-server ---------------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """One llama-server process on loopback; restart() gives it fresh state."""
+
+    binary: Path
+    args: list[str]
+    label: str
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        self.port = free_port()
+        handle, name = tempfile.mkstemp(prefix=f"peer-{self.label}-", suffix=".log")
+        os.close(handle)
+        self.log_path = Path(name)
+        command = [str(self.binary), "--host", "127.0.0.1", "--port", str(self.port), *self.args]
+        with open(self.log_path, "wb") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.starts += 1
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"llama-server ({self.label}) exited: {self.log_tail()}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if self._get("/health").get("status") == "ok":
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"llama-server ({self.label}) did not become ready: {self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
+            self.log_path = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, chars: int = 1500) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return "(no log)"
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def system_info(self) -> str:
+        """The server's own `system_info` line: the CPU features its ggml was built with."""
+        text = self.log_path.read_text(errors="replace") if self.log_path else ""
+        return next((line.split("system_info:", 1)[1].strip() for line in text.splitlines()
+                     if "system_info:" in line), "")
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=SERVER_REQUEST_TIMEOUT_S)
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            data = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"llama-server {path}: HTTP {response.status}: {data[:300]!r}")
+            result: dict[str, Any] = json.loads(data)
+            return result
+        finally:
+            connection.close()
+
+    def _get(self, path: str) -> dict[str, Any]:
+        return self._request("GET", path)
+
+    def complete(self, prompt: list[int], max_tokens: int, stop: Sequence[str]) -> dict[str, Any]:
+        """A greedy completion of `prompt` (token ids), with sampling set so greedy answers match qcode's."""
+        return self._request("POST", "/completion", {
+            "prompt": prompt, "n_predict": max_tokens, "stop": list(stop), "temperature": 0.0, "top_k": 1,
+            "repeat_penalty": 1.0, "min_p": 0.0, "cache_prompt": True, "return_tokens": True, "stream": False,
+        })
+
+
+def server_args(model: Path, threads: int, n_ctx: int, kv_type: str, flash_attn: bool) -> list[str]:
+    return ["-m", str(model), "-t", str(threads), "-c", str(n_ctx), "-np", "1", "-ctk", kv_type, "-ctv", kv_type,
+            "-fa", "on" if flash_attn else "off", "--no-webui"]
+
+
+# --- runs ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    tokens_per_s: float
+    completion_tokens: int
+    proposed: int
+    accepted: int
+    tokens: tuple[int, ...]
+
+
+@dataclass
+class Cell:
+    """One task under one variant, over all rounds."""
+
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(r.tokens_per_s for r in self.runs) if self.runs else 0.0
+
+
+def run_qcode(engine: Engine, request: GenerationRequest, drafter: str) -> Run:
+    done = engine.complete(dataclasses.replace(request, drafter=drafter))
+    s = done.stats
+    return Run(s.decode_tokens_per_s, s.completion_tokens, s.draft_proposed, s.draft_accepted, done.tokens)
+
+
+def run_server(server: Server, prompt: list[int], request: GenerationRequest) -> Run:
+    result = server.complete(prompt, request.max_tokens or 1, request.stop)
+    timings = result.get("timings", {})
+    return Run(float(timings.get("predicted_per_second", 0.0)), int(timings.get("predicted_n", 0)),
+               int(timings.get("draft_n", 0)), int(timings.get("draft_n_accepted", 0)),
+               tuple(int(t) for t in result.get("tokens", [])))
+
+
+def rotated(items: Sequence[str], by: int) -> list[str]:
+    shift = by % len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def run_peer(
+    engine: Engine, servers: dict[str, Server], tasks: Sequence[BenchTask], drafters: Sequence[str], rounds: int,
+    max_tokens: int, fresh_ngram: bool,
+) -> dict[str, dict[str, Cell]]:
+    variants = ["qcode:none", *(f"qcode:{d}" for d in drafters), *(f"server:{name}" for name in servers)]
+    results: dict[str, dict[str, Cell]] = {t.name: {v: Cell() for v in variants} for t in tasks}
+    requests: dict[str, tuple[GenerationRequest, list[int]]] = {}
+    for task in tasks:
+        request, _ = build_request(engine, task.task)
+        request = dataclasses.replace(request, max_tokens=min(request.max_tokens or max_tokens, max_tokens))
+        requests[task.name] = (request, engine.tokenize(str(request.prompt)))
+    for round_index in range(rounds):
+        for task_index, task in enumerate(tasks):
+            request, prompt = requests[task.name]
+            engine.complete(dataclasses.replace(request, max_tokens=1, drafter="none"))  # prompt in: time decode
+            for variant in rotated(variants, round_index + task_index):
+                side, name = variant.split(":", 1)
+                if side == "qcode":
+                    run = run_qcode(engine, request, name)
+                else:
+                    server = servers[name]
+                    if fresh_ngram and name != "plain":
+                        server.restart()  # its n-gram table has seen earlier answers
+                    run = run_server(server, prompt, request)
+                results[task.name][variant].runs.append(run)
+                drafted = f" ({run.accepted}/{run.proposed} accepted)" if run.proposed else ""
+                log(f"round {round_index + 1}/{rounds} {task.name} [{variant}]: {run.tokens_per_s:.1f} tok/s, "
+                    f"{run.completion_tokens} tokens{drafted}")
+    return results
+
+
+# --- summary ------------------------------------------------------------------------------------------------------
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if a > 0 and b > 0 else None
+
+
+def task_rows(tasks: Sequence[BenchTask], results: dict[str, dict[str, Cell]]) -> list[dict[str, Any]]:
+    rows = []
+    for task in tasks:
+        cells = results[task.name]
+        plain = cells["qcode:none"]
+        reference = plain.runs[0].tokens if plain.runs else ()
+        variants = {}
+        for variant, cell in cells.items():
+            first = cell.runs[0] if cell.runs else None
+            variants[variant] = {
+                "tokens_per_s": round(cell.median, 2),
+                "runs": [round(r.tokens_per_s, 2) for r in cell.runs],
+                "completion_tokens": [r.completion_tokens for r in cell.runs],
+                "proposed": [r.proposed for r in cell.runs],
+                "accepted": [r.accepted for r in cell.runs],
+                # the same tokens as qcode's plain answer (first rounds): prompts and greedy decoding agree
+                "same_as_qcode_plain": (first.tokens == reference) if first and variant != "qcode:none" else None,
+            }
+        rows.append({"task": task.name, "kind": task.kind, "variants": variants})
+    return rows
+
+
+def summary(rows: list[dict[str, Any]], drafters: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per kind, medians over tasks of per-task ratios (each a ratio of medians over rounds)."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind in sorted({r["kind"] for r in rows}):
+        mine = [r["variants"] for r in rows if r["kind"] == kind]
+
+        def median_of(numerator: str, denominator: str, cells: list[dict[str, Any]] = mine) -> float | None:
+            values = [_ratio(v[numerator]["tokens_per_s"], v[denominator]["tokens_per_s"]) for v in cells
+                      if numerator in v and denominator in v]
+            present = [x for x in values if x is not None]
+            return round(statistics.median(present), 3) if present else None
+
+        entry: dict[str, Any] = {
+            "tasks": len(mine),
+            "plain_qcode_over_server": median_of("qcode:none", "server:plain"),
+            "server_drafting_speedup": median_of("server:ngram-mod", "server:plain"),
+        }
+        for drafter in drafters:
+            entry[f"qcode_{drafter}_speedup"] = median_of(f"qcode:{drafter}", "qcode:none")
+            entry[f"drafted_qcode_{drafter}_over_server"] = median_of(f"qcode:{drafter}", "server:ngram-mod")
+        out[kind] = entry
+    return out
+
+
+def format_table(rows: list[dict[str, Any]], totals: dict[str, dict[str, Any]]) -> str:
+    names = list(rows[0]["variants"]) if rows else []
+    header = f"{'task':36} " + " ".join(f"{n:>16}" for n in names)
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        cells = []
+        for name in names:
+            v = row["variants"][name]
+            acc = f" {sum(v['accepted'])}/{sum(v['proposed'])}" if sum(v["proposed"]) else ""
+            cells.append(f"{v['tokens_per_s']:6.1f}{acc:>10}")
+        lines.append(f"{row['task'][:36]:36} " + " ".join(f"{c:>16}" for c in cells))
+    lines.append("")
+    for kind, entry in totals.items():
+        lines.append(f"{kind} ({entry['tasks']} tasks): " + ", ".join(
+            f"{key} {value}" for key, value in entry.items() if key != "tasks"))
+    return "\n".join(lines)
+
+
+def qcode_commit() -> str:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        done = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[1], timeout=10, check=True)
+        return done.stdout.strip()
+    return "unknown"
+
+
+@contextlib.contextmanager
+def running(servers: dict[str, Server]) -> Iterator[None]:
+    try:
+        for server in servers.values():
+            server.start()
+        yield
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.peer", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", required=True, help="path to llama-server (bench/build_llama_server.sh)")
+    parser.add_argument("--model", default=None, help="GGUF (default: qcode's default model)")
+    parser.add_argument("--draft-model", default=None, help="qcode's draft model (for --drafters model or auto)")
+    parser.add_argument("--drafters", default="ngram", help="qcode drafters to compare (comma-separated)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=160)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tasks", default="", help="only tasks whose name contains one of these (comma-separated)")
+    parser.add_argument("--server-ngram", choices=("fresh", "kept"), default="fresh",
+                        help="restart the drafted server before each drafted request (fresh), or keep its table")
+    parser.add_argument("--server-extra", default="", help="more llama-server arguments for both servers")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout instead of the table")
+    parser.add_argument("--out", default=None, help="also write the JSON to this file")
+    args = parser.parse_args(argv)
+    binary = Path(args.server)
+    if not binary.is_file() or not os.access(binary, os.X_OK):
+        print(f"peer: error: {binary} is not an executable llama-server", file=sys.stderr)
+        return 2
+    drafters = [d.strip() for d in args.drafters.split(",") if d.strip() and d.strip() != "none"]
+    tasks = default_tasks()
+    if args.tasks:
+        wanted = [w.strip() for w in args.tasks.split(",")]
+        tasks = [t for t in tasks if any(w in t.name for w in wanted)]
+    try:
+        settings = load_settings(model=args.model, draft_model=args.draft_model, threads=args.threads)
+        engine = Engine(settings, progress=lambda m, f: log(m) if f in (None, 0.0, 1.0) else None)
+    except QcodeError as exc:
+        print(f"peer: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    common = server_args(engine.info.path, args.threads, engine.n_ctx, settings.kv_type_k, settings.flash_attn)
+    common += args.server_extra.split()
+    servers = {
+        "plain": Server(binary, common, "plain"),
+        "ngram-mod": Server(binary, [*common, "--spec-type", "ngram-mod"], "ngram-mod"),
+    }
+    import llama_cpp
+
+    started_at = datetime.datetime.now(datetime.UTC)
+    before, load_before = cpu_times(), load_average()
+    try:
+        with running(servers):
+            server_info = servers["plain"].system_info()
+            results = run_peer(engine, servers, tasks, drafters, max(1, args.rounds), args.max_tokens,
+                               args.server_ngram == "fresh")
+    except (RuntimeError, OSError, QcodeError) as exc:
+        print(f"peer: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("peer: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        engine.close()
+    rows = task_rows(tasks, results)
+    totals = summary(rows, drafters)
+    qcode_info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    report = {
+        "meta": {
+            "date": started_at.isoformat(timespec="seconds"),
+            "command": " ".join(["python -m bench.peer", *(argv if argv is not None else sys.argv[1:])]),
+            "qcode_commit": qcode_commit(),
+            "model": str(engine.info.path), "model_name": engine.info.name, "quant": engine.info.quant,
+            "draft_model": str(settings.draft_model) if settings.draft_model else None,
+            "threads": args.threads, "n_ctx": engine.n_ctx, "kv_type": engine.kv_type,
+            "flash_attn": settings.flash_attn, "max_tokens": args.max_tokens, "rounds": args.rounds,
+            "server_args": common, "server_ngram": args.server_ngram,
+            "server_system_info": server_info, "qcode_system_info": qcode_info,
+            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "cpu_steal_share": steal_share(before, cpu_times()),
+            "load_average_before": load_before, "load_average_after": load_average(),
+        },
+        "rows": rows,
+        "summary": totals,
+    }
+    text = json.dumps(report, indent=1)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text if args.json else format_table(rows, totals))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
