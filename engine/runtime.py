@@ -132,9 +132,11 @@ class Runtime:
         self.is_hybrid = bool(llama_cpp.llama_model_is_hybrid(model))
         self.n_swa = int(llama_cpp.llama_model_n_swa(model))
 
+        # a verify call of draft_max + 1 tokens must fit one batch, whatever the prompt batch size
+        self.batch_capacity = max(config.n_batch, 128)
         cparams = llama_cpp.llama_context_default_params()
         cparams.n_ctx = config.n_ctx
-        cparams.n_batch = config.n_batch
+        cparams.n_batch = self.batch_capacity
         cparams.n_ubatch = config.n_batch
         cparams.n_seq_max = 1
         cparams.n_rs_seq = config.rollback_slots if self.keeps_recurrent_state else 0
@@ -169,8 +171,16 @@ class Runtime:
         self.memory = llama_cpp.llama_get_memory(ctx)
         self.n_ctx = int(llama_cpp.llama_n_ctx(ctx))
         self.rollback_slots = int(llama_cpp.llama_n_rs_seq(ctx))
-        self.batch_capacity = max(config.n_batch, 64)
         self._batch = llama_cpp.llama_batch_init(self.batch_capacity, 0, 1)
+        # the batch is filled through numpy views: one vector write per field, not a ctypes call per token
+        capacity = self.batch_capacity
+        self._tokens = np.ctypeslib.as_array(self._batch.token, shape=(capacity,))
+        self._positions = np.ctypeslib.as_array(self._batch.pos, shape=(capacity,))
+        self._outputs = np.ctypeslib.as_array(self._batch.logits, shape=(capacity,))
+        self._offsets = np.arange(capacity, dtype=np.int32)
+        np.ctypeslib.as_array(self._batch.n_seq_id, shape=(capacity,))[:] = 1
+        for i in range(capacity):  # every token is in sequence 0
+            self._batch.seq_id[i][0] = 0
         self._piece_buffer = ctypes.create_string_buffer(256)
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
@@ -244,15 +254,14 @@ class Runtime:
         if count > self.batch_capacity:
             raise GenerationError("internal error: batch larger than its capacity")
         batch = self._batch
-        first_logit = count - n_logits
-        token_arr, pos_arr, nseq_arr = batch.token, batch.pos, batch.n_seq_id
-        seq_arr, logit_arr = batch.seq_id, batch.logits
-        for i, token in enumerate(tokens):
-            token_arr[i] = token
-            pos_arr[i] = start_pos + i
-            nseq_arr[i] = 1
-            seq_arr[i][0] = 0
-            logit_arr[i] = i >= first_logit
+        if count == 1:  # a plain step: scalar writes are cheaper than slicing
+            batch.token[0], batch.pos[0], batch.logits[0] = tokens[0], start_pos, n_logits > 0
+        else:
+            self._tokens[:count] = tokens
+            np.add(self._offsets[:count], start_pos, out=self._positions[:count])
+            first_logit = count - n_logits
+            self._outputs[:first_logit] = 0
+            self._outputs[first_logit:count] = 1
         batch.n_tokens = count
         status = llama_cpp.llama_decode(self.ctx, batch)
         if status != 0:
