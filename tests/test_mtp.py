@@ -63,7 +63,9 @@ def noise(engine: Engine) -> float:
 class _TrustingController(DraftController):
     """Verifies every proposal in full, whatever acceptance and costs say."""
 
-    def best_length(self, available: int | None = None, sustained: bool = False) -> int:
+    def best_length(
+        self, available: int | None = None, sustained: bool = False, streak: int | None = None
+    ) -> int:
         return self.draft_max if available is None else min(self.draft_max, available)
 
 

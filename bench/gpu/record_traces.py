@@ -54,6 +54,10 @@ class RecordingDrafter:
         self.steps[-1][2:] = [proposed, accepted]
         self.inner.observe(proposed, accepted)
 
+    @property
+    def streak(self) -> int:
+        return self.inner.streak
+
 
 def record(engine: Engine, max_tokens: int) -> list[dict[str, Any]]:
     settings = engine.settings

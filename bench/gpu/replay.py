@@ -131,7 +131,9 @@ class FixedLength(DraftController):
         super().__init__(draft_max)
         self.k = k
 
-    def best_length(self, available: int | None = None, sustained: bool = False) -> int:
+    def best_length(
+        self, available: int | None = None, sustained: bool = False, streak: int | None = None
+    ) -> int:
         return min(self.k, self.draft_max if available is None else available)
 
 

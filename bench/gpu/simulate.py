@@ -218,7 +218,7 @@ def simulate_case(case: Case, plan: DraftPlan | None, table: CostTable, draft_ma
             if proposal is not None:
                 draft = proposal.draft
                 if not draft and shadow is None:
-                    shadow = Shadow(proposal.tokens, proposal.source.controller)
+                    shadow = proposal.shadow()
         n = 1 + len(draft)
         new_tokens = []
         accepted = 0

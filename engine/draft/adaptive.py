@@ -13,6 +13,7 @@ process starts from the card's real curve.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -134,6 +135,102 @@ class CostModel:
         share = (n_tokens - lower) / (upper - lower)
         return max(low + share * (high - low), 1.0)
 
+    def curve(self, n_max: int) -> list[float]:
+        """[relative(n) for n in 0..n_max] (index 0 unused) in one pass: priced at every step, up to 65 sizes."""
+        out = [0.0] * (n_max + 1)
+        base = self.base_seconds()
+        if base is None:
+            for n in range(1, n_max + 1):
+                out[n] = 1.0 + self.prior_slope * (n - 1)
+            return out
+        known = sorted(n for n in self._seconds if n > 1)
+        lower, low = 1, 1.0  # c(1) = 1, timed or not
+        at = 0
+        for n in range(1, n_max + 1):
+            if n == 1:
+                out[n] = 1.0
+                continue
+            while at < len(known) and known[at] < n:
+                lower, low = known[at], self._seconds[known[at]] / base
+                at += 1
+            if at < len(known) and known[at] == n:
+                out[n] = max(self._seconds[n] / base, 1.0)
+            elif at < len(known):
+                upper = known[at]
+                high = self._seconds[upper] / base
+                out[n] = max(low + (n - lower) / (upper - lower) * (high - low), 1.0)
+            else:
+                out[n] = max(low + self.prior_slope * (n - lower), 1.0)
+        return out
+
+    def repeated_curve(self, n_max: int) -> list[float]:
+        """[relative_repeated(n) for n in 0..n_max] (index 0 unused)."""
+        out = self.curve(n_max)
+        base = self.base_seconds()
+        if self.price_switches and base is not None:
+            for n, seconds in self._repeated.items():
+                if 1 < n <= n_max:
+                    out[n] = max(seconds / base, 1.0)
+        return out
+
+
+# A drafted token's run position is its place in the copy it continues (the proposal's streak + its index in the
+# draft). Positions are pooled in buckets ending at these; past the last, one bucket.
+RUN_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+RUN_PRIOR_WEIGHT = 2.0  # tokens' worth of evidence the per-token acceptance counts for in every bucket
+RUN_WINDOW = 16  # a bucket remembers about this many drafts through it (its width in tokens each): older ones fade
+
+
+class RunAcceptance:
+    """P(a drafted token is accepted | the copy it continues has run r tokens), learned per bucket of r.
+
+    Lookup drafts copy the input until the next edit: the longer a copy has run, the likelier it goes on, and right
+    after an edit a 2-token match is often a coincidence. A constant per-token acceptance cannot see either, so it
+    drafts too short in a long copy (where a long verify call is cheap per token) and too long after an edit.
+    Each bucket counts the positions verified in it (`reached`, a rejected one included) and the rejections; its
+    estimate leans on the per-token acceptance until it has evidence of its own (so a bucket no draft reached yet
+    is neither ruled out nor taken for granted).
+    """
+
+    def __init__(self) -> None:
+        size = len(RUN_BUCKETS) + 1
+        self._reached = [0.0] * size
+        self._rejected = [0.0] * size
+        widths = [high - low for low, high in zip((0, *RUN_BUCKETS), RUN_BUCKETS, strict=False)]
+        self._window = [float(RUN_WINDOW * w) for w in (*widths, widths[-1])]
+
+    @staticmethod
+    def bucket(position: int) -> int:
+        return bisect.bisect_left(RUN_BUCKETS, position)
+
+    def record(self, streak: int, proposed: int, accepted: int) -> None:
+        """A draft continuing a `streak`-token copy: `accepted` of its `proposed` tokens matched."""
+        touched = set()
+        for j in range(1, min(accepted + 1, proposed) + 1):
+            b = self.bucket(streak + j)
+            self._reached[b] += 1
+            touched.add(b)
+        if accepted < proposed:
+            self._rejected[self.bucket(streak + accepted + 1)] += 1
+        for b in touched:
+            if self._reached[b] > self._window[b]:
+                fade = self._window[b] / self._reached[b]
+                self._reached[b] *= fade
+                self._rejected[b] *= fade
+
+    def expected_tokens(self, streak: int, limit: int, acceptance: float) -> list[float]:
+        """Expected tokens a step yields with a draft of k = 0..limit tokens (the target's own one included), each
+        bucket's rejection rate shrunk toward 1 - `acceptance`."""
+        prior_rejected = (1.0 - acceptance) * RUN_PRIOR_WEIGHT
+        out = [1.0]
+        survive = 1.0
+        for j in range(1, limit + 1):
+            b = self.bucket(streak + j)
+            hazard = (self._rejected[b] + prior_rejected) / (self._reached[b] + RUN_PRIOR_WEIGHT)
+            survive *= max(1.0 - hazard, 0.0)
+            out.append(out[-1] + survive)
+        return out
+
 
 # Positional controllers: the weight of the overall acceptance in each position's estimate (a position seen a few
 # times is not trusted over all of them), and a slower decay than the overall rate's (how a head's accuracy falls
@@ -152,7 +249,8 @@ class DraftController:
     With `positional`, acceptance is also kept per draft position (the chance that token k is right given the k - 1
     before it were): a model drafter guesses its first token far better than its sixth (vLLM's per-position rates
     for Qwen3.6's head: 0.92, 0.84, 0.65, 0.54, 0.45, 0.35), so a draft's worth is the product along the positions,
-    not a geometric series of one average rate.
+    not a geometric series of one average rate. A lookup proposal that says how long a copy it continues (`streak`)
+    is valued by RunAcceptance instead, kept per kind of request.
     """
 
     def __init__(self, draft_max: int, cost: CostModel | None = None, prior: float = 0.5,
@@ -162,13 +260,16 @@ class DraftController:
         self.positional = positional
         self._draft_seconds: float | None = None  # what proposing costs per drafted token (model drafters)
         self._held: int | None = None  # the length last chosen for a sustained drafter
+        self._runs_by_kind: dict[str, RunAcceptance] = {}
         self.restart(prior)
 
-    def restart(self, prior: float) -> None:
-        """Forget what was learned: acceptance back to `prior`, as four tokens' worth of evidence."""
+    def restart(self, prior: float, kind: str | None = None) -> None:
+        """Forget the per-token acceptance: back to `prior`, as four tokens' worth of evidence. Run acceptance is
+        kept per `kind` of request (a copy runs alike in every edit); None starts a fresh one."""
         # pseudo-counts of accepted tokens and of rejections (a draft that stopped short)
         self._accepted = prior * 4
         self._rejected = (1 - prior) * 4
+        self.runs = RunAcceptance() if kind is None else self._runs_by_kind.setdefault(kind, RunAcceptance())
         # per position k (1-based): drafts whose token k was checked, and those where it was right
         self._reached = [0.0] * (self.draft_max + 1)
         self._passed = [0.0] * (self.draft_max + 1)
@@ -186,8 +287,9 @@ class DraftController:
         total = self._accepted + self._rejected
         return self._accepted / total if total else 0.0
 
-    def record(self, proposed: int, accepted: int) -> None:
-        """A verified (or shadow-checked) draft: `accepted` of `proposed` tokens matched."""
+    def record(self, proposed: int, accepted: int, streak: int | None = None) -> None:
+        """A verified (or shadow-checked) draft: `accepted` of `proposed` tokens matched (continuing a `streak`-token
+        copy, for a lookup proposal)."""
         if proposed <= 0:
             return
         rejected = 1.0 if accepted < proposed else 0.0
@@ -202,6 +304,8 @@ class DraftController:
             for k in range(1, len(self._reached)):
                 self._reached[k] = self._reached[k] * slow + (1.0 if k <= checked else 0.0)
                 self._passed[k] = self._passed[k] * slow + (1.0 if k <= min(accepted, checked) else 0.0)
+        if streak is not None:
+            self.runs.record(streak, proposed, accepted)
 
     def record_draft(self, n_tokens: int, seconds: float) -> None:
         """A proposal of `n_tokens` took `seconds` to make (a drafter that runs a model pays per token)."""
@@ -225,15 +329,19 @@ class DraftController:
         a = min(self.acceptance if acceptance is None else acceptance, 0.999)
         return (1 - a ** (k + 1)) / (1 - a)
 
-    def best_length(self, available: int | None = None, sustained: bool = False) -> int:
+    def best_length(self, available: int | None = None, sustained: bool = False, streak: int | None = None) -> int:
         """The k in 0..draft_max (and at most `available`) with the most tokens per unit of cost.
 
         A draft is priced as one among plain steps: its call changes shape and the plain step after it loses its
         graph (the switch penalty), as with lookup, which drafts only where the answer copies. A `sustained`
         drafter (a model drafter, which proposes at every step) keeps its length while acceptance holds, so its
         calls repeat one shape; it is priced at that steady cost, plus what proposing costs it, and keeps its
-        length (or its pause) unless another is SWITCH_MARGIN better.
+        length (or its pause) unless another is SWITCH_MARGIN better. A lookup proposal continuing a `streak`-token
+        copy is valued by run acceptance.
         """
+        if streak is not None and not sustained:
+            limit = self.draft_max if available is None else min(self.draft_max, available)
+            return self._pick(self._rates_of(self.runs.expected_tokens(streak, limit, self.acceptance), sustained))
         rates = self._rates(available, sustained, None)
         best = self._pick(rates)
         if not sustained:
@@ -256,11 +364,16 @@ class DraftController:
         """Tokens per unit of cost for k = 0 (plain: 1) .. the limit, at `acceptance` (None: what was learned, per
         position where kept)."""
         limit = self.draft_max if available is None else min(self.draft_max, available)
+        return self._rates_of([self.expected_tokens(k, acceptance) for k in range(limit + 1)], sustained)
+
+    def _rates_of(self, expected: Sequence[float], sustained: bool) -> list[float]:
+        """Tokens per unit of cost for k = 0 (plain: 1) .. len(expected) - 1, given `expected[k]` tokens from a
+        draft of k; the verify curve is computed in one pass."""
+        limit = len(expected) - 1
         penalty = 0.0 if sustained else self.cost.switch_penalty()
-        verify = self.cost.relative_repeated if sustained else self.cost.relative
+        verify = self.cost.repeated_curve(limit + 1) if sustained else self.cost.curve(limit + 1)
         per_token = self.draft_cost()
-        return [1.0] + [self.expected_tokens(k, acceptance) / (verify(k + 1) + penalty + per_token * k)
-                        for k in range(1, limit + 1)]
+        return [1.0] + [expected[k] / (verify[k + 1] + penalty + per_token * k) for k in range(1, limit + 1)]
 
     @staticmethod
     def _pick(rates: Sequence[float]) -> int:

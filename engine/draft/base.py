@@ -18,6 +18,9 @@ class Drafter:
     # the longest proposal it ever makes (None: as long as asked); a controller is asked for no more, so the length
     # it picks is one the drafter can fill
     max_draft: int | None = None
+    # after propose: how many tokens before the proposal agree with where it was copied from (a lookup continuing a
+    # copy: the controller drafts a long copy long); 0 for drafters that guess (a model)
+    streak: int = 0
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
         """A new request: `prompt` is what the target saw, `reference` text the answer may copy."""

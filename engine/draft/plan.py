@@ -56,10 +56,15 @@ class Proposal:
     source: DraftSource
     tokens: list[int]  # what the source proposed
     length: int  # how many to verify: 0 leaves them to a shadow check against what the model emits
+    streak: int | None = None  # a lookup proposal: how long a copy it continues (None: a model's guess)
 
     @property
     def draft(self) -> list[int]:
         return self.tokens[: self.length]
+
+    def shadow(self) -> Shadow:
+        """A check of this (unverified) proposal against the tokens the target emits next."""
+        return Shadow(self.tokens, self.source.controller, streak=self.streak)
 
 
 @dataclass
@@ -69,6 +74,7 @@ class Shadow:
     tokens: list[int]
     controller: DraftController
     matched: int = 0
+    streak: int | None = None
 
     def follow(self, token: int) -> bool:
         """The target emitted `token`; False once the shadow has ended (its acceptance is then recorded)."""
@@ -76,7 +82,7 @@ class Shadow:
             self.matched += 1
             if self.matched < len(self.tokens):
                 return True
-        self.controller.record(len(self.tokens), self.matched)
+        self.controller.record(len(self.tokens), self.matched, self.streak)
         return False
 
 
@@ -93,7 +99,11 @@ class DraftPlan:
             source._probe_wait, source._probe_gap = 0, PROBE_EVERY  # a new request drafts at its first step
             source._timed = False
             if source.priors is not None:
-                source.controller.restart(source.priors[0] if reference else source.priors[1])
+                with_reference = bool(reference)
+                source.controller.restart(
+                    source.priors[0] if with_reference else source.priors[1],
+                    kind="reference" if with_reference else "free",
+                )
 
     def propose(self, history: Sequence[int], budget: int) -> Proposal | None:
         """The draft for the step after `history`: from the first source with a long enough proposal."""
@@ -101,14 +111,16 @@ class DraftPlan:
             return None
         short: Proposal | None = None
         for source in self.sources:
+            streak: int | None = None
             if source.costly:
                 tokens, length = self._ask_costly(source, history, budget)
             else:
                 tokens = source.drafter.propose(history, budget)  # a lookup: free to ask every step
-                length = source.controller.best_length(len(tokens)) if tokens else 0
+                streak = source.drafter.streak
+                length = source.controller.best_length(len(tokens), streak=streak) if tokens else 0
             if not tokens:
                 continue
-            proposal = Proposal(source, tokens, length)
+            proposal = Proposal(source, tokens, length, streak)
             if len(tokens) >= source.min_tokens:
                 return proposal
             short = short or proposal
@@ -155,5 +167,5 @@ class DraftPlan:
 
     def verified(self, proposal: Proposal, accepted: int) -> None:
         """Feedback for a verified draft: `accepted` of its tokens matched the target."""
-        proposal.source.controller.record(proposal.length, accepted)
+        proposal.source.controller.record(proposal.length, accepted, proposal.streak)
         proposal.source.drafter.observe(proposal.length, accepted)
