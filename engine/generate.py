@@ -12,7 +12,7 @@ import random
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from . import llama_log, sampling
@@ -28,12 +28,13 @@ from .draft.adaptive import (
     save_calibration,
 )
 from .draft.base import Drafter
+from .draft.pairing import draft_model_pays
 from .draft.plan import DraftPlan, DraftSource, Proposal, Shadow
 from .draft.select import SourceSpec, choose_drafter
 from .errors import ContextError
 from .events import ChatTurn, DoneEvent, Event, FinishReason, GenerationRequest, Stats, TextEvent
 from .fim import FimParts, Marker, layout
-from .model import ModelInfo, Progress, read_model_info, resolve_model_path
+from .model import ModelInfo, Progress, draft_model_for, read_model_info, resolve_model, resolve_model_path
 from .prompts import render_turn
 from .runtime import Runtime, RuntimeConfig, device_description
 from .settings import QcodeSettings
@@ -108,6 +109,8 @@ class Engine(OneRequestAtATime):
             with llama_log.deferred_interrupts():
                 if self.can_draft and settings.draft != "none":
                     self._seed_costs(progress)
+                if self.can_draft and settings.draft == "auto":
+                    self.settings = self._auto_draft_model()
                 if self.runtime.config.load_mtp:
                     # from the first decode on, so the MTP head has the target's hidden rows for every cached prefix
                     self.draft_plan("mtp")
@@ -117,6 +120,17 @@ class Engine(OneRequestAtATime):
             raise
         if progress:
             progress(f"loaded {path.name}", 1.0)
+
+    def _auto_draft_model(self) -> QcodeSettings:
+        """`auto` keeps a draft model (the configured one, else the packaged target's pair) only where it could pay
+        on this machine (engine.draft.pairing); the settings requests run with."""
+        settings = self.settings
+        candidate = (
+            resolve_model(settings.draft_model, setting="draft_model") if settings.draft_model
+            else draft_model_for(self.info.path)
+        )
+        keep = candidate is not None and draft_model_pays(self, candidate)
+        return settings.model_copy(update={"draft_model": str(candidate) if keep and candidate else None})
 
     # --- small public helpers -----------------------------------------------------------------
     @property
@@ -263,7 +277,7 @@ class Engine(OneRequestAtATime):
                 if proposal is not None:
                     draft = proposal.draft
                     if not draft and shadow is None:
-                        shadow = Shadow(proposal.tokens, proposal.source.controller)
+                        shadow = proposal.shadow()
             batch = [pending, *draft]
             position = len(cache.tokens)
             step_started = time.perf_counter()
@@ -454,8 +468,11 @@ class Engine(OneRequestAtATime):
         if seconds:
             self.costs.seed(seconds)
 
-    def calibrate_costs(self, progress: Progress | None = None, repeats: int = 3) -> dict[int, float]:
-        """Seconds of a verify call of n = 1 .. draft_max + 1 tokens (logits and argmax of every row included).
+    def calibrate_costs(
+        self, progress: Progress | None = None, repeats: int = 3, sizes: Iterable[int] | None = None
+    ) -> dict[int, float]:
+        """Seconds of a verify call of n = 1 .. draft_max + 1 tokens, or of `sizes` (logits and argmax of every row
+        included).
 
         Runs on a scratch context (cleared after), rolling each call back to its first token, as a rejected
         draft is. Sizes alternate, as drafting makes them: on a GPU that also prices the lost CUDA graphs. Then, under
@@ -463,7 +480,7 @@ class Engine(OneRequestAtATime):
         (STEADY, n = 1) and a drafter that keeps its length run.
         """
         runtime = self.runtime
-        sizes = list(range(1, self.draft_max + 2))
+        sizes = sorted(set(sizes)) if sizes is not None else list(range(1, self.draft_max + 2))
         filler = (self.tokenize("def f(x):\n    return x + 1\n" * 16) or [0])[:64]
         self.cache.reset()
         runtime.decode(filler, 0, 0)

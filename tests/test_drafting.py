@@ -16,6 +16,7 @@ from engine import GenerationRequest, load_settings
 from engine.draft.adaptive import CostModel, DraftController, repeated_key
 from engine.draft.base import Drafter
 from engine.draft.ngram import NgramDrafter
+from engine.draft.plan import EDIT_PRIOR
 from engine.sampling import speculative_accept, target_distribution
 from tui.bench.lossless import first_divergence, measure_gap_noise
 
@@ -76,7 +77,9 @@ def test_greedy_drafting_is_lossless_within_measured_noise(
     )
 
 
-def _verify_all(self: DraftController, available: int | None = None, sustained: bool = False) -> int:
+def _verify_all(
+    self: DraftController, available: int | None = None, sustained: bool = False, streak: int | None = None
+) -> int:
     return self.draft_max if available is None else min(self.draft_max, available)
 
 
@@ -169,6 +172,56 @@ def test_ngram_drafter_copies_the_reference_from_where_it_left_off() -> None:
     assert drafter.propose([4, 4], 3) == []
 
 
+def test_ngram_drafter_says_how_long_a_copy_its_proposal_continues() -> None:
+    reference = [1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3, 0]
+    drafter = NgramDrafter(2, 3)
+    drafter.begin([], reference)
+    assert drafter.propose([9, 9, 1, 2, 3, 4, 5, 6], 3) == [7, 8, 9]
+    assert drafter.streak == 6  # the answer so far ends with reference[0:6]
+    drafter.observe(3, 3)
+    assert drafter.propose([4, 4, 8, 9, 1, 2, 3], 2) == [0]  # the later "1 2 3", where the copy left off
+    assert drafter.streak == 5  # 8 9 1 2 3
+    history = [5, 7, 7, 5, 6, 5, 7, 7]  # no reference: the answer's own past ("5 7 7" followed by 5)
+    drafter.begin([], [])
+    assert drafter.propose(history, 4) == [5, 6, 5, 7]
+    assert drafter.streak == 3
+
+
+def _copy_costs() -> CostModel:
+    """A CPU-like verify curve: each extra verified token costs a third of a step."""
+    cost = CostModel()
+    for n in (1, 2, 4, 8, 16, 32, 65):
+        cost.record(n, 0.02 * (1 + (n - 1) / 3))
+    return cost
+
+
+def test_long_copies_are_drafted_long_and_fresh_matches_short() -> None:
+    """Edits copy their input until the next edit point: a copy that has run long goes on (a long verify call is
+    cheap per token), while right after an edit a short match is as often a coincidence."""
+    controller = DraftController(64, _copy_costs())
+    controller.restart(EDIT_PRIOR, kind="reference")
+    for _ in range(12):
+        controller.record(8, 2, streak=2)  # after an edit: the first guesses are often wrong
+        controller.record(64, 64, streak=40)  # deep in a copy: all of it accepted
+    assert controller.best_length(64, streak=40) == 64
+    assert controller.best_length(64, streak=2) < 16
+    # what edits taught is kept for the next edit, and not applied to prose
+    controller.restart(EDIT_PRIOR, kind="free")
+    assert controller.best_length(64, streak=40) < 64
+    controller.restart(EDIT_PRIOR, kind="reference")
+    assert controller.best_length(64, streak=40) >= 48
+
+
+def test_run_acceptance_leans_on_the_per_token_rate_where_it_has_no_evidence() -> None:
+    controller = DraftController(64, _copy_costs())
+    controller.restart(0.9, kind=None)
+    expected = controller.runs.expected_tokens(streak=10, limit=8, acceptance=controller.acceptance)
+    assert expected == pytest.approx([controller.expected_tokens(k) for k in range(9)])
+    for _ in range(20):
+        controller.record(8, 0, streak=10)  # every token after a 10-token copy rejected
+    assert controller.best_length(64, streak=10) == 0
+
+
 EXACT_SCRIPT = """
 import json, sys
 from engine import Engine, GenerationRequest, load_settings
@@ -202,6 +255,8 @@ def test_exact_batches_make_drafted_greedy_runs_identical() -> None:
 
 class _ListDrafter(Drafter):
     """Proposes a fixed list; counts how often it was asked."""
+
+    streak = 0
 
     def __init__(self, name: str, tokens: list[int]) -> None:
         self.name, self.tokens, self.asked, self.observed = name, tokens, 0, []
@@ -526,3 +581,21 @@ def test_a_costly_source_is_priced_within_what_its_drafter_can_fill() -> None:
         lengths.append(proposal.length)
         plan.verified(proposal, proposal.length)
     assert lengths == [3] * 6 and len(proposal.tokens) == 3
+
+
+def test_a_draft_model_is_taken_only_where_it_could_pay() -> None:
+    """`auto` prices a draft model from measured seconds before loading it: on a 2-core CPU a 0.5B step is about two
+    thirds of a 1.5B's and each verified token adds a good part of a step, so even a generous acceptance loses; on a
+    GPU the draft step is a small fraction and short verifies cost about one step, so it pays."""
+    from engine.draft.pairing import DRAFT_KEY, pays
+
+    cpu = {1: 0.030, 2: 0.036, 3: 0.045, 4: 0.053, 5: 0.062, 6: 0.070, DRAFT_KEY: 0.020}
+    cpu.update({-n: s for n, s in cpu.items() if 1 < n < DRAFT_KEY})
+    cpu[0] = cpu[1]
+    assert not pays(cpu, draft_max=16)
+    assert pays(cpu, draft_max=16, acceptance=1.0)  # only perfect drafts would pay there
+    gpu = {1: 0.013, 2: 0.014, 3: 0.015, 4: 0.016, 5: 0.017, 6: 0.018, DRAFT_KEY: 0.003}
+    gpu.update({-n: s for n, s in gpu.items() if 1 < n < DRAFT_KEY})
+    gpu[0] = gpu[1]
+    assert pays(gpu, draft_max=16)
+    assert not pays({1: 0.03}, draft_max=16)  # the draft step never measured: no

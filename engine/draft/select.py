@@ -49,12 +49,16 @@ def choose_drafter(mode: str, host: DraftHost) -> DraftChoice:
         return DraftChoice("ngram", (ngram,))
     costly: SourceSpec | None = None
     if mode == "model" or (mode == "auto" and settings.draft_model is not None):
-        if settings.draft_model is None:
-            raise SettingsError("--draft model needs a draft model: set draft_model (--draft-model NAME|PATH)")
-        from ..model import resolve_model
+        from ..model import draft_model_for, resolve_model
         from .model_drafter import ModelDrafter
 
-        path = resolve_model(settings.draft_model, setting="draft_model")
+        found = (
+            resolve_model(settings.draft_model, setting="draft_model") if settings.draft_model is not None
+            else draft_model_for(host.info.path)  # the packaged target's own pair
+        )
+        if found is None:
+            raise SettingsError("--draft model needs a draft model: set draft_model (--draft-model NAME|PATH)")
+        path = found
         costly = SourceSpec("model", lambda: ModelDrafter(path, host), costly=True)
     elif mode == "mtp" or (mode == "auto" and host.info.n_nextn_layers > 0):
         if host.info.n_nextn_layers == 0:
