@@ -31,6 +31,9 @@ PARTIAL_STATE = 1  # LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY: only recurrent / SWA st
 # The longest draft of the MTP head (engine/draft/mtp.py): a model loaded for `--draft mtp` alone keeps rollback
 # slots for this many drafted tokens, not draft_max (every slot adds a copy per recurrent layer to every step).
 MTP_MAX_DRAFT = 6
+# Recurrent models keep rollback slots for at most this many drafted tokens whatever draft_max says (lookup drafts of
+# attention-only models go to draft_max: a long copy is cheap to verify per token, and they need no slots).
+RECURRENT_MAX_DRAFT = 16
 _backend_ready = False
 
 
@@ -63,8 +66,8 @@ class RuntimeConfig:
             # a snapshot per token a verify call may reject; none when drafting is off, since each slot costs
             # every decode step a copy of the recurrent state (-6.6% per token with 17 on an H100, 27B); the MTP
             # head alone never drafts more than MTP_MAX_DRAFT
-            rollback_slots=0 if settings.draft == "none" else 1 + (
-                min(settings.draft_max, MTP_MAX_DRAFT) if settings.draft == "mtp" else settings.draft_max),
+            rollback_slots=0 if settings.draft == "none" else 1 + min(
+                settings.draft_max, MTP_MAX_DRAFT if settings.draft == "mtp" else RECURRENT_MAX_DRAFT),
             load_mtp=load_mtp,
             exact_batches=settings.exact_batches,
         )

@@ -69,7 +69,9 @@ class QcodeSettings(BaseSettings):
         None, description="a small model with the target's vocabulary (a name or a GGUF file); empty means the "
         "packaged target's own pair (coder-0.5b for coder-1.5b) where installed"
     )
-    draft_max: int = Field(16, ge=1, le=64, description="longest draft verified in one batch")
+    draft_max: int = Field(
+        64, ge=1, le=64, description="longest draft verified in one batch (recurrent models: at most 16)"
+    )
     ngram_min: int = Field(2, ge=1, le=16, description="shortest n-gram the lookup matches")
     ngram_max: int = Field(5, ge=1, le=16, description="longest n-gram the lookup matches")
     draft_calibration: Literal["auto", "on", "off"] = Field(

@@ -516,12 +516,14 @@ def test_a_positional_controller_prices_each_draft_position_at_its_own_rate() ->
 
 
 def test_a_model_loaded_for_mtp_alone_keeps_rollback_slots_for_the_head_only() -> None:
-    from engine.runtime import MTP_MAX_DRAFT, RuntimeConfig
+    from engine.runtime import MTP_MAX_DRAFT, RECURRENT_MAX_DRAFT, RuntimeConfig
 
     def slots(draft: str) -> int:
         return RuntimeConfig.from_settings(load_settings(draft=draft, draft_max=16)).rollback_slots
 
     assert (slots("none"), slots("ngram"), slots("auto"), slots("mtp")) == (0, 17, 17, MTP_MAX_DRAFT + 1)
+    # lookup on attention-only models drafts up to draft_max (64); recurrent models keep slots for 16 at most
+    assert RuntimeConfig.from_settings(load_settings(draft="auto")).rollback_slots == RECURRENT_MAX_DRAFT + 1
 
 
 def test_a_sustained_drafter_keeps_its_length_unless_another_is_clearly_better() -> None:

@@ -130,7 +130,7 @@ class CostModel:
         upper = min((n for n in self._seconds if n > n_tokens), default=None)
         low = self._seconds[lower] / base if lower in self._seconds else 1.0  # c(1) = 1, timed or not
         if upper is None:
-            return max(low + self.prior_slope * (n_tokens - lower), 1.0)
+            return max(low + self._far_slope(base) * (n_tokens - lower), 1.0)
         high = self._seconds[upper] / base
         share = (n_tokens - lower) / (upper - lower)
         return max(low + share * (high - low), 1.0)
@@ -144,6 +144,7 @@ class CostModel:
                 out[n] = 1.0 + self.prior_slope * (n - 1)
             return out
         known = sorted(n for n in self._seconds if n > 1)
+        far = self._far_slope(base)
         lower, low = 1, 1.0  # c(1) = 1, timed or not
         at = 0
         for n in range(1, n_max + 1):
@@ -160,8 +161,16 @@ class CostModel:
                 high = self._seconds[upper] / base
                 out[n] = max(low + (n - lower) / (upper - lower) * (high - low), 1.0)
             else:
-                out[n] = max(low + self.prior_slope * (n - lower), 1.0)
+                out[n] = max(low + far * (n - lower), 1.0)
         return out
+
+    def _far_slope(self, base: float) -> float:
+        """What each token past the longest call timed adds: the average over the calls timed (a CPU's curve is
+        close to a line; a GPU's flattens, so this errs dear), or the prior before a call of 2+ tokens is timed."""
+        longest = max(self._seconds, default=1)
+        if longest < 2:
+            return self.prior_slope
+        return max((self._seconds[longest] / base - 1.0) / (longest - 1), 0.0)
 
     def repeated_curve(self, n_max: int) -> list[float]:
         """[relative_repeated(n) for n in 0..n_max] (index 0 unused)."""
