@@ -105,7 +105,7 @@ class FloorCostModel(CostModel):
     draft loses the CUDA graph) is CostModel(price_switches=True)."""
 
     def __init__(self, window: int = 32) -> None:
-        super().__init__()
+        super().__init__(far_from_data=False)  # as the runs that measured it
         self.window = window
         self._plain: list[float] = []  # recent one-token timings (a seeded value counts as one)
 
@@ -261,10 +261,12 @@ def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixe
     def live(controller: Callable[[], DraftController]) -> Callable[[Any, Case], tuple[Any, DraftController]]:
         return lambda engine, case: (NgramDrafter(*ngram), controller())
 
+    # adaptive, calibrated and calibrated-floor: the controller as these runs measured it (lookup at one per-token
+    # rate, costs past the longest call timed at the prior slope), so simulate.py's validation of them holds
     def calibrated() -> DraftController:
-        cost = CostModel()
+        cost = CostModel(far_from_data=False)
         cost.seed(calibration or {})
-        return DraftController(draft_max, cost)
+        return DraftController(draft_max, cost, by_run=False)
 
     policies = [
         Policy("none", "none"),
@@ -273,7 +275,8 @@ def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixe
     policies += [Policy(f"fixed-{k}", "ngram", live(lambda k=k: FixedLength(draft_max, k))) for k in fixed]
     policies += [Policy(f"padded-{k}", "ngram", lambda engine, case, k=k: (PaddedNgram(*ngram, k),
                                                                           FixedLength(draft_max, k))) for k in padded]
-    policies.append(Policy("adaptive", "ngram", live(lambda: DraftController(draft_max))))
+    policies.append(Policy("adaptive", "ngram",
+                           live(lambda: DraftController(draft_max, CostModel(far_from_data=False), by_run=False))))
     policies.append(Policy("shipped", "ngram"))  # the engine's own plan, as a user's request runs it
 
     def floor() -> DraftController:
@@ -281,7 +284,7 @@ def ngram_policies(draft_max: int, calibration: Mapping[int, float] | None, fixe
         # fastest recent one-token call
         cost = FloorCostModel(window=32)
         cost.seed({**(calibration or {}), **({1: plain_step} if plain_step else {})})
-        return DraftController(draft_max, cost)
+        return DraftController(draft_max, cost, by_run=False)
 
     if calibration:
         policies.append(Policy("calibrated", "ngram", live(calibrated)))

@@ -283,19 +283,25 @@ def seeded_costs(setup: Setup, **options: Any) -> CostModel:
     return cost
 
 
+# adaptive, calibrated and calibrated-floor are replay.py's live policies as the GPU ran them (validated against
+# those runs): lookup priced at one per-token rate (by_run=False), costs past the longest call timed at the prior slope
+
+
 def _adaptive(setup: Setup, case: Case) -> DraftPlan:
-    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max))
+    controller = DraftController(setup.draft_max, CostModel(far_from_data=False), by_run=False)
+    return ngram_plan(NgramDrafter(*setup.ngram), controller)
 
 
 def _calibrated(setup: Setup, case: Case) -> DraftPlan:
-    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, seeded_costs(setup)))
+    controller = DraftController(setup.draft_max, seeded_costs(setup, far_from_data=False), by_run=False)
+    return ngram_plan(NgramDrafter(*setup.ngram), controller)
 
 
 def _calibrated_floor(setup: Setup, case: Case) -> DraftPlan:
     cost = FloorCostModel(window=32)
     seed = {n: s for n, s in (setup.seed or {}).items() if n != STEADY}
     cost.seed({**seed, **({1: setup.plain_step} if setup.plain_step else {})})
-    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, cost))
+    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, cost, by_run=False))
 
 
 def _trace(setup: Setup, case: Case) -> DraftPlan:

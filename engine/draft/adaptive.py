@@ -47,8 +47,10 @@ class CostModel:
     Without it, c(1) averages both kinds of plain step, and drafts look cheaper than they are next to not drafting.
     """
 
-    def __init__(self, prior_slope: float = PRIOR_SLOPE, price_switches: bool = False) -> None:
+    def __init__(self, prior_slope: float = PRIOR_SLOPE, price_switches: bool = False,
+                 far_from_data: bool = True) -> None:
         self.prior_slope = prior_slope
+        self.far_from_data = far_from_data  # False: past the longest call timed, the prior slope (as before)
         self._seconds: dict[int, float] = {}
         self.price_switches = price_switches
         self._after_draft: float | None = None  # one-token calls right after a longer call
@@ -168,7 +170,7 @@ class CostModel:
         """What each token past the longest call timed adds: the average over the calls timed (a CPU's curve is
         close to a line; a GPU's flattens, so this errs dear), or the prior before a call of 2+ tokens is timed."""
         longest = max(self._seconds, default=1)
-        if longest < 2:
+        if longest < 2 or not self.far_from_data:
             return self.prior_slope
         return max((self._seconds[longest] / base - 1.0) / (longest - 1), 0.0)
 
@@ -187,6 +189,7 @@ class CostModel:
 # draft). Positions are pooled in buckets ending at these; past the last, one bucket.
 RUN_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 RUN_PRIOR_WEIGHT = 2.0  # tokens' worth of evidence the per-token acceptance counts for in every bucket
+RUN_TIE = 0.01  # lengths this close to the best rate count as tied: the longest is taken
 RUN_WINDOW = 16  # a bucket remembers about this many drafts through it (its width in tokens each): older ones fade
 
 
@@ -198,7 +201,8 @@ class RunAcceptance:
     drafts too short in a long copy (where a long verify call is cheap per token) and too long after an edit.
     Each bucket counts the positions verified in it (`reached`, a rejected one included) and the rejections; its
     estimate leans on the per-token acceptance until it has evidence of its own (so a bucket no draft reached yet
-    is neither ruled out nor taken for granted).
+    is neither ruled out nor taken for granted). One request's: what copies taught one edit misleads a docstring
+    being written in the next (bench/gpu/simulate.py: kept across requests, ideal edits 2.22x against 2.38x).
     """
 
     def __init__(self) -> None:
@@ -259,26 +263,25 @@ class DraftController:
     before it were): a model drafter guesses its first token far better than its sixth (vLLM's per-position rates
     for Qwen3.6's head: 0.92, 0.84, 0.65, 0.54, 0.45, 0.35), so a draft's worth is the product along the positions,
     not a geometric series of one average rate. A lookup proposal that says how long a copy it continues (`streak`)
-    is valued by RunAcceptance instead, kept per kind of request.
+    is valued by RunAcceptance instead.
     """
 
     def __init__(self, draft_max: int, cost: CostModel | None = None, prior: float = 0.5,
-                 positional: bool = False) -> None:
+                 positional: bool = False, by_run: bool = True) -> None:
         self.draft_max = draft_max
         self.cost = cost or CostModel()
         self.positional = positional
+        self.by_run = by_run  # False: lookup proposals priced at the per-token rate, as before RunAcceptance
         self._draft_seconds: float | None = None  # what proposing costs per drafted token (model drafters)
         self._held: int | None = None  # the length last chosen for a sustained drafter
-        self._runs_by_kind: dict[str, RunAcceptance] = {}
         self.restart(prior)
 
-    def restart(self, prior: float, kind: str | None = None) -> None:
-        """Forget the per-token acceptance: back to `prior`, as four tokens' worth of evidence. Run acceptance is
-        kept per `kind` of request (a copy runs alike in every edit); None starts a fresh one."""
+    def restart(self, prior: float) -> None:
+        """Forget what was learned: acceptance back to `prior`, as four tokens' worth of evidence."""
         # pseudo-counts of accepted tokens and of rejections (a draft that stopped short)
         self._accepted = prior * 4
         self._rejected = (1 - prior) * 4
-        self.runs = RunAcceptance() if kind is None else self._runs_by_kind.setdefault(kind, RunAcceptance())
+        self.runs = RunAcceptance()
         # per position k (1-based): drafts whose token k was checked, and those where it was right
         self._reached = [0.0] * (self.draft_max + 1)
         self._passed = [0.0] * (self.draft_max + 1)
@@ -313,7 +316,7 @@ class DraftController:
             for k in range(1, len(self._reached)):
                 self._reached[k] = self._reached[k] * slow + (1.0 if k <= checked else 0.0)
                 self._passed[k] = self._passed[k] * slow + (1.0 if k <= min(accepted, checked) else 0.0)
-        if streak is not None:
+        if streak is not None and self.by_run:
             self.runs.record(streak, proposed, accepted)
 
     def record_draft(self, n_tokens: int, seconds: float) -> None:
@@ -348,9 +351,13 @@ class DraftController:
         length (or its pause) unless another is SWITCH_MARGIN better. A lookup proposal continuing a `streak`-token
         copy is valued by run acceptance.
         """
-        if streak is not None and not sustained:
+        if streak is not None and self.by_run and not sustained:
             limit = self.draft_max if available is None else min(self.draft_max, available)
-            return self._pick(self._rates_of(self.runs.expected_tokens(streak, limit, self.acceptance), sustained))
+            rates = self._rates_of(self.runs.expected_tokens(streak, limit, self.acceptance), sustained)
+            best = self._pick(rates)
+            # the longest length within RUN_TIE of the best: run estimates are flat near a long copy's end, and a
+            # length that jitters by a token costs a GPU its captured graph at every call
+            return max((k for k in range(best, len(rates)) if rates[k] >= rates[best] * (1 - RUN_TIE)), default=best)
         rates = self._rates(available, sustained, None)
         best = self._pick(rates)
         if not sustained:

@@ -99,11 +99,7 @@ class DraftPlan:
             source._probe_wait, source._probe_gap = 0, PROBE_EVERY  # a new request drafts at its first step
             source._timed = False
             if source.priors is not None:
-                with_reference = bool(reference)
-                source.controller.restart(
-                    source.priors[0] if with_reference else source.priors[1],
-                    kind="reference" if with_reference else "free",
-                )
+                source.controller.restart(source.priors[0] if reference else source.priors[1])
 
     def propose(self, history: Sequence[int], budget: int) -> Proposal | None:
         """The draft for the step after `history`: from the first source with a long enough proposal."""
