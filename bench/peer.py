@@ -29,6 +29,7 @@ import http.client
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -108,7 +109,7 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"llama-server ({self.label}) exited: {self.log_tail()}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
+            with contextlib.suppress(OSError, http.client.HTTPException, RuntimeError):  # 503 while loading
                 if self._get("/health").get("status") == "ok":
                     return
             time.sleep(0.2)
@@ -136,11 +137,21 @@ class Server:
             return "(no log)"
         return self.log_path.read_text(errors="replace")[-chars:]
 
-    def system_info(self) -> str:
-        """The server's own `system_info` line: the CPU features its ggml was built with."""
-        text = self.log_path.read_text(errors="replace") if self.log_path else ""
-        return next((line.split("system_info:", 1)[1].strip() for line in text.splitlines()
-                     if "system_info:" in line), "")
+def build_flags(binary: Path) -> dict[str, str]:
+    """The CPU options llama-server was built with, from its build folder's CMakeCache.txt (where there is one)."""
+    wanted = ("CMAKE_BUILD_TYPE", "GGML_NATIVE", "GGML_OPENMP", "GGML_LLAMAFILE", "GGML_CPU_REPACK", "GGML_AVX2",
+              "GGML_AVX512", "GGML_BLAS", "BUILD_SHARED_LIBS")
+    for folder in (binary.resolve().parent, *binary.resolve().parents):
+        cache = folder / "CMakeCache.txt"
+        if cache.is_file():
+            flags = {}
+            for line in cache.read_text(errors="replace").splitlines():
+                name, _, value = line.partition("=")
+                key = name.split(":", 1)[0]
+                if key in wanted:
+                    flags[key] = value
+            return flags
+    return {}
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=SERVER_REQUEST_TIMEOUT_S)
@@ -371,11 +382,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     import llama_cpp
 
+    # a terminated benchmark still stops its servers (the finally clauses run on SystemExit)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started_at = datetime.datetime.now(datetime.UTC)
     before, load_before = cpu_times(), load_average()
     try:
         with running(servers):
-            server_info = servers["plain"].system_info()
             results = run_peer(engine, servers, tasks, drafters, max(1, args.rounds), args.max_tokens,
                                args.server_ngram == "fresh")
     except (RuntimeError, OSError, QcodeError) as exc:
@@ -399,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "threads": args.threads, "n_ctx": engine.n_ctx, "kv_type": engine.kv_type,
             "flash_attn": settings.flash_attn, "max_tokens": args.max_tokens, "rounds": args.rounds,
             "server_args": common, "server_ngram": args.server_ngram,
-            "server_system_info": server_info, "qcode_system_info": qcode_info,
+            "server_build": build_flags(binary), "qcode_system_info": qcode_info,
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "cpu_steal_share": steal_share(before, cpu_times()),
             "load_average_before": load_before, "load_average_after": load_average(),
