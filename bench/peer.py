@@ -137,22 +137,6 @@ class Server:
             return "(no log)"
         return self.log_path.read_text(errors="replace")[-chars:]
 
-def build_flags(binary: Path) -> dict[str, str]:
-    """The CPU options llama-server was built with, from its build folder's CMakeCache.txt (where there is one)."""
-    wanted = ("CMAKE_BUILD_TYPE", "GGML_NATIVE", "GGML_OPENMP", "GGML_LLAMAFILE", "GGML_CPU_REPACK", "GGML_AVX2",
-              "GGML_AVX512", "GGML_BLAS", "BUILD_SHARED_LIBS")
-    for folder in (binary.resolve().parent, *binary.resolve().parents):
-        cache = folder / "CMakeCache.txt"
-        if cache.is_file():
-            flags = {}
-            for line in cache.read_text(errors="replace").splitlines():
-                name, _, value = line.partition("=")
-                key = name.split(":", 1)[0]
-                if key in wanted:
-                    flags[key] = value
-            return flags
-    return {}
-
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=SERVER_REQUEST_TIMEOUT_S)
         try:
@@ -176,6 +160,23 @@ def build_flags(binary: Path) -> dict[str, str]:
             "prompt": prompt, "n_predict": max_tokens, "stop": list(stop), "temperature": 0.0, "top_k": 1,
             "repeat_penalty": 1.0, "min_p": 0.0, "cache_prompt": True, "return_tokens": True, "stream": False,
         })
+
+
+def build_flags(binary: Path) -> dict[str, str]:
+    """The CPU options llama-server was built with, from its build folder's CMakeCache.txt (where there is one)."""
+    wanted = ("CMAKE_BUILD_TYPE", "GGML_NATIVE", "GGML_OPENMP", "GGML_LLAMAFILE", "GGML_CPU_REPACK", "GGML_AVX2",
+              "GGML_AVX512", "GGML_BLAS", "BUILD_SHARED_LIBS")
+    for folder in (binary.resolve().parent, *binary.resolve().parents):
+        cache = folder / "CMakeCache.txt"
+        if cache.is_file():
+            flags = {}
+            for line in cache.read_text(errors="replace").splitlines():
+                name, _, value = line.partition("=")
+                key = name.split(":", 1)[0]
+                if key in wanted:
+                    flags[key] = value
+            return flags
+    return {}
 
 
 def server_args(model: Path, threads: int, n_ctx: int, kv_type: str, flash_attn: bool) -> list[str]:
