@@ -192,6 +192,13 @@ class Run:
     proposed: int
     accepted: int
     tokens: tuple[int, ...]
+    cpu_s: float = 0.0  # CPU time the engine's process spent on the request (all its threads)
+
+    @property
+    def tokens_per_cpu_s(self) -> float:
+        """Decode tokens (after the first) per CPU second: what the answer cost in work, whatever the machine's
+        load (with one thread; with more, spin-waiting threads count too)."""
+        return (self.completion_tokens - 1) / self.cpu_s if self.cpu_s > 0 and self.completion_tokens > 1 else 0.0
 
 
 @dataclass
@@ -204,19 +211,36 @@ class Cell:
     def median(self) -> float:
         return statistics.median(r.tokens_per_s for r in self.runs) if self.runs else 0.0
 
+    @property
+    def median_cpu(self) -> float:
+        return statistics.median(r.tokens_per_cpu_s for r in self.runs) if self.runs else 0.0
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def run_qcode(engine: Engine, request: GenerationRequest, drafter: str) -> Run:
+    started = time.process_time()
     done = engine.complete(dataclasses.replace(request, drafter=drafter))
+    cpu = time.process_time() - started
     s = done.stats
-    return Run(s.decode_tokens_per_s, s.completion_tokens, s.draft_proposed, s.draft_accepted, done.tokens)
+    return Run(s.decode_tokens_per_s, s.completion_tokens, s.draft_proposed, s.draft_accepted, done.tokens, cpu)
 
 
 def run_server(server: Server, prompt: list[int], request: GenerationRequest) -> Run:
+    server.complete(prompt, 1, request.stop)  # the prompt in (a restarted server has none): count decode only
+    assert server.process is not None
+    before = process_cpu_seconds(server.process.pid)
     result = server.complete(prompt, request.max_tokens or 1, request.stop)
+    cpu = process_cpu_seconds(server.process.pid) - before
     timings = result.get("timings", {})
     return Run(float(timings.get("predicted_per_second", 0.0)), int(timings.get("predicted_n", 0)),
                int(timings.get("draft_n", 0)), int(timings.get("draft_n_accepted", 0)),
-               tuple(int(t) for t in result.get("tokens", [])))
+               tuple(int(t) for t in result.get("tokens", [])), cpu)
 
 
 def rotated(items: Sequence[str], by: int) -> list[str]:
@@ -251,7 +275,7 @@ def run_peer(
                 results[task.name][variant].runs.append(run)
                 drafted = f" ({run.accepted}/{run.proposed} accepted)" if run.proposed else ""
                 log(f"round {round_index + 1}/{rounds} {task.name} [{variant}]: {run.tokens_per_s:.1f} tok/s, "
-                    f"{run.completion_tokens} tokens{drafted}")
+                    f"{run.tokens_per_cpu_s:.1f} tok/cpu-s, {run.completion_tokens} tokens{drafted}")
     return results
 
 
@@ -272,6 +296,8 @@ def task_rows(tasks: Sequence[BenchTask], results: dict[str, dict[str, Cell]]) -
             variants[variant] = {
                 "tokens_per_s": round(cell.median, 2),
                 "runs": [round(r.tokens_per_s, 2) for r in cell.runs],
+                "tokens_per_cpu_s": round(cell.median_cpu, 2),
+                "runs_cpu": [round(r.tokens_per_cpu_s, 2) for r in cell.runs],
                 "completion_tokens": [r.completion_tokens for r in cell.runs],
                 "proposed": [r.proposed for r in cell.runs],
                 "accepted": [r.accepted for r in cell.runs],
@@ -283,41 +309,43 @@ def task_rows(tasks: Sequence[BenchTask], results: dict[str, dict[str, Cell]]) -
 
 
 def summary(rows: list[dict[str, Any]], drafters: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per kind, medians over tasks of per-task ratios (each a ratio of medians over rounds)."""
+    """Per kind, medians over tasks of per-task ratios (each a ratio of medians over rounds): of wall-clock decode
+    speeds, and (suffix _cpu) of decode tokens per CPU second."""
     out: dict[str, dict[str, Any]] = {}
     for kind in sorted({r["kind"] for r in rows}):
         mine = [r["variants"] for r in rows if r["kind"] == kind]
+        entry: dict[str, Any] = {"tasks": len(mine)}
+        for measure, suffix in (("tokens_per_s", ""), ("tokens_per_cpu_s", "_cpu")):
 
-        def median_of(numerator: str, denominator: str, cells: list[dict[str, Any]] = mine) -> float | None:
-            values = [_ratio(v[numerator]["tokens_per_s"], v[denominator]["tokens_per_s"]) for v in cells
-                      if numerator in v and denominator in v]
-            present = [x for x in values if x is not None]
-            return round(statistics.median(present), 3) if present else None
+            def median_of(numerator: str, denominator: str, measure: str = measure,
+                          cells: list[dict[str, Any]] = mine) -> float | None:
+                values = [_ratio(v[numerator][measure], v[denominator][measure]) for v in cells
+                          if numerator in v and denominator in v]
+                present = [x for x in values if x is not None]
+                return round(statistics.median(present), 3) if present else None
 
-        entry: dict[str, Any] = {
-            "tasks": len(mine),
-            "plain_qcode_over_server": median_of("qcode:none", "server:plain"),
-            "server_drafting_speedup": median_of("server:ngram-mod", "server:plain"),
-        }
-        for drafter in drafters:
-            entry[f"qcode_{drafter}_speedup"] = median_of(f"qcode:{drafter}", "qcode:none")
-            entry[f"drafted_qcode_{drafter}_over_server"] = median_of(f"qcode:{drafter}", "server:ngram-mod")
+            entry[f"plain_qcode_over_server{suffix}"] = median_of("qcode:none", "server:plain")
+            entry[f"server_drafting_speedup{suffix}"] = median_of("server:ngram-mod", "server:plain")
+            for drafter in drafters:
+                entry[f"qcode_{drafter}_speedup{suffix}"] = median_of(f"qcode:{drafter}", "qcode:none")
+                entry[f"drafted_qcode_{drafter}_over_server{suffix}"] = median_of(f"qcode:{drafter}",
+                                                                                    "server:ngram-mod")
         out[kind] = entry
     return out
 
 
 def format_table(rows: list[dict[str, Any]], totals: dict[str, dict[str, Any]]) -> str:
     names = list(rows[0]["variants"]) if rows else []
-    header = f"{'task':36} " + " ".join(f"{n:>16}" for n in names)
+    header = f"{'task':36} " + " ".join(f"{n:>24}" for n in names)
     lines = [header, "-" * len(header)]
     for row in rows:
         cells = []
         for name in names:
             v = row["variants"][name]
             acc = f" {sum(v['accepted'])}/{sum(v['proposed'])}" if sum(v["proposed"]) else ""
-            cells.append(f"{v['tokens_per_s']:6.1f}{acc:>10}")
-        lines.append(f"{row['task'][:36]:36} " + " ".join(f"{c:>16}" for c in cells))
-    lines.append("")
+            cells.append(f"{v['tokens_per_s']:5.1f} ({v['tokens_per_cpu_s']:5.1f}){acc:>10}")
+        lines.append(f"{row['task'][:36]:36} " + " ".join(f"{c:>24}" for c in cells))
+    lines.append("tok/s (tok per CPU second) accepted/drafted")
     for kind, entry in totals.items():
         lines.append(f"{kind} ({entry['tasks']} tasks): " + ", ".join(
             f"{key} {value}" for key, value in entry.items() if key != "tasks"))

@@ -9,7 +9,7 @@ from tui.bench.tasks import BenchTask
 
 
 def _run(tok_s: float, tokens: tuple[int, ...] = (1, 2, 3)) -> Run:
-    return Run(tok_s, len(tokens), 0, 0, tokens)
+    return Run(tok_s, len(tokens), 0, 0, tokens, cpu_s=(len(tokens) - 1) / (2 * tok_s))  # two busy threads
 
 
 def test_every_variant_leads_a_round_in_turn() -> None:
@@ -40,6 +40,8 @@ def test_summary_is_the_median_over_tasks_of_ratios_of_medians() -> None:
     assert edit["qcode_ngram_speedup"] == pytest.approx(100 / 51, abs=1e-3)  # 1.96, 2.0, 1.0
     assert edit["server_drafting_speedup"] == pytest.approx(80 / 55, abs=1e-3)  # 1.45, 1.0, 2.0
     assert edit["drafted_qcode_ngram_over_server"] == pytest.approx(1.25)  # 1.25, 1.6, 0.5
+    assert edit["qcode_ngram_speedup_cpu"] == edit["qcode_ngram_speedup"]  # per CPU second: the same ratios here
+    assert rows[0]["variants"]["qcode:ngram"]["tokens_per_cpu_s"] == pytest.approx(200)
 
 
 def test_cpu_steal_share_from_two_readings() -> None:
