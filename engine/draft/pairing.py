@@ -18,15 +18,22 @@ import contextlib
 import statistics
 import textwrap
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..runtime import Runtime, RuntimeConfig, device_description
 from .adaptive import CostModel, DraftController, calibration_key, load_calibration, save_calibration
+from .base import DraftHost
 
-if TYPE_CHECKING:
-    from ..generate import Engine
+
+class PairHost(DraftHost, Protocol):
+    """What the pairing decision uses of the engine: a drafter's view, its verify costs and its longest draft."""
+
+    @property
+    def draft_max(self) -> int: ...
+
+    def calibrate_costs(self, *, sizes: Iterable[int] | None = None) -> dict[int, float]: ...
 
 # A generous per-token acceptance for a draft model of the target's own family on prose (a same-family 0.5B under a
 # 1.5B): a pair that would not pay even at this rate is never loaded.
@@ -45,7 +52,7 @@ def file_id(path: Path) -> object:
         return (str(path), "?")
 
 
-def pair_key(engine: Engine, draft: Path) -> str:
+def pair_key(engine: PairHost, draft: Path) -> str:
     config = engine.runtime.config
     return calibration_key(
         PAIR_FORMAT, device_description(), file_id(engine.info.path), file_id(draft), config.kv_type_k,
@@ -53,7 +60,7 @@ def pair_key(engine: Engine, draft: Path) -> str:
     )
 
 
-def draft_step_seconds(engine: Engine, draft: Path, calls: int = 8) -> float:
+def draft_step_seconds(engine: PairHost, draft: Path, calls: int = 8) -> float:
     """Median seconds of the draft model's one-token call (logits and argmax), on a small scratch context."""
     from .. import sampling
 
@@ -79,7 +86,7 @@ def draft_step_seconds(engine: Engine, draft: Path, calls: int = 8) -> float:
         runtime.close()
 
 
-def measure_pair(engine: Engine, draft: Path) -> dict[int, float]:
+def measure_pair(engine: PairHost, draft: Path) -> dict[int, float]:
     """The target's verify costs for 1..PAIR_SIZES tokens and the draft model's step (under DRAFT_KEY)."""
     seconds = engine.calibrate_costs(sizes=range(1, PAIR_SIZES + 1))
     seconds[DRAFT_KEY] = draft_step_seconds(engine, draft)
@@ -98,7 +105,7 @@ def pays(seconds: Mapping[int, float], draft_max: int, acceptance: float = PAIR_
     return controller.best_length(sustained=True) > 0
 
 
-def draft_model_pays(engine: Engine, draft: Path) -> bool:
+def draft_model_pays(engine: PairHost, draft: Path) -> bool:
     """Whether `auto` should draft with `draft` next to this engine's model: from cached measurements, measured
     once (a few seconds) where there are none."""
     key = pair_key(engine, draft)
