@@ -1,9 +1,15 @@
 """qcode against llama.cpp's own server: same GGUF, same settings, same prompt tokens, interleaved.
 
-    python -m bench.peer --server PATH/llama-server [--model PATH] [--rounds 3] [--max-tokens 160] [--json]
+    python -m bench.peer --server PATH/llama-server [--model NAME|PATH[,...]] [--rounds 3] [--max-tokens 160]
+        [--json] [--out FILE]
+
+Issue 13's table (both packaged models, about 15 minutes on a quiet 2-core machine):
+
+    python -m bench.peer --server /work/src/llama-server-build/bin/llama-server --model coder-0.5b,coder-1.5b \\
+        --out bench/results/peer-cpu.json
 
 Builds the server with bench/build_llama_server.sh (same vendored llama.cpp and CPU flags as llama-cpp-python).
-For every task of bench/tasks.py (edits and explanations of standard-library functions) it renders the request
+For every task of tui/bench/tasks.py (edits and explanations of standard-library functions) it renders the request
 qcode sends (engine.tasks.build_request) and runs, in a rotating order within each round:
 
 - qcode, drafting off, and qcode with each drafter of --drafters (in this process, the real decode loop);
@@ -16,7 +22,9 @@ request (`--server-ngram fresh`), as qcode's lookup also starts each request fre
 
 Speeds are decode tokens per second as each reports them (tokens after the first, over the time after the first):
 qcode's Stats.decode_tokens_per_s, the server's timings.predicted_per_second. Medians over rounds per task, then
-medians over tasks per kind. Progress goes to stderr; the table (or --json) to stdout; --out FILE keeps the JSON.
+medians over tasks per kind; also per CPU second of the engine's process, a figure a shared machine's load
+disturbs less. Progress goes to stderr; per-task tables and a markdown summary (or --json) to stdout; --out FILE
+keeps the JSON (several models: {"models": [one report each]}).
 """
 
 from __future__ import annotations
@@ -371,11 +379,83 @@ def running(servers: dict[str, Server]) -> Iterator[None]:
             server.stop()
 
 
+def markdown_table(reports: Sequence[dict[str, Any]], drafter: str) -> str:
+    """Issue 13's table, one line per model: medians over tasks of wall-clock ratios (per CPU second in brackets)."""
+
+    def pair(entry: dict[str, Any], key: str, unit: str = "") -> str:
+        wall, cpu = entry.get(key), entry.get(f"{key}_cpu")
+        return f"{wall}{unit} ({cpu}{unit})" if wall is not None else "-"
+
+    lines = [
+        f"| model | edit tasks | plain tok/s, qcode / server | drafting speedup, qcode `{drafter}` | drafting speedup, "
+        f"server `ngram-mod` | drafted tok/s, qcode / server | explain tasks: qcode drafted / plain |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for report in reports:
+        edit = report["summary"].get("edit", {})
+        explain = report["summary"].get("explain", {})
+        meta = report["meta"]
+        lines.append(
+            f"| {meta['model_name']} {meta['quant']} | {edit.get('tasks', 0)} | "
+            f"{pair(edit, 'plain_qcode_over_server')} | {pair(edit, f'qcode_{drafter}_speedup', 'x')} | "
+            f"{pair(edit, 'server_drafting_speedup', 'x')} | {pair(edit, f'drafted_qcode_{drafter}_over_server')} | "
+            f"{pair(explain, f'qcode_{drafter}_speedup', 'x')} |")
+    lines.append("Medians over tasks of per-task ratios of medians over rounds: wall-clock decode tok/s "
+                 "(in brackets: decode tokens per CPU second of the engine's process).")
+    return "\n".join(lines)
+
+
+def measure_model(binary: Path, model: str | None, args: argparse.Namespace, drafters: Sequence[str],
+                  tasks: Sequence[BenchTask], argv: Sequence[str]) -> dict[str, Any]:
+    """One model's interleaved runs and summary; raises QcodeError, RuntimeError or OSError."""
+    settings = load_settings(model=model, draft_model=args.draft_model, threads=args.threads)
+    engine = Engine(settings, progress=lambda m, f: log(m) if f in (None, 0.0, 1.0) else None)
+    common = server_args(engine.info.path, args.threads, engine.n_ctx, settings.kv_type_k, settings.flash_attn)
+    common += args.server_extra.split()
+    servers = {
+        "plain": Server(binary, common, "plain"),
+        "ngram-mod": Server(binary, [*common, "--spec-type", "ngram-mod"], "ngram-mod"),
+    }
+    import llama_cpp
+
+    log(f"{engine.info.name} {engine.info.quant}: {len(tasks)} tasks x {args.rounds} rounds")
+    started_at = datetime.datetime.now(datetime.UTC)
+    before, load_before = cpu_times(), load_average()
+    try:
+        with running(servers):
+            results = run_peer(engine, servers, tasks, drafters, max(1, args.rounds), args.max_tokens,
+                               args.server_ngram == "fresh")
+    finally:
+        engine.close()
+    rows = task_rows(tasks, results)
+    return {
+        "meta": {
+            "date": started_at.isoformat(timespec="seconds"),
+            "command": " ".join(["python -m bench.peer", *argv]),
+            "qcode_commit": qcode_commit(),
+            "model": str(engine.info.path), "model_name": engine.info.name, "quant": engine.info.quant,
+            "draft_model": str(settings.draft_model) if settings.draft_model else None,
+            "threads": args.threads, "n_ctx": engine.n_ctx, "kv_type": engine.kv_type,
+            "flash_attn": settings.flash_attn, "max_tokens": args.max_tokens, "rounds": args.rounds,
+            "server_args": common, "server_ngram": args.server_ngram,
+            "server_build": build_flags(binary),
+            "qcode_system_info": llama_cpp.llama_print_system_info().decode(errors="replace").strip(),
+            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "cpu_steal_share": steal_share(before, cpu_times()),
+            "load_average_before": load_before, "load_average_after": load_average(),
+        },
+        "rows": rows,
+        "summary": summary(rows, drafters),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.peer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", required=True, help="path to llama-server (bench/build_llama_server.sh)")
-    parser.add_argument("--model", default=None, help="GGUF (default: qcode's default model)")
+    parser.add_argument("--model", default=None,
+                        help="GGUF or model name, or several comma-separated, run one after the other "
+                             "(default: qcode's default model)")
     parser.add_argument("--draft-model", default=None, help="qcode's draft model (for --drafters model or auto)")
     parser.add_argument("--drafters", default="ngram", help="qcode drafters to compare (comma-separated)")
     parser.add_argument("--rounds", type=int, default=3)
@@ -385,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-ngram", choices=("fresh", "kept"), default="fresh",
                         help="restart the drafted server before each drafted request (fresh), or keep its table")
     parser.add_argument("--server-extra", default="", help="more llama-server arguments for both servers")
-    parser.add_argument("--json", action="store_true", help="one JSON object on stdout instead of the table")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout instead of the tables")
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
     args = parser.parse_args(argv)
     binary = Path(args.server)
@@ -397,62 +477,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.tasks:
         wanted = [w.strip() for w in args.tasks.split(",")]
         tasks = [t for t in tasks if any(w in t.name for w in wanted)]
+    models: list[str | None] = [m.strip() for m in args.model.split(",") if m.strip()] if args.model else [None]
+    # a terminated benchmark still stops its servers (the finally clauses run on SystemExit)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    reports = []
     try:
-        settings = load_settings(model=args.model, draft_model=args.draft_model, threads=args.threads)
-        engine = Engine(settings, progress=lambda m, f: log(m) if f in (None, 0.0, 1.0) else None)
+        for model in models:
+            reports.append(measure_model(binary, model, args, drafters, tasks,
+                                         argv if argv is not None else sys.argv[1:]))
     except QcodeError as exc:
         print(f"peer: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    common = server_args(engine.info.path, args.threads, engine.n_ctx, settings.kv_type_k, settings.flash_attn)
-    common += args.server_extra.split()
-    servers = {
-        "plain": Server(binary, common, "plain"),
-        "ngram-mod": Server(binary, [*common, "--spec-type", "ngram-mod"], "ngram-mod"),
-    }
-    import llama_cpp
-
-    # a terminated benchmark still stops its servers (the finally clauses run on SystemExit)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started_at = datetime.datetime.now(datetime.UTC)
-    before, load_before = cpu_times(), load_average()
-    try:
-        with running(servers):
-            results = run_peer(engine, servers, tasks, drafters, max(1, args.rounds), args.max_tokens,
-                               args.server_ngram == "fresh")
-    except (RuntimeError, OSError, QcodeError) as exc:
+    except (RuntimeError, OSError) as exc:
         print(f"peer: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("peer: interrupted", file=sys.stderr)
         return 130
-    finally:
-        engine.close()
-    rows = task_rows(tasks, results)
-    totals = summary(rows, drafters)
-    qcode_info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
-    report = {
-        "meta": {
-            "date": started_at.isoformat(timespec="seconds"),
-            "command": " ".join(["python -m bench.peer", *(argv if argv is not None else sys.argv[1:])]),
-            "qcode_commit": qcode_commit(),
-            "model": str(engine.info.path), "model_name": engine.info.name, "quant": engine.info.quant,
-            "draft_model": str(settings.draft_model) if settings.draft_model else None,
-            "threads": args.threads, "n_ctx": engine.n_ctx, "kv_type": engine.kv_type,
-            "flash_attn": settings.flash_attn, "max_tokens": args.max_tokens, "rounds": args.rounds,
-            "server_args": common, "server_ngram": args.server_ngram,
-            "server_build": build_flags(binary), "qcode_system_info": qcode_info,
-            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "cpu_steal_share": steal_share(before, cpu_times()),
-            "load_average_before": load_before, "load_average_after": load_average(),
-        },
-        "rows": rows,
-        "summary": totals,
-    }
+    report: dict[str, Any] = reports[0] if len(reports) == 1 else {"models": reports}
     text = json.dumps(report, indent=1)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n", encoding="utf-8")
-    print(text if args.json else format_table(rows, totals))
+    if args.json:
+        print(text)
+    else:
+        for one in reports:
+            print(f"{one['meta']['model_name']} {one['meta']['quant']}")
+            print(format_table(one["rows"], one["summary"]) + "\n")
+        if drafters:
+            print(markdown_table(reports, drafters[0]))
     return 0
 
 
