@@ -11,7 +11,7 @@ from .errors import (
     SettingsError,
     TemplateError,
 )
-from .events import DoneEvent, Event, GenerationRequest, NoticeEvent, Stats, TextEvent
+from .events import DoneEvent, Event, GenerationRequest, NoticeEvent, ProgressEvent, Stats, TextEvent
 from .settings import QcodeSettings, load_settings
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ __all__ = [
     "InputError",
     "ModelError",
     "NoticeEvent",
+    "ProgressEvent",
     "QcodeError",
     "QcodeSettings",
     "SettingsError",

@@ -29,7 +29,7 @@ from . import code as codetools
 from . import neighbours as nb
 from .draft.adaptive import calibration_key, load_calibration, save_calibration
 from .errors import InputError
-from .events import DoneEvent, Event, GenerationRequest, Stats, TextEvent
+from .events import DoneEvent, Event, GenerationRequest, ProgressEvent, Stats, TextEvent
 from .fim import FimParts, SourceFile
 from .languages import detect_language
 
@@ -349,6 +349,8 @@ def complete_at(
                 shown = keep
             if boundary:
                 stop.set()
+        elif isinstance(event, ProgressEvent) and not boundary:
+            yield event
         elif isinstance(event, DoneEvent):
             done = event
     final, _ = codetools.trim_completion(generated, before, after, language, final=True)

@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 # partial: the answer was cut short by a failure (a dropped server stream): never to be applied
-FinishReason = Literal["eog", "stop", "length", "cancelled", "context", "partial"]
+# repetition: the answer went round in a loop and was stopped (engine.repetition)
+FinishReason = Literal["eog", "stop", "length", "cancelled", "context", "partial", "repetition"]
 # answers that stopped before their end: a rewrite or completion from one is never written or offered
-CUT_OFF: frozenset[str] = frozenset({"length", "cancelled", "context", "partial"})
+CUT_OFF: frozenset[str] = frozenset({"length", "cancelled", "context", "partial", "repetition"})
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,24 @@ class NoticeEvent:
 
 
 @dataclass(frozen=True)
+class ProgressEvent:
+    """How far a request has got, for a progress line; never part of the answer.
+
+    stage "prompt": `done` of the `total` prompt tokens this request evaluates (a reused prefix is not counted);
+    stage "decode": `done` answer tokens of at most `total`. `elapsed_s` counts from the request's start.
+    """
+
+    stage: Literal["prompt", "decode"]
+    done: int
+    total: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
 class DoneEvent:
     text: str
     stats: Stats = field(default_factory=Stats)
     tokens: tuple[int, ...] = ()  # the answer's tokens, for tests and benchmarks
 
 
-Event = TextEvent | NoticeEvent | DoneEvent
+Event = TextEvent | NoticeEvent | ProgressEvent | DoneEvent

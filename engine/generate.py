@@ -12,7 +12,7 @@ import random
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from . import llama_log, sampling
@@ -32,16 +32,18 @@ from .draft.pairing import draft_model_pays
 from .draft.plan import DraftPlan, DraftSource, Proposal, Shadow
 from .draft.select import SourceSpec, choose_drafter
 from .errors import ContextError
-from .events import ChatTurn, DoneEvent, Event, FinishReason, GenerationRequest, Stats, TextEvent
+from .events import ChatTurn, DoneEvent, Event, FinishReason, GenerationRequest, ProgressEvent, Stats, TextEvent
 from .fim import FimParts, Marker, layout
 from .model import ModelInfo, Progress, draft_model_for, read_model_info, resolve_model, resolve_model_path
 from .prompts import render_turn
+from .repetition import RepetitionGuard
 from .runtime import Runtime, RuntimeConfig, device_description
 from .settings import QcodeSettings
 from .text_stream import TextStream
 
 # Part of every calibration's cache key: a change in what calibrate_costs measures retires the curves saved before it.
 CALIBRATION_FORMAT = "costs-2 (changing and repeated shapes)"
+DECODE_PROGRESS_EVERY = 16  # answer tokens between two decode ProgressEvents
 
 
 @dataclass
@@ -60,6 +62,19 @@ class _Job:
     samp: sampling.Sampling
     cancel: threading.Event
     started: float
+
+
+@dataclass
+class _PromptProgress:
+    """Counts the prompt tokens one request evaluates, for its ProgressEvents."""
+
+    total: int
+    started: float
+    done: int = 0
+
+    def event(self, count: int = 0) -> ProgressEvent:
+        self.done += count
+        return ProgressEvent("prompt", self.done, self.total, time.perf_counter() - self.started)
 
 
 class Engine(OneRequestAtATime):
@@ -218,21 +233,24 @@ class Engine(OneRequestAtATime):
 
         # 1. bring the context to the longest reusable prefix, then evaluate the rest of the prompt
         reused = cache.prepare(prompt)
+        progress = _PromptProgress(len(prompt) - reused, job.started)
+        yield progress.event()
         prefix_len = job.prefix_len
         if prefix_len > reused and not cache.has_prefix(prompt[:prefix_len]):
-            if not self.evaluate(prompt[reused:prefix_len], cancel, want_logits=False):
+            if not (yield from self._evaluate_reporting(prompt[reused:prefix_len], cancel, False, progress)):
                 yield self._cancelled(stats, "")
                 return
             cache.save_prefix()
             reused = prefix_len
         stats.prompt_tokens_evaluated = len(prompt) - reused
-        if not self.evaluate(prompt[len(cache.tokens) :], cancel, want_logits=True):
+        if not (yield from self._evaluate_reporting(prompt[len(cache.tokens) :], cancel, True, progress)):
             yield self._cancelled(stats, "")
             return
 
         # 2. generate: each step decodes the pending token plus a draft, and keeps what the target agrees with
         text = TextStream(job.stop)
         history = list(prompt)
+        guard = RepetitionGuard(prompt)
         reference = (
             self.tokenize(request.reference, add_bos=False) if isinstance(request.reference, str)
             else list(request.reference)
@@ -265,6 +283,11 @@ class Engine(OneRequestAtATime):
                 if emitted >= max_new:
                     finish = "context" if job.limited_by_context else "length"
                     break
+                if guard.looping(history):
+                    finish = "repetition"
+                    break
+                if emitted % DECODE_PROGRESS_EVERY == 0:
+                    yield ProgressEvent("decode", emitted, max_new, time.perf_counter() - job.started)
             if finish is None and cancel.is_set():
                 finish = "cancelled"
             if finish is not None:
@@ -353,17 +376,34 @@ class Engine(OneRequestAtATime):
 
         Public for tools that replay a prompt the way the decode loop does (tui/bench/lossless.py).
         """
-        cancel = cancel or threading.Event()
+        return sum(self._evaluating(tokens, cancel or threading.Event(), want_logits)) == len(tokens)
+
+    def _evaluate_reporting(
+        self, tokens: Sequence[int], cancel: threading.Event, want_logits: bool, progress: _PromptProgress
+    ) -> Generator[ProgressEvent, None, bool]:
+        """evaluate(), with a ProgressEvent after each batch; returns False if cancelled."""
+        done = 0
+        for count in self._evaluating(tokens, cancel, want_logits):
+            done += count
+            yield progress.event(count)
+        return done == len(tokens)
+
+    def _evaluating(self, tokens: Sequence[int], cancel: threading.Event, want_logits: bool) -> Iterator[int]:
+        """Evaluate tokens in batches, yielding each batch's size; stops early when cancelled."""
         if want_logits and self.cache.recurrent and len(tokens) > 1:
             # a checkpoint just before the last prompt token lets the very same prompt come back for free
-            if not self.evaluate(tokens[:-1], cancel, want_logits=False):
-                return False
+            done = 0
+            for count in self._evaluating(tokens[:-1], cancel, want_logits=False):
+                done += count
+                yield count
+            if done < len(tokens) - 1:
+                return
             self.cache.checkpoint()
             tokens = tokens[-1:]
         step = self.runtime.batch_capacity
         for start in range(0, len(tokens), step):
             if cancel.is_set():
-                return False
+                return
             chunk = tokens[start : start + step]
             last = start + step >= len(tokens)
             started = time.perf_counter()
@@ -373,7 +413,7 @@ class Engine(OneRequestAtATime):
             self.cache.extend(chunk)
             if not last:
                 self.cache.checkpoint()  # paced: only where the copy costs a fraction of what it saves
-        return True
+            yield len(chunk)
 
     def notify_decode(self, tokens: Sequence[int], kept: int) -> None:
         """Drafters that follow the target's hidden states (MTP) see every decode call, whichever drafter runs.
