@@ -263,3 +263,19 @@ def splice(original: str, span: Span, replacement: str) -> str:
         for index, line in enumerate(new_lines)
     )
     return original[:start] + new + original[end:]
+
+
+def region_replacement(buffer: str, start: int, end: int, result: str) -> str:
+    """The new text of buffer[start:end], from `result`: the whole buffer as a rewrite of that region left it.
+
+    Raises InputError when `result` changed anything before or after the region. The region keeps its own
+    trailing newlines, so a model's extra (or missing) blank line at its end is no change.
+    """
+    if not 0 <= start <= end <= len(buffer):
+        raise InputError(f"the region {start}-{end} lies outside the text (0-{len(buffer)})")
+    head, tail = buffer[:start], buffer[end:]
+    if len(result) < len(head) + len(tail) or not (result.startswith(head) and result.endswith(tail)):
+        raise InputError("the rewrite changed code outside its region")
+    region = buffer[start:end]
+    proposed = result[len(head) : len(result) - len(tail)]
+    return proposed.rstrip("\n") + region[len(region.rstrip("\n")) :]
