@@ -18,7 +18,17 @@ from typing import ClassVar
 
 from engine.backend import Backend
 from engine.errors import GenerationError, ModelError
-from engine.events import ChatTurn, DoneEvent, Event, FinishReason, GenerationRequest, NoticeEvent, Stats, TextEvent
+from engine.events import (
+    ChatTurn,
+    DoneEvent,
+    Event,
+    FinishReason,
+    GenerationRequest,
+    NoticeEvent,
+    ProgressEvent,
+    Stats,
+    TextEvent,
+)
 from engine.fim import FimParts
 from engine.model import ModelInfo
 from engine.settings import QcodeSettings, load_settings
@@ -77,6 +87,13 @@ class FakeEngine:
     gate: threading.Event | None = None
     # how an uncancelled answer ends ("length", "partial", ...: answers that did not finish by themselves)
     finish: FinishReason = "eog"
+    # set by a test to hold the stream half-way through its prompt, after that ProgressEvent
+    prompt_gate: threading.Event | None = None
+
+    @property
+    def user_requests(self) -> list[GenerationRequest]:
+        """The requests other than the app's completion warm-ups (one-token requests when a file opens)."""
+        return [request for request in self.requests if request.max_tokens != 1]
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)
@@ -116,6 +133,20 @@ class FakeEngine:
         answer = self.respond(request)
         sent: list[str] = []
         reason: FinishReason = self.finish
+        if request.max_tokens is not None and len(answer) > request.max_tokens * self.piece:
+            answer, reason = answer[: request.max_tokens * self.piece], "length"  # a piece stands for a token
+        # progress as the engine reports it: the prompt in two batches, then every 4 pieces of the answer
+        total = self.count_tokens(request.prompt if isinstance(request.prompt, str) else "")
+        yield ProgressEvent("prompt", 0, total, 0.0)
+        yield ProgressEvent("prompt", total // 2, total, 0.5)
+        if self.prompt_gate is not None:
+            self._hold(cancel, self.prompt_gate)
+        if cancel is not None and cancel.is_set():
+            self.cancelled += 1
+            yield DoneEvent("", Stats(finish_reason="cancelled"))
+            return
+        yield ProgressEvent("prompt", total, total, 1.0)
+        limit = request.max_tokens or len(answer)
         for start in range(0, len(answer), self.piece):
             if self.gate is not None and start:
                 self._hold(cancel)
@@ -126,6 +157,8 @@ class FakeEngine:
             time.sleep(self.delay)
             sent.append(answer[start : start + self.piece])
             yield TextEvent(sent[-1])
+            if len(sent) % 4 == 0:
+                yield ProgressEvent("decode", len(sent), limit, 1.0 + len(sent) / 50)
         prompt = request.prompt if isinstance(request.prompt, str) else ""
         # fixed numbers, so the status line is the same in every snapshot
         yield DoneEvent("".join(sent), Stats(
@@ -135,13 +168,14 @@ class FakeEngine:
             drafter="ngram", kv_type=self.kv_type, model=self.info.name, finish_reason=reason,
         ))
 
-    def _hold(self, cancel: threading.Event | None) -> None:
+    def _hold(self, cancel: threading.Event | None, gate: threading.Event | None = None) -> None:
         """Wait for the test to open the gate; a cancel ends the wait, as a real step would.
 
         The wait is long, so a test that times a cancel cannot pass by the gate giving way."""
-        assert self.gate is not None
+        gate = gate or self.gate
+        assert gate is not None
         deadline = time.monotonic() + 60
-        while not self.gate.is_set() and time.monotonic() < deadline:
+        while not gate.is_set() and time.monotonic() < deadline:
             if cancel is not None and cancel.is_set():
                 return
             time.sleep(0.005)
@@ -192,14 +226,18 @@ _TASKS: TaskRunner = FakeTasks
 
 
 def fake_loader(
-    engine: FakeEngine | None = None, fail: str | None = None, load_delay: float = 0.0,
+    engine: FakeEngine | None = None, fail: str | None = None, gate: threading.Event | None = None,
 ) -> Callable[[QcodeSettings, Progress], EngineBackend]:
-    """A loader for QcodeApp(loader=...): reports progress, then gives the fake (or fails)."""
+    """A loader for QcodeApp(loader=...): reports progress, then gives the fake (or fails).
+
+    With a `gate`, the load holds after its progress report until the test opens it.
+    """
     engine = engine if engine is not None else FakeEngine()
 
     def load(settings: QcodeSettings, progress: Progress) -> EngineBackend:
         progress("reading fake model", 0.5)
-        time.sleep(load_delay)
+        if gate is not None:
+            gate.wait(60)
         if fail is not None:
             raise ModelError(fail)
         return EngineBackend(engine, FakeTasks, settings)

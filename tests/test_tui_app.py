@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_engine import FakeEngine, FakeTasks, default_respond, fake_loader
+from fake_engine import FakeEngine, FakeTasks, default_respond
 from textual.command import CommandList
 from textual.pilot import Pilot
 from tui_helpers import SAMPLE, RecordingApp, idle, make_app, play, ready, status_text, until
@@ -22,6 +22,7 @@ from engine.errors import ContextError, GenerationError, LoadCancelled
 from engine.events import GenerationRequest
 from engine.settings import QcodeSettings
 from tui.widgets import AnswerPane, ConfirmScreen, DiffReviewScreen, HelpScreen, PathScreen
+from tui.widgets.status import FINISH_WORDS
 
 ADD_BODY = (4, 16)  # the end of `    return a + b`, inside function add
 
@@ -36,30 +37,21 @@ def respond_multiline(request: GenerationRequest) -> str:
 
 
 def test_loading_state_shows_until_the_model_is_ready() -> None:
-    release = threading.Event()  # the load waits for the test, however fast or slow the machine
-    load = fake_loader()
-
-    def held_load(settings: QcodeSettings, progress: Any) -> Any:
-        progress("reading fake model", 0.5)
-        release.wait(30)
-        return load(settings, lambda text, fraction: None)
-
-    app = make_app(loader=held_load)
+    gate = threading.Event()
+    app = make_app(gate=gate)
 
     async def main() -> None:
         async with app.run_test(size=(100, 30)) as pilot:
-            await until(pilot, lambda: "loading: reading" in status_text(app), what="the loading state")
-            loading = status_text(app)
-            assert app.editor.has_focus  # the editor works while the model loads
+            await until(pilot, lambda: "50%" in status_text(app), what="the load's progress")
+            assert "loading: reading fake model 50%" in status_text(app)
+            assert app.main.editor.has_focus  # the editor works while the model loads
             await pilot.press("x")
-            assert app.backend is None
-            release.set()
+            gate.set()
             await until(pilot, lambda: app.backend is not None, what="the load")
             await pilot.pause()
-            assert "loading: reading fake model 50%" in loading
             assert "ready" in status_text(app)
             assert "fake-coder-1b Q4_K_S · kv q8_0 · draft auto" in status_text(app)
-            assert app.editor.text.startswith("ximport math")
+            assert app.main.editor.text.startswith("ximport math")
 
     asyncio.run(main())
 
@@ -102,14 +94,14 @@ def test_actions_before_the_model_is_loaded_say_it_is_loading() -> None:
 
 def test_ctrl_space_shows_ghost_text_and_tab_accepts_it_as_one_undo_step() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        editor = app.editor
+        editor = app.main.editor
         editor.move_cursor((4, 4))
         editor.replace("", (4, 4), (4, 16))  # leave `    ` to complete
         before = editor.text
         await pilot.press("ctrl+space")
-        await until(pilot, lambda: app.job is None and editor.has_ghost, what="the suggestion")
+        await until(pilot, lambda: app.main.job is None and editor.has_ghost, what="the suggestion")
         assert editor.ghost_text == "return a + b\n"
-        assert editor.suggestion == "return a + b"  # drawn inline after the cursor
+        assert editor.suggestion == "return a + b⏎"  # drawn after the cursor, its line break marked
         assert editor.text == before  # ghost text is not in the buffer
         assert "suggest" in status_text(app) and " ms" in status_text(app)
         await pilot.press("tab")
@@ -126,7 +118,7 @@ def test_the_completion_request_carries_the_cursor_offset() -> None:
     engine = FakeEngine()
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor(ADD_BODY)
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("ctrl+space")
         await idle(pilot, app)
         prompt = engine.requests[-1].prompt
@@ -137,12 +129,12 @@ def test_the_completion_request_carries_the_cursor_offset() -> None:
 
 def test_right_arrow_also_accepts() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor((5, 0))
+        app.main.editor.move_cursor((5, 0))
         await pilot.press("ctrl+space")
-        await until(pilot, lambda: app.editor.has_ghost)
+        await until(pilot, lambda: app.main.editor.has_ghost)
         await idle(pilot, app)
         await pilot.press("right")
-        assert app.editor.document[5] == "return a + b"
+        assert app.main.editor.document[5] == "return a + b"
 
     play(scenario)
 
@@ -150,7 +142,7 @@ def test_right_arrow_also_accepts() -> None:
 @pytest.mark.parametrize("key", ["escape", "x", "up"])
 def test_escape_typing_or_moving_dismisses_the_suggestion(key: str) -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        editor = app.editor
+        editor = app.main.editor
         editor.move_cursor((5, 0))
         await pilot.press("ctrl+space")
         await until(pilot, lambda: editor.has_ghost)
@@ -163,33 +155,116 @@ def test_escape_typing_or_moving_dismisses_the_suggestion(key: str) -> None:
     play(scenario)
 
 
-def test_a_multi_line_suggestion_shows_its_later_lines_below_the_cursor() -> None:
+def screen_rows(editor: Any) -> list[str]:
+    """The editor's rows as drawn (gutter included)."""
+    return [editor.render_line(y).text for y in range(editor.scrollable_content_region.height)]
+
+
+def test_a_multi_line_suggestion_pushes_the_code_below_down_and_hides_none() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        editor = app.editor
+        editor = app.main.editor
         editor.move_cursor((5, 0))
         editor.insert("    ")
         await pilot.press("ctrl+space")
-        await until(pilot, lambda: app.job is None and editor.has_ghost)
+        await until(pilot, lambda: app.main.job is None and editor.has_ghost)
         await pilot.pause()
-        ghost = app.query_one("#ghost")
-        assert editor.suggestion == "total = a + b"
-        assert ghost.display
-        shown = str(ghost.render())
-        assert "    print(total)" in shown and "    return total" in shown
-        cursor = editor.cursor_screen_offset
-        assert ghost.region.y == cursor.y + 1 and ghost.region.height == 2
+        assert editor.suggestion == "total = a + b"  # the first line after the cursor
+        rows = [row.rstrip() for row in screen_rows(editor)]
+        assert rows[5:11] == [
+            " 6      total = a + b",
+            " ┆      print(total)",
+            " ┆      return total",
+            " 7",  # the code below the cursor, two rows lower, none of it covered
+            " 8  class Circle:",
+            " 9      def __init__(self, radius):",
+        ]
         await pilot.press("tab")
-        assert not ghost.display
         assert editor.document[5:8] == ["    total = a + b", "    print(total)", "    return total"]
+        rows = [row.rstrip() for row in screen_rows(editor)]
+        assert rows[6:9] == [" 7      print(total)", " 8      return total", " 9"]
 
     play(scenario, make_app(engine=FakeEngine(respond=respond_multiline)))
+
+
+def test_a_suggestion_at_the_last_line_of_a_long_file_is_scrolled_into_view() -> None:
+    text = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(20))
+    last = text.count("\n")
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.main.editor
+        editor.move_cursor((last, 0))
+        editor.insert("    ")
+        await pilot.press("ctrl+space")
+        await until(pilot, lambda: app.main.job is None and editor.has_ghost)
+        await pilot.pause()
+        rows = [row.rstrip() for row in screen_rows(editor)]
+        assert rows[-3:] == [f"{last + 1}      total = a + b", " ┆      print(total)", " ┆      return total"]
+
+    play(scenario, make_app(text=text, engine=FakeEngine(respond=respond_multiline)), size=(80, 24))
+
+
+def test_a_long_suggestion_is_capped_at_what_the_preview_shows_and_tab_inserts_just_that() -> None:
+    lines = [f"step_{i} = {i}" for i in range(30)]
+    engine = FakeEngine(respond=lambda request: "\n    ".join(lines))
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.main.editor
+        editor.move_cursor((5, 0))
+        editor.insert("    ")
+        await pilot.press("ctrl+space")
+        await idle(pilot, app)
+        cap = editor.max_ghost_lines
+        assert 2 <= cap < 30
+        assert editor.ghost_text == "\n    ".join(lines[:cap])
+        assert engine.cancelled == 1  # it stopped generating once the preview was full
+        assert "Tab accepts" in status_text(app)
+        rows = screen_rows(editor)
+        assert [row.split("┆  ", 1)[1].rstrip() for row in rows[6:5 + cap]] == [
+            f"    {line}" for line in lines[1:cap]]
+        assert rows[5 + cap].startswith(" 7 ")  # then the code
+        await pilot.press("tab")
+        assert editor.document[5:5 + cap] == [f"    {line}" for line in lines[:cap]]
+        assert editor.document[5 + cap] == ""
+
+    play(scenario, make_app(engine=engine), size=(80, 24))
+
+
+def test_a_suggestion_ending_in_a_line_break_shows_it() -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.main.editor
+        editor.move_cursor((5, 0))
+        await pilot.press("ctrl+space")
+        await idle(pilot, app)
+        assert editor.ghost_text == "return a + b\n"
+        assert editor.suggestion == "return a + b⏎"  # Tab inserts the line break too
+        assert screen_rows(editor)[6].startswith(" 7 ")  # no pushed rows
+
+    play(scenario)
+
+
+def test_the_suggestion_streams_in_as_it_is_decoded() -> None:
+    engine = FakeEngine(respond=respond_multiline, gate=threading.Event())
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.main.editor
+        editor.move_cursor((5, 0))
+        editor.insert("    ")
+        await pilot.press("ctrl+space")
+        await until(pilot, lambda: editor.has_ghost, what="the first piece")
+        assert editor.ghost_text == "tota"  # one piece so far, shown while the rest is decoded
+        assert app.main.job is not None
+        engine.gate.set()
+        await idle(pilot, app)
+        assert editor.ghost_text == "total = a + b\n    print(total)\n    return total"
+
+    play(scenario, make_app(engine=engine))
 
 
 def test_typing_while_a_suggestion_streams_cancels_it() -> None:
     engine = FakeEngine(gate=threading.Event())
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        editor = app.editor
+        editor = app.main.editor
         editor.move_cursor((5, 0))
         await pilot.press("ctrl+space")
         await until(pilot, lambda: editor.has_ghost, what="the first piece")
@@ -208,14 +283,14 @@ def test_escape_while_a_suggestion_streams_cancels_and_removes_it() -> None:
     engine = FakeEngine(gate=threading.Event())
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor((5, 0))
+        app.main.editor.move_cursor((5, 0))
         await pilot.press("ctrl+space")
-        await until(pilot, lambda: app.editor.has_ghost, what="the first piece")
+        await until(pilot, lambda: app.main.editor.has_ghost, what="the first piece")
         await pilot.press("escape")
         engine.gate.set()
         await idle(pilot, app)
-        assert engine.cancelled == 1 and not app.editor.has_ghost
-        assert "completion cancelled" in status_text(app) and app.editor.text == SAMPLE
+        assert engine.cancelled == 1 and not app.main.editor.has_ghost
+        assert "completion cancelled" in status_text(app) and app.main.editor.text == SAMPLE
 
     play(scenario, make_app(engine=engine))
 
@@ -224,34 +299,34 @@ def test_a_second_ctrl_space_while_completing_is_ignored() -> None:
     engine = FakeEngine(gate=threading.Event())
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor((5, 0))
+        app.main.editor.move_cursor((5, 0))
         await pilot.press("ctrl+space")
-        await until(pilot, lambda: app.editor.has_ghost)
+        await until(pilot, lambda: app.main.editor.has_ghost)
         await pilot.press("ctrl+space")
         engine.gate.set()
         await idle(pilot, app)
-        assert len(engine.requests) == 1 and not app.noted("Busy")
+        assert len(engine.user_requests) == 1 and not app.noted("Busy")
 
     play(scenario, make_app(engine=engine))
 
 
 def test_ctrl_at_the_nul_a_terminal_sends_for_ctrl_space_completes_too() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor((5, 0))
+        app.main.editor.move_cursor((5, 0))
         await pilot.press("ctrl+@")
-        await until(pilot, lambda: app.editor.has_ghost)
+        await until(pilot, lambda: app.main.editor.has_ghost)
 
     play(scenario)
 
 
 def test_the_completion_key_comes_from_settings() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor((5, 0))
+        app.main.editor.move_cursor((5, 0))
         await pilot.press("ctrl+space")
         await pilot.pause()
-        assert app.job is None and not engine.requests  # a completion would have started a job at once
+        assert app.main.job is None and not engine.user_requests  # a completion would have started a job at once
         await pilot.press("f9")
-        await until(pilot, lambda: app.editor.has_ghost)
+        await until(pilot, lambda: app.main.editor.has_ghost)
 
     engine = FakeEngine()
     play(scenario, make_app(engine=engine, settings=QcodeSettings(complete_key="f9")))
@@ -263,7 +338,7 @@ def test_no_suggestion_says_so() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await pilot.press("ctrl+space")
         await idle(pilot, app)
-        assert app.noted("suggested nothing") and not app.editor.has_ghost
+        assert app.noted("suggested nothing") and not app.main.editor.has_ghost
 
     play(scenario, make_app(engine=engine))
 
@@ -276,11 +351,11 @@ def test_prose_tasks_stream_into_the_answer_pane(key: str, task: str) -> None:
     engine = FakeEngine()
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        assert app.answer.has_class("-hidden")
-        app.editor.move_cursor(ADD_BODY)
+        assert app.main.answer.has_class("-hidden")
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press(key)
         await idle(pilot, app)
-        answer = app.query_one(AnswerPane)
+        answer = app.main.query_one(AnswerPane)
         assert not answer.has_class("-hidden")
         expected = default_respond(engine.requests[-1])
         if task == "test":  # the engine opened a code fence for it: the pane shows one
@@ -303,12 +378,13 @@ def test_the_answer_streams_in_pieces_without_reparsing_everything() -> None:
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await pilot.press("f2")
-        await until(pilot, lambda: len(app.answer.markdown.children) >= 5, what="five blocks")
-        first = app.answer.markdown.children[0]
+        await until(pilot, lambda: len(app.main.answer.markdown.children) >= 5, what="five blocks")
+        first = app.main.answer.markdown.children[0]
         await idle(pilot, app)
-        assert app.answer.markdown.children[0] is first
-        assert len(app.answer.markdown.children) == 40
-        assert app.answer.scroll_y == app.answer.max_scroll_y > 0  # it followed the end
+        assert app.main.answer.markdown.children[0] is first
+        assert len(app.main.answer.markdown.children) == 40
+        answer = app.main.answer
+        await until(pilot, lambda: answer.scroll_y == answer.max_scroll_y > 0, what="following the end")
 
     play(scenario, make_app(engine=engine))
 
@@ -317,11 +393,11 @@ def test_actions_use_the_selection_when_there_is_one() -> None:
     engine = FakeEngine()
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.select_line(8)  # `    def __init__(self, radius):` plus its newline
+        app.main.editor.select_line(8)  # `    def __init__(self, radius):` plus its newline
         await pilot.press("f2")
         await idle(pilot, app)
         assert engine.requests[-1].prompt.endswith("---\n    def __init__(self, radius):")
-        assert "lines 9-9" in app.query_one("#answer-title").render().plain  # type: ignore[attr-defined]
+        assert "lines 9-9" in app.main.query_one("#answer-title").render().plain  # type: ignore[attr-defined]
 
     play(scenario, make_app(engine=engine))
 
@@ -330,7 +406,7 @@ def test_actions_use_the_whole_file_outside_any_scope() -> None:
     engine = FakeEngine()
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor((1, 0))
+        app.main.editor.move_cursor((1, 0))
         await pilot.press("f2")
         await idle(pilot, app)
         assert engine.requests[-1].prompt.endswith("---\n" + SAMPLE)
@@ -343,7 +419,7 @@ def test_actions_use_the_scope_around_the_cursor_counted_in_characters() -> None
     text = "x = 'é'\n\nclass A:\n    def f(self):\n        return 1\n"
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor((4, 10))  # inside `return 1`
+        app.main.editor.move_cursor((4, 10))  # inside `return 1`
         await pilot.press("f2")
         await idle(pilot, app)
         assert engine.requests[-1].prompt.endswith("---\n    def f(self):\n        return 1")
@@ -355,25 +431,81 @@ def test_enter_in_the_prompt_line_asks_about_the_code() -> None:
     engine = FakeEngine()
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor(ADD_BODY)
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("ctrl+l")
-        assert app.prompt.input.has_focus
+        assert app.main.prompt.input.has_focus
         await pilot.press(*"what types", "enter")
         await idle(pilot, app)
         assert engine.requests[-1].prompt.startswith("TASK\nask\nwhat types\n---\ndef add")
-        assert app.answer.text.startswith("## Ask")
+        assert app.main.answer.text.startswith("## Ask")
 
     play(scenario, make_app(engine=engine))
 
 
-def test_refactor_needs_an_instruction() -> None:
+def test_refactor_without_an_instruction_asks_for_one_and_enter_runs_it() -> None:
     engine = FakeEngine()
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("f3")
         await pilot.pause()
-        assert app.noted("Type what to change") and app.prompt.input.has_focus
-        assert engine.requests == []
+        assert app.noted("Type what to change") and app.main.prompt.input.has_focus
+        assert "instruction for refactor" in app.main.prompt.input.placeholder
+        assert engine.user_requests == []
+        await pilot.press(*"use sum", "enter")
+        await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen), what="the diff")
+        assert engine.user_requests[-1].prompt.startswith("TASK\nrefactor\nuse sum\n---\ndef add")
+        assert "instruction for refactor" not in app.main.prompt.input.placeholder
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_the_prompt_text_goes_with_the_next_task_only() -> None:
+    engine = FakeEngine()
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        app.main.editor.move_cursor(ADD_BODY)
+        app.main.prompt.input.value = "what happens if b is None?"
+        await pilot.press("f4")
+        await idle(pilot, app)
+        assert engine.user_requests[-1].prompt.startswith("TASK\nreview\nwhat happens if b is None?\n")
+        assert app.main.prompt.value == ""  # used up
+        await pilot.press("f2")
+        await idle(pilot, app)
+        assert engine.user_requests[-1].prompt.startswith("TASK\nexplain\n\n---")
+        title = app.main.query_one("#answer-title").render().plain  # type: ignore[attr-defined]
+        assert title == "explain · function add"
+        # ↑ in the prompt brings it back
+        await pilot.press("ctrl+l", "up")
+        assert app.main.prompt.value == "what happens if b is None?"
+
+    play(scenario, make_app(engine=engine))
+
+
+def test_the_scope_is_shown_and_f8_switches_to_the_whole_file() -> None:
+    engine = FakeEngine()
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        scope = app.main.query_one("#prompt-scope")
+        app.main.editor.move_cursor(ADD_BODY)
+        await pilot.pause()
+        assert str(scope.render()) == "function add"
+        app.main.editor.move_cursor((12, 10))
+        await pilot.pause()
+        assert str(scope.render()) == "method Circle.area"
+        await pilot.press("f8")
+        await pilot.pause()
+        assert str(scope.render()) == "file"
+        await pilot.press("ctrl+l", *"what does this module do", "enter")
+        await idle(pilot, app)
+        assert engine.user_requests[-1].prompt.endswith("---\n" + SAMPLE)  # the whole file, not area()
+        app.main.editor.select_line(8)
+        await pilot.pause()
+        assert str(scope.render()) == "lines 9-9"  # a selection still wins
+        await pilot.press("f8")
+        app.main.editor.move_cursor(ADD_BODY)
+        await pilot.pause()
+        assert str(scope.render()) == "function add"
 
     play(scenario, make_app(engine=engine))
 
@@ -381,8 +513,8 @@ def test_refactor_needs_an_instruction() -> None:
 @pytest.mark.parametrize(("key", "task"), [("f3", "refactor"), ("f5", "fix"), ("f6", "doc")])
 def test_rewrites_open_a_diff_and_accepting_is_one_undo_step(key: str, task: str) -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        editor = app.editor
-        app.prompt.input.value = "use sum" if task == "refactor" else ""
+        editor = app.main.editor
+        app.main.prompt.input.value = "use sum" if task == "refactor" else ""
         editor.move_cursor(ADD_BODY)
         await pilot.press(key)
         await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen), what="the diff")
@@ -391,8 +523,8 @@ def test_rewrites_open_a_diff_and_accepting_is_one_undo_step(key: str, task: str
         note = "# refactor: use sum" if task == "refactor" else f"# {task}ed"
         assert f"+{note}" in screen.diff and "--- a/sample.py" in screen.diff
         # the bare code answer shows as a code block
-        assert app.answer.text == f"```python\n{note}\ndef add(a, b):\n    return a + b\n```"
-        await pilot.press("a")
+        assert app.main.answer.text == f"```python\n{note}\ndef add(a, b):\n    return a + b\n```"
+        await pilot.press("ctrl+y")
         await pilot.pause()
         assert not isinstance(app.screen, DiffReviewScreen)
         assert editor.document[3] == note and editor.document[4] == "def add(a, b):"
@@ -407,39 +539,43 @@ def test_rewrites_open_a_diff_and_accepting_is_one_undo_step(key: str, task: str
 
 def test_a_rewrite_of_an_indented_method_keeps_its_indentation() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor((12, 10))  # inside Circle.area
+        app.main.editor.move_cursor((12, 10))  # inside Circle.area
         await pilot.press("f6")
         await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen))
-        await pilot.press("y")
+        await pilot.press("ctrl+y")
         await pilot.pause()
-        assert app.editor.document[11] == "    # doced"
-        assert app.editor.document[12] == "    def area(self):"
+        assert app.main.editor.document[11] == "    # doced"
+        assert app.main.editor.document[12] == "    def area(self):"
 
     play(scenario)
 
 
-@pytest.mark.parametrize("key", ["r", "n", "escape"])
-def test_rejecting_a_rewrite_leaves_the_buffer_alone(key: str) -> None:
+@pytest.mark.parametrize("keys", [("escape",), ("tab", "tab", "enter"), ("a", "y", "r", "n", "escape")])
+def test_rejecting_a_rewrite_leaves_the_buffer_alone(keys: tuple[str, ...]) -> None:
+    """Esc, or Tab past Accept to Reject and Enter; letters typed ahead do nothing."""
+
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor(ADD_BODY)
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("f5")
         await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen))
-        await pilot.press(key)
-        await pilot.pause()
+        for key in keys:
+            assert isinstance(app.screen, DiffReviewScreen)
+            await pilot.press(key)
+            await pilot.pause()
         assert not isinstance(app.screen, DiffReviewScreen)
-        assert app.editor.text == SAMPLE and "fix rejected" in status_text(app)
+        assert app.main.editor.text == SAMPLE and "fix rejected" in status_text(app)
 
     play(scenario)
 
 
 def test_the_diff_buttons_work_with_the_mouse() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor(ADD_BODY)
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("f5")
         await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen))
         await pilot.click("#diff-accept")
         await pilot.pause()
-        assert app.editor.text != SAMPLE
+        assert app.main.editor.text != SAMPLE
 
     play(scenario)
 
@@ -448,15 +584,15 @@ def test_a_rewrite_is_not_applied_when_its_code_changed_meanwhile() -> None:
     engine = FakeEngine(gate=threading.Event())
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor(ADD_BODY)
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("f5")
-        await until(pilot, lambda: app.answer.text, what="the first piece")
-        app.editor.insert("total = ", (4, 11))  # inside the function being fixed
+        await until(pilot, lambda: app.main.answer.text, what="the first piece")
+        app.main.editor.insert("total = ", (4, 11))  # inside the function being fixed
         engine.gate.set()
         await idle(pilot, app)
         assert not isinstance(app.screen, DiffReviewScreen)
         assert app.noted("The code changed since the request")
-        assert app.editor.document[4] == "    return total = a + b"
+        assert app.main.editor.document[4] == "    return total = a + b"
 
     play(scenario, make_app(engine=engine))
 
@@ -465,7 +601,7 @@ def test_a_rewrite_without_code_or_without_changes_says_so() -> None:
     engine = FakeEngine(respond=lambda request: "def add(a, b):\n    return a + b\n")
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor(ADD_BODY)
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("f5")
         await idle(pilot, app)
         assert app.noted("changes nothing") and not isinstance(app.screen, DiffReviewScreen)
@@ -481,12 +617,12 @@ def test_escape_cancels_a_running_task() -> None:
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await pilot.press("f2")
-        await until(pilot, lambda: app.answer.text, what="the first piece")
+        await until(pilot, lambda: app.main.answer.text, what="the first piece")
         await pilot.press("escape")
         engine.gate.set()
         await idle(pilot, app)
         assert engine.cancelled == 1
-        assert app.answer.text.endswith("*(cancelled)*")
+        assert app.main.answer.text.endswith("*(cancelled)*")
         assert "explain cancelled" in status_text(app)
 
     play(scenario, make_app(engine=engine))
@@ -496,13 +632,13 @@ def test_a_cancelled_rewrite_opens_no_diff() -> None:
     engine = FakeEngine(gate=threading.Event())
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor(ADD_BODY)
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("f5")
-        await until(pilot, lambda: app.answer.text)
+        await until(pilot, lambda: app.main.answer.text)
         await pilot.press("escape")
         engine.gate.set()
         await until(pilot, lambda: "fix cancelled" in status_text(app), what="the cancel")
-        assert not isinstance(app.screen, DiffReviewScreen) and app.editor.text == SAMPLE
+        assert not isinstance(app.screen, DiffReviewScreen) and app.main.editor.text == SAMPLE
 
     play(scenario, make_app(engine=engine))
 
@@ -512,10 +648,11 @@ def test_a_rewrite_that_did_not_finish_opens_no_diff(finish: str) -> None:
     engine = FakeEngine(finish=finish)
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor(ADD_BODY)
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("f5")
-        await until(pilot, lambda: "cut off" in status_text(app), what="the refusal")
-        assert not isinstance(app.screen, DiffReviewScreen) and app.editor.text == SAMPLE
+        await until(pilot, lambda: FINISH_WORDS[finish] in status_text(app), what="the refusal")
+        assert not isinstance(app.screen, DiffReviewScreen) and app.main.editor.text == SAMPLE
+        assert app.main.answer.text.endswith(f"*({FINISH_WORDS[finish]})*")
 
     play(scenario, make_app(engine=engine))
 
@@ -525,17 +662,17 @@ def test_one_request_at_a_time() -> None:
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await pilot.press("f2")
-        await until(pilot, lambda: app.answer.text)
+        await until(pilot, lambda: app.main.answer.text)
         await pilot.press("f4")
         await pilot.press("ctrl+space")
         await pilot.pause()
         assert sum("Busy with explain" in note for note, _ in app.notes) == 2
         engine.gate.set()
         await idle(pilot, app)
-        assert len(engine.requests) == 1
+        assert len(engine.user_requests) == 1
         await pilot.press("f4")  # free again
         await idle(pilot, app)
-        assert len(engine.requests) == 2
+        assert len(engine.user_requests) == 2
 
     play(scenario, make_app(engine=engine))
 
@@ -546,7 +683,7 @@ def test_a_new_request_right_after_a_cancel_waits_for_the_engine() -> None:
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await pilot.press("f2")
-        await until(pilot, lambda: app.answer.text)
+        await until(pilot, lambda: app.main.answer.text)
         await pilot.press("escape")
         await idle(pilot, app)
         await pilot.press("f4")
@@ -593,14 +730,14 @@ def test_ctrl_s_saves_atomically(tmp_path: Path) -> None:
     target.write_text(SAMPLE)
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        assert app.editor.language == "python" and not app.dirty
-        app.editor.insert("# hi\n", (0, 0))
+        assert app.main.editor.language == "python" and not app.main.dirty
+        app.main.editor.insert("# hi\n", (0, 0))
         await pilot.pause()
         assert "m.py ●" in status_text(app)
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert target.read_text() == "# hi\n" + SAMPLE
-        assert "m.py ●" not in status_text(app) and not app.dirty
+        assert "m.py ●" not in status_text(app) and not app.main.dirty
         assert sorted(p.name for p in tmp_path.iterdir()) == ["m.py"]
 
     play(scenario, make_app(text=None, path=target))
@@ -610,7 +747,7 @@ def test_saving_an_untitled_buffer_asks_for_a_path(tmp_path: Path) -> None:
     target = tmp_path / "new.py"
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        assert app.dirty  # piped text has never been saved
+        assert app.main.dirty  # piped text has never been saved
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, PathScreen)
@@ -618,7 +755,7 @@ def test_saving_an_untitled_buffer_asks_for_a_path(tmp_path: Path) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert target.read_text() == "print(1)\n"
-        assert app.path == target and app.editor.language == "python" and not app.dirty
+        assert app.main.path == target and app.main.editor.language == "python" and not app.main.dirty
 
     play(scenario, make_app(text="print(1)\n", path=None))
 
@@ -648,12 +785,12 @@ def test_a_failed_save_is_a_notification(tmp_path: Path) -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         target.unlink()
         target.mkdir()  # the file became a folder behind our back (root ignores file modes)
-        app.editor.insert("y")
+        app.main.editor.insert("y")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert any("not a regular file" in note and severity == "error"
                    for note, severity in app.notes)
-        assert app.dirty and app.is_running
+        assert app.main.dirty and app.is_running
 
     play(scenario, make_app(text=None, path=target))
 
@@ -663,25 +800,27 @@ def test_ctrl_o_opens_a_file_and_asks_first_about_unsaved_changes(tmp_path: Path
     other.write_text("fn main() {}\n")
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.insert("# unsaved\n", (0, 0))
+        app.main.editor.insert("# unsaved\n", (0, 0))
         await pilot.press("ctrl+o")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")  # keep the changes
+        await pilot.press(*"small.py")  # typed ahead for the path: no letter answers the question
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("enter")  # the focused button is the safe one: keep the changes
         await pilot.pause()
-        assert not isinstance(app.screen, ConfirmScreen) and app.editor.text.startswith("# unsaved")
+        assert not isinstance(app.screen, ConfirmScreen) and app.main.editor.text.startswith("# unsaved")
         await pilot.press("ctrl+o")
         await pilot.pause()
-        await pilot.press("y")
+        await pilot.press("tab", "enter")  # Discard
         await pilot.pause()
         assert isinstance(app.screen, PathScreen)
         app.screen.query_one("#open-path").value = str(other)  # type: ignore[attr-defined]
         await pilot.press("enter")
         await pilot.pause()
-        assert app.editor.text == "fn main() {}\n" and app.path == other
-        assert app.editor.language == "rust" and not app.dirty
+        assert app.main.editor.text == "fn main() {}\n" and app.main.path == other
+        assert app.main.editor.language == "rust" and not app.main.dirty
         await pilot.press("ctrl+z")
-        assert app.editor.text == "fn main() {}\n"  # opening is not an undoable edit
+        assert app.main.editor.text == "fn main() {}\n"  # opening is not an undoable edit
 
     play(scenario)
 
@@ -696,7 +835,7 @@ def test_opening_a_binary_file_is_refused(tmp_path: Path) -> None:
         app.screen.query_one("#open-path").value = str(blob)  # type: ignore[attr-defined]
         await pilot.press("enter")
         await pilot.pause()
-        assert app.noted("is a binary file") and app.editor.text == SAMPLE
+        assert app.noted("is a binary file") and app.main.editor.text == SAMPLE
 
     play(scenario)
 
@@ -712,16 +851,16 @@ def test_quit_without_changes_exits() -> None:
 
 def test_quit_with_unsaved_changes_asks_first() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.insert("z")
+        app.main.editor.insert("z")
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")
+        await pilot.press("y", "escape")  # y is no answer; Esc stays
         await pilot.pause()
-        assert app.is_running and app.editor.text.startswith("z")
+        assert app.is_running and app.main.editor.text.startswith("z")
         await pilot.press("ctrl+q")
         await pilot.pause()
-        await pilot.press("y")
+        await pilot.press("left", "enter")  # Quit
         await pilot.pause()
 
     app = play(scenario)
@@ -745,7 +884,7 @@ def test_quitting_during_a_request_cancels_it_and_closes_the_engine() -> None:
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await pilot.press("f2")
-        await until(pilot, lambda: app.answer.text)
+        await until(pilot, lambda: app.main.answer.text)
         await pilot.press("ctrl+q")
         await pilot.pause()
 
@@ -789,18 +928,20 @@ def test_quitting_while_the_model_loads_stops_the_load() -> None:
 # ---- help, palette, layout -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["f1", "question_mark"])
-def test_help_screen_lists_the_keys(key: str) -> None:
+@pytest.mark.parametrize("keys", [("f1",), ("ctrl+t", "question_mark")])
+def test_help_screen_lists_the_keys(keys: tuple[str, ...]) -> None:
+    """F1 anywhere; `?` only where it types nothing (the answer pane)."""
+
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        if key == "question_mark":
-            app.set_focus(None)  # `?` types itself into the editor and the prompt
-            await pilot.pause()
-        await pilot.press(key)
+        await pilot.press(*keys)
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        text = "\n".join(f"{key} {description}" for key, description in app.screen.rows)
-        for fragment in ("^space", "Complete at the cursor", "f2", "Explain the code", "f7",
-                         "Write tests", "^s", "^o", "^q", "Accept the suggestion"):
+        rows = app.screen.rows
+        assert rows[:5] == app.key_rows()[:5]
+        text = "\n".join(f"{key} {description}" for key, description in rows)
+        for fragment in ("f1 Keys", "^s Save", "^o Open", "^l Go to the prompt line", "^space Suggest code",
+                         "f2 Explain the code", "f7 Write tests", "f8 Switch", "^t Go to the answer pane",
+                         "^q Quit", "^c Cancel the running request", "Accept the suggestion"):
             assert fragment in text
         await pilot.press("escape")
         await pilot.pause()
@@ -812,7 +953,7 @@ def test_help_screen_lists_the_keys(key: str) -> None:
 def test_question_mark_in_the_editor_is_just_text() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await pilot.press("question_mark")
-        assert app.editor.text.startswith("?") and not isinstance(app.screen, HelpScreen)
+        assert app.main.editor.text.startswith("?") and not isinstance(app.screen, HelpScreen)
 
     play(scenario)
 
@@ -820,8 +961,8 @@ def test_question_mark_in_the_editor_is_just_text() -> None:
 def test_command_palette_lists_every_action() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         titles = {command.title for command in app.get_system_commands(app.screen)}
-        assert {"Complete", "Explain", "Refactor", "Review", "Fix", "Doc", "Test", "Ask", "Save",
-                "Open", "Cancel request", "Toggle answer pane", "Focus prompt", "Help"} <= titles
+        assert {"Complete", "Explain", "Refactor", "Review", "Fix", "Doc", "Test", "Save", "Open",
+                "Cancel request", "Answer", "Prompt", "Scope", "Help", "Quit"} <= titles
 
     play(scenario)
 
@@ -830,7 +971,7 @@ def test_a_palette_command_runs_its_action() -> None:
     engine = FakeEngine()
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor(ADD_BODY)
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Review")
@@ -851,13 +992,13 @@ def test_a_palette_command_runs_its_action() -> None:
 
 def test_ctrl_t_toggles_the_answer_pane() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        assert not app.answer.display or app.answer.has_class("-hidden")
+        assert not app.main.answer.display or app.main.answer.has_class("-hidden")
         await pilot.press("ctrl+t")
         await pilot.pause()
-        assert app.answer.region.width > 0
+        assert app.main.answer.region.width > 0
         await pilot.press("ctrl+t")
         await pilot.pause()
-        assert app.answer.region.width == 0
+        assert app.main.answer.region.width == 0
 
     play(scenario)
 
@@ -865,9 +1006,9 @@ def test_ctrl_t_toggles_the_answer_pane() -> None:
 def test_escape_in_the_prompt_goes_back_to_the_editor() -> None:
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await pilot.press("ctrl+l")
-        assert app.prompt.input.has_focus
+        assert app.main.prompt.input.has_focus
         await pilot.press("escape")
-        assert app.editor.has_focus
+        assert app.main.editor.has_focus
 
     play(scenario)
 
@@ -879,7 +1020,7 @@ def test_the_answer_goes_beside_the_editor_when_wide_and_below_when_narrow(
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await pilot.press("f2")
         await idle(pilot, app)
-        editor, answer = app.editor.region, app.answer.region
+        editor, answer = app.main.editor.region, app.main.answer.region
         if beside:
             assert answer.x >= editor.right and answer.y == editor.y
         else:
@@ -894,7 +1035,7 @@ def test_files_without_a_grammar_open_as_plain_text(tmp_path: Path) -> None:
     odd.write_text("IDENTIFICATION DIVISION.\n")
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        assert app.editor.language is None and app.editor.text == "IDENTIFICATION DIVISION.\n"
+        assert app.main.editor.language is None and app.main.editor.text == "IDENTIFICATION DIVISION.\n"
 
     play(scenario, make_app(text=None, path=odd))
 
@@ -920,21 +1061,21 @@ def test_ctrl_s_asks_before_overwriting_a_change_made_on_disk(tmp_path: Path) ->
     target.write_text(SAMPLE)
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.insert("# mine\n", (0, 0))
+        app.main.editor.insert("# mine\n", (0, 0))
         target.write_text(SAMPLE + "# theirs\n")  # another editor saved meanwhile
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen) and "changed on disk" in app.screen.question
-        await pilot.press("n")
+        await pilot.press("enter")  # the focused button: Cancel
         await pilot.pause()
-        assert target.read_text() == SAMPLE + "# theirs\n" and app.dirty
+        assert target.read_text() == SAMPLE + "# theirs\n" and app.main.dirty
         await pilot.press("ctrl+s")
         await pilot.pause()
-        await pilot.press("y")  # overwrite, as asked
+        await pilot.press("left", "enter")  # Overwrite, as asked
         await pilot.pause()
-        assert target.read_text() == "# mine\n" + SAMPLE and not app.dirty
+        assert target.read_text() == "# mine\n" + SAMPLE and not app.main.dirty
         # after its own save the app knows the file again: a second save asks nothing
-        app.editor.insert("# more\n", (0, 0))
+        app.main.editor.insert("# more\n", (0, 0))
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
@@ -949,8 +1090,8 @@ def test_a_bom_and_crlf_file_is_saved_as_it_was(tmp_path: Path) -> None:
     target.write_bytes(b"\xef\xbb\xbf" + SAMPLE.replace("\n", "\r\n").encode())
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        assert not app.editor.text.startswith("\ufeff")
-        app.editor.insert("# hi\n", (0, 0))
+        assert not app.main.editor.text.startswith("\ufeff")
+        app.main.editor.insert("# hi\n", (0, 0))
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert target.read_bytes() == b"\xef\xbb\xbf" + ("# hi\n" + SAMPLE).replace("\n", "\r\n").encode()
@@ -963,12 +1104,12 @@ def test_a_rewrite_that_fails_the_checks_is_not_offered() -> None:
     engine = FakeEngine(respond=lambda request: "# ... function add (lines 4-5) is left out here\n")
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor(ADD_BODY)
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("f5")
         await until(pilot, lambda: app.noted("Not offered for review"), what="the refusal")
         assert not isinstance(app.screen, DiffReviewScreen)
         assert app.noted("Not offered for review: the answer copied qcode's prompt back")
-        assert "fix: not offered" in status_text(app) and app.editor.text == SAMPLE
+        assert "fix: not offered" in status_text(app) and app.main.editor.text == SAMPLE
 
     play(scenario, make_app(engine=engine))
 
@@ -985,19 +1126,19 @@ def test_accepting_with_a_test_command_saves_and_tests(tmp_path: Path, passes: b
     target, app = _tested_app(tmp_path, command)
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor(ADD_BODY)
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("f5")
         await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen), what="the diff")
-        await pilot.press("a")
+        await pilot.press("ctrl+y")
         await until(pilot, lambda: "saved" in status_text(app) or "undone" in status_text(app),
                     30, "the tests")
         if passes:
             assert "fix saved, tests passed" in status_text(app)
-            assert target.read_text() == app.editor.text != SAMPLE and not app.dirty
+            assert target.read_text() == app.main.editor.text != SAMPLE and not app.main.dirty
         else:
             assert "fix undone: tests failed (exit 1)" in status_text(app)
             assert app.noted("The tests failed (exit 1) after the rewrite; sample.py is back")
-            assert target.read_text() == SAMPLE and app.editor.text == SAMPLE and not app.dirty
+            assert target.read_text() == SAMPLE and app.main.editor.text == SAMPLE and not app.main.dirty
         assert sorted(p.name for p in tmp_path.iterdir()) == ["sample.py"] + (
             ["sample.py.qcode-bak"] if passes else [])
 
@@ -1010,7 +1151,7 @@ def test_fix_with_a_test_command_runs_it_first(tmp_path: Path) -> None:
     FakeTasks.seen.clear()
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        app.editor.move_cursor(ADD_BODY)
+        app.main.editor.move_cursor(ADD_BODY)
         await pilot.press("f5")
         await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen), 30, "the diff")
         assert app.noted("the tests failed (exit 1) before the fix")

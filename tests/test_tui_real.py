@@ -6,6 +6,7 @@ Everything the fake engine stands in for in test_tui_app.py happens here for rea
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Iterator
 from itertools import pairwise
@@ -22,11 +23,14 @@ except ImportError as exc:  # pragma: no cover - only while the engine is being 
     pytest.skip(f"engine.generate is not importable: {exc}", allow_module_level=True)
 
 from engine.backend import Backend
+from engine.change_kind import kind_violation
 from engine.events import Event, Stats, TextEvent
+from engine.generate import DECODE_PROGRESS_EVERY
 from engine.settings import QcodeSettings, load_settings
 from engine.tasks import TaskInput
 from tui.backend import EngineBackend, TaskRunner, load_engine_backend
 from tui.widgets import DiffReviewScreen
+from tui.widgets.status import FINISH_WORDS
 
 pytestmark = pytest.mark.slow
 SLOW = 600.0  # seconds: a busy two-core machine decodes a few tokens a second
@@ -46,6 +50,19 @@ def backend(settings: QcodeSettings) -> Iterator[EngineBackend]:
         yield loaded
     finally:
         loaded.close()
+
+
+def record_states(app: RecordingApp) -> list[str]:
+    """Every state the status line is given from now on (a fast machine could finish between two polls)."""
+    states: list[str] = []
+    set_state = app.main._set_state
+
+    def recording(text: str, busy: bool = False, error: bool = False) -> None:
+        states.append(text)
+        set_state(text, busy, error)
+
+    app.main._set_state = recording  # type: ignore[method-assign]
+    return states
 
 
 def real_app(backend: EngineBackend, settings: QcodeSettings, text: str,
@@ -86,7 +103,7 @@ def test_real_model_loads_in_a_worker_with_a_visible_loading_state(
             await until(pilot, lambda: app.backend is not None or app.load_error, SLOW)
             await pilot.pause()
             states.append(status_text(app))
-            states.append(app.editor.text)
+            states.append(app.main.editor.text)
 
     try:
         asyncio.run(main())
@@ -106,21 +123,21 @@ def test_real_completion_shows_ghost_text_that_tab_accepts(
     text = "def add(a, b):\n    \n\nprint(add(1, 2))\n"
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        editor = app.editor
+        editor = app.main.editor
         editor.move_cursor((1, 4))
         await pilot.press("ctrl+space")
         await idle(pilot, app, SLOW)
         assert editor.has_ghost, app.notes
         suggestion = editor.ghost_text
         assert suggestion.strip()
-        first = app.metrics.suggestion_eval
+        first = app.main.metrics.suggestion_eval
         assert "suggest" in status_text(app)
         # the same place again: the engine reuses the evaluated prefix
         await pilot.press("escape")
         await pilot.press("ctrl+space")
         await idle(pilot, app, SLOW)
         assert editor.ghost_text == suggestion  # greedy: the same suggestion
-        again = app.metrics.suggestion_eval
+        again = app.main.metrics.suggestion_eval
         assert first is not None and again is not None
         assert again[0] < again[1], f"no state reuse: evaluated {again[0]} of {again[1]}"
         await pilot.press("tab")
@@ -128,7 +145,7 @@ def test_real_completion_shows_ghost_text_that_tab_accepts(
         await pilot.press("ctrl+z")
         assert editor.text == text
 
-    play(scenario, real_app(backend, settings, text))
+    play(scenario, real_app(backend, settings, text), timeout=SLOW)
 
 
 def test_real_explain_streams_markdown_into_the_answer_pane(
@@ -140,52 +157,100 @@ def test_real_explain_streams_markdown_into_the_answer_pane(
         # record what the pane holds at every write: a fast machine may finish before a poll
         # could catch the answer half-written, so "streams" is checked from the writes themselves
         seen: list[tuple[str, bool]] = []
-        write = app.answer.write
+        write = app.main.answer.write
 
         async def recording_write(fragment: str) -> None:
             await write(fragment)
-            seen.append((app.answer.text, app.job is not None))
+            seen.append((app.main.answer.text, app.main.job is not None))
 
-        app.answer.write = recording_write  # type: ignore[method-assign]
-        app.editor.move_cursor((1, 8))
+        app.main.answer.write = recording_write  # type: ignore[method-assign]
+        states = record_states(app)
+        app.main.editor.move_cursor((1, 8))
         await pilot.press("f2")
         await idle(pilot, app, SLOW)
-        assert app.answer.text.strip()
+        assert app.main.answer.text.strip()
         streamed = [text for text, running in seen if running]
         assert len(streamed) >= 2, seen  # pieces showed while the request ran, growing the pane
         assert all(later.startswith(earlier) for earlier, later in pairwise(streamed))
-        assert app.answer.markdown.source == app.answer.text
-        assert "explain done" in status_text(app), app.notes
+        assert app.main.answer.markdown.source == app.main.answer.text
+        stats = app.main.metrics.stats
+        assert stats is not None
+        # how it ended, in words: done, or cut off at the limit (max_tokens is small here)
+        ending = FINISH_WORDS.get(stats.finish_reason, "done")
+        assert f"explain{':' if ending != 'done' else ''} {ending}" in status_text(app), app.notes
         assert "tok/s" in status_text(app) and "ctx " in status_text(app)
+        # the engine's progress reached the status line: the prompt read, then the answer's speed
+        assert any(f"prompt {stats.prompt_tokens_evaluated}/{stats.prompt_tokens_evaluated} tok" in state
+                   for state in states), states
+        if stats.completion_tokens > 2 * DECODE_PROGRESS_EVERY:
+            assert any(re.search(r"explain · \d+ tok · [\d.]+ tok/s", state) for state in states), states
 
-    play(scenario, real_app(backend, settings, text))
+    play(scenario, real_app(backend, settings, text), timeout=SLOW)
 
 
-def test_real_fix_shows_a_diff_and_accepting_is_one_undo_step(
-    backend: EngineBackend, settings: QcodeSettings,
+@pytest.mark.parametrize(("key", "task"), [("f5", "fix"), ("f6", "doc")])
+def test_real_rewrite_shows_a_diff_and_accepting_is_one_undo_step(
+    backend: EngineBackend, settings: QcodeSettings, key: str, task: str,
 ) -> None:
     text = "def add(a, b):\n    return a - b\n"
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        editor = app.editor
+        editor = app.main.editor
         editor.move_cursor((1, 8))
-        await pilot.press("f5")
+        await pilot.press(key)
         await until(pilot, lambda: isinstance(app.screen, DiffReviewScreen) or (
-            app.job is None and app.notes), SLOW, "the diff")
+            app.main.job is None and app.notes), SLOW, "the diff")
         assert isinstance(app.screen, DiffReviewScreen), app.notes
         diff = app.screen.diff
         assert diff.startswith("--- a/calc.py")
-        await pilot.press("a")
+        # the review flags what the engine's check finds in the rewrite, no more and no less
+        new = "".join(line[1:] + "\n" for line in diff.splitlines()[3:] if not line.startswith("-"))
+        assert app.screen.warning == kind_violation(task, None, text, new, "python")
+        await pilot.press("ctrl+y")
         await pilot.pause()
-        assert editor.text != text and "def add" in editor.text
-        removed = [line[1:] for line in diff.splitlines() if line.startswith("-")][1:]
-        added = [line[1:] for line in diff.splitlines() if line.startswith("+")][1:]
-        assert all(line in editor.text.split("\n") for line in added)
-        assert any(line not in editor.text.split("\n") for line in removed)
+        assert editor.text == new != text and "def add" in editor.text
         await pilot.press("ctrl+z")
         assert editor.text == text
 
-    play(scenario, real_app(backend, settings, text))
+    play(scenario, real_app(backend, settings, text), timeout=SLOW)
+
+
+class CountingTasks:
+    """engine.tasks, counting the completion warm-ups the app asks for."""
+
+    def __init__(self, inner: TaskRunner) -> None:
+        self.inner = inner
+        self.warm_ups: list[int] = []
+
+    def run_task(self, engine: Backend, task: TaskInput, cancel: threading.Event | None = None) -> Iterator[Event]:
+        return self.inner.run_task(engine, task, cancel)
+
+    def complete_at(self, engine: Backend, text: str, offset: int, language: str | None = None,
+                    max_tokens: int | None = None, cancel: threading.Event | None = None,
+                    path: Path | None = None) -> Iterator[Event]:
+        return self.inner.complete_at(engine, text, offset, language, max_tokens, cancel, path)
+
+    def warm_completion(self, engine: Backend, text: str, offset: int, path: Path | None = None,
+                        language: str | None = None, cancel: threading.Event | None = None) -> Stats:
+        self.warm_ups.append(offset)
+        return self.inner.warm_completion(engine, text, offset, path, language, cancel)
+
+
+def test_real_completion_is_warmed_up_when_the_file_opens(
+    backend: EngineBackend, settings: QcodeSettings,
+) -> None:
+    counting = CountingTasks(backend.tasks)
+    text = "import os\n\n\ndef home():\n    return os.path.expanduser('~')\n"
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        assert counting.warm_ups == [0]  # after the load, at the cursor, before any key
+        assert "ready" in status_text(app)
+        app.main.editor.move_cursor((4, 0))
+        await pilot.press("ctrl+space")
+        await idle(pilot, app, SLOW)
+        assert not any(severity == "error" for _, severity in app.notes), app.notes
+
+    play(scenario, real_app(EngineBackend(backend.engine, counting, settings), settings, text), timeout=SLOW)
 
 
 class HeldTasks:
@@ -217,30 +282,31 @@ class HeldTasks:
         return self.inner.warm_completion(engine, text, offset, path, language, cancel)
 
 
-def test_real_escape_cancels_a_running_answer(
-    backend: EngineBackend, settings: QcodeSettings,
+@pytest.mark.parametrize("key", ["escape", "ctrl+c"])
+def test_real_escape_or_ctrl_c_cancels_a_running_answer(
+    backend: EngineBackend, settings: QcodeSettings, key: str,
 ) -> None:
     text = "def add(a, b):\n    return a + b\n"
     held = HeldTasks(backend.tasks)
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await pilot.press("f4")
-        await until(pilot, lambda: app.answer.text, SLOW, "the first piece")
-        await pilot.press("escape")
+        await until(pilot, lambda: app.main.answer.text, SLOW, "the first piece")
+        await pilot.press(key)
         held.release.set()
         await idle(pilot, app, SLOW)
         assert "review cancelled" in status_text(app)
-        assert app.answer.text.endswith("*(cancelled)*")
-        stats = app.metrics.stats
+        assert app.main.answer.text.endswith("*(cancelled)*")
+        stats = app.main.metrics.stats
         assert stats is not None and stats.finish_reason == "cancelled"
         assert stats.completion_tokens < settings.max_tokens
         # the engine is free again right away
-        app.editor.move_cursor((1, 4))
+        app.main.editor.move_cursor((1, 4))
         await pilot.press("ctrl+space")
         await idle(pilot, app, SLOW)
         assert not any(severity == "error" for _, severity in app.notes), app.notes
 
-    play(scenario, real_app(EngineBackend(backend.engine, held, settings), settings, text))
+    play(scenario, real_app(EngineBackend(backend.engine, held, settings), settings, text), timeout=SLOW)
 
 
 def test_real_model_context_errors_are_notifications(settings: QcodeSettings) -> None:
@@ -251,7 +317,7 @@ def test_real_model_context_errors_are_notifications(settings: QcodeSettings) ->
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await ready(pilot, app)
-        app.editor.move_cursor((200, 0))  # outside any function: the whole file
+        app.main.editor.move_cursor((200, 0))  # outside any function: the whole file
         await pilot.press("f5")
         await idle(pilot, app, SLOW)
         assert any("does not fit" in note and severity == "error"
@@ -259,6 +325,6 @@ def test_real_model_context_errors_are_notifications(settings: QcodeSettings) ->
         assert app.is_running
 
     try:
-        play(scenario, real_app(backend, small, text))
+        play(scenario, real_app(backend, small, text), timeout=SLOW)
     finally:
         backend.close()

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fake_engine import FakeEngine, FakeTasks, fake_loader
 
+from engine.code import detect_language
 from engine.edit import unified_diff
-from engine.errors import ContextError, ModelError
-from engine.events import DoneEvent, GenerationRequest, Stats, TextEvent
+from engine.errors import ContextError, InputError, ModelError, QcodeError
+from engine.events import CUT_OFF, DoneEvent, GenerationRequest, ProgressEvent, Stats, TextEvent
+from engine.files import FileChanged
 from engine.settings import QcodeSettings
-from tui.app import _ordered_bindings, _read_file, _scope_at, _usable_language
+from tui import actions, files
 from tui.backend import COMPLETION_MAX_TOKENS, EngineBackend, ModelSummary
 from tui.jobs import Job, drive
-from tui.messages import JobChunk, JobDone, JobFailed, JobNotice
+from tui.main_screen import scope_at, usable_language
+from tui.messages import JobChunk, JobDone, JobFailed, JobNotice, JobProgress
 from tui.widgets.diff_review import count_changes
+from tui.widgets.editor import cap_lines, ghost_rows
 from tui.widgets.help import keys_table
-from tui.widgets.status import Metrics, describe_metrics, describe_model
+from tui.widgets.status import FINISH_WORDS, Metrics, describe_metrics, describe_model, progress_text
 
 
 def run_drive(job: Job, events, lock: threading.Lock | None = None) -> list[object]:
@@ -149,33 +154,58 @@ def test_fake_engine_refuses_two_streams_at_once() -> None:
 
 
 def test_highlighting_falls_back_to_plain_text() -> None:
-    assert _usable_language("python") == "python"
-    assert _usable_language("cobol") is None  # no grammar installed: plain text, no crash
-    assert _usable_language(None) is None
+    assert detect_language(Path("x.py"), "") == "python"
+    assert usable_language("python") == "python"
+    assert usable_language("cobol") is None  # no grammar installed: plain text, no crash
+    assert usable_language(None) is None
 
 
 def test_scope_at_counts_from_zero_and_is_none_past_the_last_line() -> None:
     text = "def f():\n    return 1\n"
-    scope = _scope_at(text, "python", 1, 4)
+    scope = scope_at(text, "python", 1, 4)
     assert scope is not None and scope.name == "f"
-    assert _scope_at(text, "python", 2, 0) is None  # the empty row after the final newline
-    assert _scope_at(text, None, 1, 4) is None
+    assert scope_at(text, "python", 2, 0) is None  # the empty row after the final newline
+    assert scope_at(text, None, 1, 4) is None
 
 
 def test_count_changes_reads_a_unified_diff() -> None:
     assert count_changes(unified_diff("a\nb\n", "a\nc\nd\n", "m.py")) == (2, 1)
 
 
-def test_read_file_refuses_binary_and_non_utf8(tmp_path: Path) -> None:
+def test_opening_refuses_binary_non_utf8_and_directories(tmp_path: Path) -> None:
     binary = tmp_path / "b.bin"
     binary.write_bytes(b"\x00\x01\x02")
     latin = tmp_path / "l.txt"
     latin.write_bytes("caf\xe9".encode("latin-1"))
-    with pytest.raises(Exception, match="is a binary file"):
-        _read_file(binary)
-    with pytest.raises(Exception, match="not UTF-8"):
-        _read_file(latin)
-    assert _read_file(tmp_path / "new.py") is None  # a new file: it opens empty
+    with pytest.raises(InputError, match="is a binary file"):
+        files.open_for_editor(binary)
+    with pytest.raises(InputError, match="not UTF-8"):
+        files.open_for_editor(latin)
+    with pytest.raises(InputError, match="is a directory"):
+        files.open_for_editor(tmp_path)
+
+
+def test_a_new_name_and_an_empty_file_open_empty(tmp_path: Path) -> None:
+    assert files.open_for_editor(tmp_path / "new.py") == files.OpenedFile(tmp_path / "new.py", "", new=True)
+    empty = tmp_path / "empty.py"
+    empty.write_text("")
+    opened = files.open_for_editor(empty)
+    assert (opened.text, opened.new, opened.snapshot.size) == ("", False, 0)  # type: ignore[union-attr]
+
+
+def test_saving_creates_keeps_a_bom_and_refuses_a_change_made_on_disk(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(QcodeError, match="cannot write"):
+        files.save(blocker / "inside.py", "y\n")
+    target = tmp_path / "ok.py"
+    snapshot = files.save(target, "y\n", bom=True)
+    assert target.read_bytes() == b"\xef\xbb\xbfy\n"
+    assert files.open_for_editor(target).snapshot == snapshot
+    target.write_text("theirs\n")
+    with pytest.raises(FileChanged):
+        files.save(target, "mine\n", expect=snapshot)
+    assert target.read_text() == "theirs\n"
 
 
 def test_status_formatters() -> None:
@@ -190,15 +220,38 @@ def test_status_formatters() -> None:
     assert "acc" not in describe_metrics(Metrics(stats=Stats(completion_tokens=1)), 8192)
 
 
-def test_completion_key_bindings_put_complete_first() -> None:
-    from tui.app import QcodeApp
+def test_the_completion_key_comes_with_the_nul_a_terminal_sends_for_it() -> None:
+    assert actions.completion_keys("ctrl+space") == "ctrl+space,ctrl+@,ctrl+at"
+    assert actions.completion_keys("f9") == "f9"
+    assert actions.completion_keys("f9, ctrl+@") == "f9,ctrl+@,ctrl+space,ctrl+at"
 
-    bindings = _ordered_bindings(QcodeApp._merged_bindings.copy(), "ctrl+space")
-    keys = list(bindings.key_to_bindings)
-    assert keys[0] == "ctrl+space"
-    assert {"ctrl+@", "ctrl+at"} <= set(keys)  # the NUL a terminal sends for ctrl+space
-    custom = _ordered_bindings(QcodeApp._merged_bindings.copy(), "f9")
-    assert next(iter(custom.key_to_bindings)) == "f9" and "ctrl+space" not in custom.key_to_bindings
+
+def test_the_table_puts_help_save_open_prompt_first_and_feeds_every_level() -> None:
+    table = actions.commands("ctrl+space")
+    shown = [command.label for command in table if command.footer]
+    assert shown[:5] == ["Help", "Save", "Open", "Prompt", "Complete"]
+    assert shown[5:11] == ["Explain", "Refactor", "Review", "Fix", "Doc", "Test"]
+    main = actions.main_screen_bindings(table)
+    assert [binding.description for binding in main if binding.show] == shown
+    # the app-level commands run on the app from the main screen too
+    assert {b.action for b in main if b.description in ("Help", "Quit")} == {"app.help", "app.quit"}
+    assert [b.action for b in actions.bindings(table, "app")] == ["help", "quit", "command_palette"]
+    rows = actions.help_rows(table, {"f1": "F1"})
+    assert rows[0] == ("F1", table[0].help) and len(rows) == len(table) + len(actions.EXTRA_HELP)
+
+
+def test_tasks_can_come_from_another_registry() -> None:
+    @dataclass(frozen=True)
+    class Row:
+        name: str
+        key: str
+        help: str
+        kind: str = "prose"
+
+    table = actions.commands("f9", [Row("explain", "f2", "Explain it"), Row("lint", "f10", "Lint it")])
+    tasks = [c for c in table if c.group == actions.TASK_GROUP]
+    assert [(c.action, c.keys, c.label, c.help) for c in tasks] == [
+        ("task('explain')", "f2", "Explain", "Explain it"), ("task('lint')", "f10", "Lint", "Lint it")]
 
 
 def test_help_table_has_a_row_per_binding() -> None:
@@ -206,3 +259,38 @@ def test_help_table_has_a_row_per_binding() -> None:
     assert table.row_count == 2
     assert [cell for column in table.columns for cell in column.cells] == [
         "f2", "^s", "Explain the code", "Save the file"]
+
+
+def test_drive_forwards_progress_until_a_cancel() -> None:
+    job = Job(8, "task", "explain")
+    events = [ProgressEvent("prompt", 0, 900, 0.0), ProgressEvent("prompt", 512, 900, 4.0),
+              TextEvent("a"), ProgressEvent("decode", 16, 64, 6.0), DoneEvent("a", Stats())]
+    posted = run_drive(job, lambda: iter(events))
+    assert [type(m) for m in posted] == [JobProgress, JobProgress, JobChunk, JobProgress, JobDone]
+    assert posted[1].progress == ProgressEvent("prompt", 512, 900, 4.0)
+
+    cancelled = Job(9, "task", "explain")
+
+    def stream():
+        yield ProgressEvent("prompt", 0, 900, 0.0)
+        cancelled.cancel.set()
+        yield ProgressEvent("prompt", 512, 900, 4.0)
+        yield DoneEvent("", Stats(finish_reason="cancelled"))
+
+    assert [type(m) for m in run_drive(cancelled, stream)] == [JobProgress, JobDone]
+
+
+def test_progress_text_reads_the_prompt_then_the_answer() -> None:
+    assert progress_text("explain", None, 2.4, None) == "explain · waiting · 2 s"
+    prompt = ProgressEvent("prompt", 1024, 4210, 9.0)
+    assert progress_text("explain", prompt, 9.2, None) == "explain · prompt 1,024/4,210 tok · 9 s"
+    decode = ProgressEvent("decode", 48, 512, 14.0)
+    assert progress_text("explain", decode, 14.4, 31.25) == "explain · 48 tok · 31.2 tok/s · 14 s"
+    assert set(FINISH_WORDS) == set(CUT_OFF) - {"cancelled"}  # every way an answer is cut off has words
+
+
+def test_cap_lines_keeps_whole_lines() -> None:
+    assert cap_lines("a\nb\nc\n", 2) == "a\nb"
+    assert cap_lines("a\nb", 2) == "a\nb"
+    assert cap_lines("a\nb\n", 2) == "a\nb\n"  # two lines and the break after them: all shown
+    assert ghost_rows("a\nb\n") == ["a", "b⏎"] and ghost_rows("\n") == ["⏎"] and ghost_rows("a") == ["a"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test in a real terminal: start `qcode file.py` in tmux at 80x24 on the default model,
-# ask for a completion with ctrl+space, read the screen back, accept it with Tab, quit.
+# ask for a completion with ctrl+space, read the screen back, accept it with Tab; ask for a doc
+# rewrite with F6, review its diff and accept it with ctrl+y; quit with the keyboard.
 #
 #   tests/tmux_smoke.sh            # uses `qcode` from PATH
 #   QCODE="python -m tui.cli" tests/tmux_smoke.sh
@@ -41,6 +42,9 @@ wait_for '│ (ready|model not loaded)' "the model to load"
 screen | grep -q 'model not loaded' && fail "the model did not load"
 screen | grep -Eq '^ ?1 +def add\(a, b\):' || fail "the file is not in the editor"
 screen | grep -q '\^space Complete' || fail "the footer does not show the completion key"
+for key in 'f1 Help' '\^s Save' '\^o Open' '\^l Prompt'; do
+    screen | grep -q -- "$key" || fail "the footer does not show '$key'"
+done
 
 # the cursor starts at 1:1; line 2 holds the indentation to complete after
 keys Down End
@@ -58,10 +62,24 @@ sleep 1
 screen | grep -q 'file.py ●' || fail "accepting did not change the buffer"
 [[ $(screen | sed -n 2p) == *"$ghost"* ]] || fail "the accepted text differs from the ghost"
 
-# quit: unsaved changes ask first; the file on disk stays as it was
+# a rewrite, reviewed and accepted with the keyboard: the buttons and keys stay on screen
+before=$(screen | sed -n 1,20p)
+keys F6
+wait_for 'Accept \^y|doc: |doc failed' "the diff review"
+screen | grep -q 'Accept \^y' || fail "no diff review for the doc rewrite"
+screen | grep -q 'Reject esc' || fail "the Reject button is not on screen"
+screen | grep -q '\^y Accept' || fail "the footer does not show the accept key"
+keys C-y
+wait_for 'doc applied' "the rewrite to be applied"
+[[ $(screen | sed -n 1,20p) != "$before" ]] || fail "accepting the rewrite did not change the buffer"
+
+# quit: unsaved changes ask first (a typed y is no answer); the file on disk stays as it was
 keys C-q
 wait_for 'Quit without saving' "the quit confirmation"
 keys y
+sleep 0.5
+screen | grep -q 'Quit without saving' || fail "a typed y answered the quit confirmation"
+keys Left Enter
 wait_for 'qcode-exited-0' "qcode to exit"
 grep -q 'add(1, 2)' "$work/file.py" || fail "the file changed on disk"
 [[ $(sed -n 2p "$work/file.py") == "    " ]] || fail "the file was saved without asking"

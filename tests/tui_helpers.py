@@ -74,23 +74,28 @@ async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: flo
 
 
 async def ready(pilot: Pilot[int], app: QcodeApp, timeout: float = 10.0) -> None:
+    """The engine loaded (or failed to), and the completion warm-up that follows a load is over."""
     await until(pilot, lambda: app.backend is not None or app.load_error is not None,
                 timeout, "the engine to load")
+    await until(pilot, lambda: app.main.job is None, timeout, "the warm-up")
 
 
 async def idle(pilot: Pilot[int], app: QcodeApp, timeout: float = 10.0) -> None:
-    await until(pilot, lambda: app.job is None, timeout, "the request to finish")
+    await until(pilot, lambda: app.main.job is None, timeout, "the request to finish")
     await pilot.pause()
 
 
 def play(scenario: Scenario, app: RecordingApp | None = None,
-         size: tuple[int, int] = (100, 30)) -> RecordingApp:
-    """Run `scenario(pilot, app)` in a headless app; returns the app for checks after exit."""
+         size: tuple[int, int] = (100, 30), timeout: float = 10.0) -> RecordingApp:
+    """Run `scenario(pilot, app)` in a headless app; returns the app for checks after exit.
+
+    `timeout` bounds the load and the warm-up before the scenario (the real model needs more).
+    """
     app = app if app is not None else make_app()
 
     async def main() -> None:
         async with app.run_test(size=size) as pilot:
-            await ready(pilot, app)
+            await ready(pilot, app, timeout)
             await scenario(pilot, app)
 
     asyncio.run(main())
@@ -98,6 +103,6 @@ def play(scenario: Scenario, app: RecordingApp | None = None,
 
 
 def status_text(app: QcodeApp) -> str:
-    state = app.query_one("#status-state")
-    info = app.query_one("#status-info")
+    state = app.main.query_one("#status-state")
+    info = app.main.query_one("#status-info")
     return f"{state.render()} {info.render()}"  # type: ignore[attr-defined]

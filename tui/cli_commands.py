@@ -19,7 +19,7 @@ from engine.events import CUT_OFF, DoneEvent
 from engine.settings import QcodeSettings, describe_settings, load_settings
 
 from . import cli_input
-from .cli_input import Source, offset_of, read_path, read_sources, read_stdin
+from .cli_input import Source, offset_of, read_sources, read_stdin
 from .cli_output import (
     ProgressLine,
     consume,
@@ -675,8 +675,11 @@ def run_interface(args: argparse.Namespace) -> int:
         text = read_stdin().text
         _reattach_terminal()
     elif name is not None:
-        source = read_path(name)
-        path, text = source.path, source.text
+        from .files import open_for_editor
+
+        # a name that does not exist yet is a new file, and an empty file opens: this is an editor
+        opened = open_for_editor(Path(name))
+        path, text = opened.path, None
     from .app import run_app
 
     result = run_app(settings, path, text)

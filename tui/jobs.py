@@ -11,9 +11,9 @@ from typing import Literal
 from textual.message import Message
 
 from engine.errors import QcodeError
-from engine.events import DoneEvent, FinishReason, NoticeEvent, Stats, TextEvent
+from engine.events import DoneEvent, Event, FinishReason, NoticeEvent, ProgressEvent, Stats, TextEvent
 
-from .messages import JobChunk, JobDone, JobFailed, JobNotice
+from .messages import JobChunk, JobDone, JobFailed, JobNotice, JobProgress
 
 Location = tuple[int, int]
 REWRITE_TASKS = frozenset({"refactor", "fix", "doc"})
@@ -22,7 +22,7 @@ REWRITE_TASKS = frozenset({"refactor", "fix", "doc"})
 @dataclass
 class Job:
     id: int
-    kind: Literal["task", "complete"]
+    kind: Literal["task", "complete", "warm"]
     task: str
     cancel: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
@@ -40,6 +40,10 @@ class Job:
     version: int = 0
     # the answer so far, filled on the UI thread as chunks arrive
     text: str = ""
+    # the engine's last word on how far it got (None: nothing heard yet), and the answer's speed
+    progress: ProgressEvent | None = None
+    rate: float | None = None
+    capped: bool = False  # a completion that filled the preview: stopped on purpose, shown as it is
 
     @property
     def is_rewrite(self) -> bool:
@@ -48,7 +52,7 @@ class Job:
 
 def drive(
     job: Job,
-    open_events: Callable[[], Iterator[TextEvent | NoticeEvent | DoneEvent]],
+    open_events: Callable[[], Iterator[Event]],
     lock: threading.Lock,
     post: Callable[[Message], object],
 ) -> None:
@@ -60,7 +64,7 @@ def drive(
             return
         pieces: list[str] = []
         done: DoneEvent | None = None
-        events: Iterator[TextEvent | NoticeEvent | DoneEvent] | None = None
+        events: Iterator[Event] | None = None
         try:
             events = open_events()
             # after a cancel the engine stops at its next step and ends with its DoneEvent; read
@@ -72,6 +76,9 @@ def drive(
                         post(JobChunk(job.id, event.text))
                 elif isinstance(event, NoticeEvent):
                     post(JobNotice(job.id, event.message))
+                elif isinstance(event, ProgressEvent):
+                    if not job.cancel.is_set():
+                        post(JobProgress(job.id, event))
                 elif isinstance(event, DoneEvent):
                     done = event
         except QcodeError as exc:

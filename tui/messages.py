@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from engine.events import Stats
+from engine.events import ProgressEvent, Stats
 
 if TYPE_CHECKING:
     from .backend import EngineBackend
@@ -44,6 +44,12 @@ class JobChunk(JobMessage):
     def __init__(self, job_id: int, text: str) -> None:
         super().__init__(job_id)
         self.text = text
+
+
+class JobProgress(JobMessage):
+    def __init__(self, job_id: int, progress: ProgressEvent) -> None:
+        super().__init__(job_id)
+        self.progress = progress
 
 
 class JobNotice(JobMessage):

@@ -266,17 +266,17 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
 
     async def complete(pilot: Any) -> float | None:
         """Press the completion key; seconds until the ghost text shows (None: no suggestion came)."""
-        editor = app.editor
+        editor = app.main.editor
         marks.clear()
         started = marks["key"] = time.perf_counter()
         await pilot.press(settings.complete_key.split(",")[0].strip())
-        shown = await until(pilot, lambda: bool(editor.ghost_text) or app.job is None)
+        shown = await until(pilot, lambda: bool(editor.ghost_text) or app.main.job is None)
         first = shown - started if editor.ghost_text else None
         if first is not None and {"worker", "text"} <= marks.keys():
             samples.parts.setdefault("key to worker", []).append(marks["worker"] - started)
             samples.parts.setdefault("worker to first text", []).append(marks["text"] - marks["worker"])
             samples.parts.setdefault("first text to ghost", []).append(shown - marks["text"])
-        await until(pilot, lambda: app.job is None)
+        await until(pilot, lambda: app.main.job is None)
         await pilot.press("escape")  # dismiss: the next character goes into the text, not a suggestion
         await pilot.pause()
         return first
@@ -284,7 +284,8 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
     async def main() -> None:
         async with app.run_test(size=(120, 34)) as pilot:
             await until(pilot, lambda: app.backend is not None or app.load_error is not None)
-            editor = app.editor
+            await until(pilot, lambda: app.main.job is None)  # the warm-up after the load
+            editor = app.main.editor
             for index, site in enumerate(sites):
                 editor.load_text(site.text)
                 row = site.text.count("\n", 0, site.offset)
@@ -295,7 +296,7 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
                     await pilot.press(char)
                     await pilot.pause()
                     first = await complete(pilot)
-                    stats = app.metrics.stats
+                    stats = app.main.metrics.stats
                     samples.first_text_s.append(first) if first is not None else None
                     samples.empty += first is None
                     if stats is not None:

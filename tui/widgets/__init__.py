@@ -3,7 +3,8 @@
 from .answer import AnswerPane
 from .dialogs import ConfirmScreen, PathScreen
 from .diff_review import DiffReviewScreen
-from .editor import CodeEditor, GhostLines
+from .editor import CodeEditor
+from .footer import QcodeFooter
 from .help import HelpScreen
 from .prompt import PromptLine
 from .status import Metrics, StatusLine
@@ -13,10 +14,10 @@ __all__ = [
     "CodeEditor",
     "ConfirmScreen",
     "DiffReviewScreen",
-    "GhostLines",
     "HelpScreen",
     "Metrics",
     "PathScreen",
     "PromptLine",
+    "QcodeFooter",
     "StatusLine",
 ]

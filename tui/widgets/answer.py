@@ -7,14 +7,24 @@ than its length squared.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Markdown
 from textual.widgets.markdown import MarkdownStream
 
 
 class AnswerPane(VerticalScroll):
-    """A title line over a Markdown document that one request at a time streams into."""
+    """A title line over a Markdown document that one request at a time streams into.
+
+    It takes the focus (Ctrl+T) to scroll with the arrows, PgUp/PgDn, Home/End; code blocks wrap (app.tcss).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "app.help", "Help", show=False),  # nothing to type into here
+    ]
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -64,6 +74,13 @@ class AnswerPane(VerticalScroll):
             self.text += footnote
             await self.markdown.append(footnote)
         self.call_after_refresh(self._follow)
+
+    async def clear(self) -> None:
+        """Drop the answer (another file was opened: it was about the old one)."""
+        await self.finish()
+        self.text = ""
+        self.query_one("#answer-title", Label).update("")
+        await self.markdown.update("")
 
     async def show(self, title: str, markdown: str) -> None:
         """Replace the pane with a finished document (help text, errors)."""

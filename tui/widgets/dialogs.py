@@ -1,4 +1,9 @@
-"""Small modal dialogs: yes/no confirmation and a path to open."""
+"""Small modal dialogs: a question with two buttons, and a path to open or save as.
+
+No single-letter keys: a dialog opens while the user may still be typing (Ctrl+O, then a file name), and a typed
+`y` must not discard their work. The safe answer has the focus; Tab or ←/→ move to the other, Enter presses the
+focused button, Esc gives the safe answer.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Footer, Input, Label
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    """Dismisses with True for `yes` (the risky answer), False for `no` (the safe one, focused)."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
+        Binding("escape", "answer(False)", "Cancel"),
+        Binding("left", "app.focus_previous", "Previous", show=False),
+        Binding("right", "app.focus_next", "Next", show=False),
     ]
 
     def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
@@ -28,10 +36,9 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(classes="dialog"):
             yield Label(self.question, classes="dialog-text", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.yes} (y)", variant="warning", id="confirm-yes",
-                             compact=True)
-                yield Button(f"{self.no} (n)", variant="primary", id="confirm-no",
-                             compact=True)
+                yield Button(self.yes, variant="warning", id="confirm-yes", compact=True)
+                yield Button(self.no, variant="primary", id="confirm-no", compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()
@@ -58,6 +65,7 @@ class PathScreen(ModalScreen[Path | None]):
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-text", markup=False)
             yield Input(self.start, id="open-path")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

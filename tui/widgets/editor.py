@@ -1,38 +1,42 @@
-"""The code editor: a TextArea with line numbers, highlighting and ghost-text completion.
+"""The code editor: a TextArea with line numbers, highlighting, auto-indent and ghost-text completion.
 
-TextArea's own `suggestion` draws text after the cursor on the cursor's line only, so a
-multi-line completion shows its first line there and the rest in a GhostLines overlay just
-below. Tab (or Right) accepts the whole completion as one undoable edit; Esc, typing, or moving
-the cursor dismisses it.
+A suggestion never hides code: its first line is drawn after the cursor (TextArea's `suggestion`), and its later
+lines are drawn as rows of their own under the cursor's line, pushing the code below them down, as editors show
+multi-line suggestions. A suggestion is capped at a block of lines that fits the editor, so Tab (or Right)
+inserts exactly what is on the screen, as one undoable edit; Esc, typing, clicking or moving the cursor dismisses
+it.
 """
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from textual import events
-from textual.geometry import Offset
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import Static, TextArea
+from textual.strip import Strip
+from textual.widgets import TextArea
 from textual.widgets.text_area import Document
 
 Location = tuple[int, int]
+MAX_GHOST_LINES = 8  # a suggestion's lines at most: the cursor's line and a block under it
+GHOST_GUTTER_MARK = "┆"  # in the line-number column of a suggestion's pushed rows
+NEWLINE_MARK = "⏎"  # shows that a suggestion ends with a line break
 
 
-class GhostLines(Static):
-    """The second and later lines of a completion, drawn over the code below the cursor."""
+def cap_lines(text: str, max_lines: int) -> str:
+    """`text` cut after its first `max_lines` lines (a line break at the very end is no line of its own)."""
+    lines = text.split("\n")
+    shown = len(lines) - 1 if text.endswith("\n") else len(lines)
+    return text if shown <= max_lines else "\n".join(lines[:max_lines])
 
-    def show_lines(self, lines: list[str], at: Offset, width: int, max_height: int) -> None:
-        if not lines or max_height <= 0 or width <= 0:
-            self.display = False
-            return
-        shown = lines[:max_height]
-        self.update("\n".join(line[:width] for line in shown))
-        self.styles.offset = (at.x, at.y)
-        self.styles.width = width
-        self.styles.height = len(shown)
-        self.display = True
 
-    def hide(self) -> None:
-        self.display = False
+def ghost_rows(text: str) -> list[str]:
+    """The rows a suggestion draws: its lines, a final line break as a mark at the end of the last one."""
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+        lines[-1] += NEWLINE_MARK
+    return lines
 
 
 class CodeEditor(TextArea):
@@ -52,7 +56,7 @@ class CodeEditor(TextArea):
     ghost_text = ""
     _ghost_anchor: Location | None = None
     _accepting = False
-    ghost_lines: GhostLines | None = None
+    _ghost_below: tuple[str, ...] = ()  # the suggestion's rows drawn under the cursor's line
 
     def __init__(self, text: str = "", language: str | None = None, **kwargs: object) -> None:
         super().__init__(
@@ -86,18 +90,26 @@ class CodeEditor(TextArea):
     def has_ghost(self) -> bool:
         return bool(self.ghost_text)
 
-    def show_ghost(self, text: str, anchor: Location) -> bool:
-        """Show `text` as a suggestion at `anchor`; refused if the cursor has moved away."""
+    @property
+    def max_ghost_lines(self) -> int:
+        """How many lines a suggestion may have here: at most 8, and at most half the editor's height."""
+        return max(2, min(MAX_GHOST_LINES, self.size.height // 2))
+
+    def show_ghost(self, text: str, anchor: Location) -> str | None:
+        """Show `text` as a suggestion at `anchor`, cut to max_ghost_lines; returns what is shown.
+
+        None when refused: the cursor has moved away or there is a selection.
+        """
         if not text or self.cursor_location != anchor or not self.selection.is_empty:
-            return False
+            return None
+        text = cap_lines(text, self.max_ghost_lines)
         self.ghost_text = text
         self._ghost_anchor = anchor
-        first, _, _rest = text.partition("\n")
-        # TextArea draws `suggestion` inline; an empty first line still needs a visible mark
-        self.suggestion = first if first else "⏎"
-        self._place_ghost_lines()
+        rows = ghost_rows(text)
+        self.suggestion = rows[0]  # TextArea draws it after the cursor
+        self._push_rows(tuple(line.expandtabs(self.indent_width) for line in rows[1:]))
         self.post_message(self.GhostChanged(self, shown=True, accepted=False))
-        return True
+        return text
 
     def dismiss_ghost(self) -> bool:
         if not self.ghost_text:
@@ -126,24 +138,57 @@ class CodeEditor(TextArea):
         self.ghost_text = ""
         self._ghost_anchor = None
         self.suggestion = ""
-        if self.ghost_lines is not None:
-            self.ghost_lines.hide()
+        self._push_rows(())
 
-    def _place_ghost_lines(self) -> None:
-        if self.ghost_lines is None:
+    # ---- the suggestion's pushed rows ----------------------------------------------------------
+    def _push_rows(self, rows: tuple[str, ...]) -> None:
+        if rows == self._ghost_below:
             return
-        rest = self.ghost_text.split("\n")[1:]
-        region = self.content_region
-        top = self.cursor_screen_offset.y + 1
-        # cover the gutter too: the ghost lines are not the numbered lines they sit on
-        gutter = " " * self.gutter_width
-        scroll_x = self.scroll_offset.x
-        self.ghost_lines.show_lines(
-            [gutter + line.expandtabs(self.indent_width)[scroll_x:] for line in rest],
-            Offset(region.x, top),
-            width=region.width,
-            max_height=region.bottom - top,
-        )
+        grew = len(rows) > len(self._ghost_below)
+        self._ghost_below = rows
+        self._refresh_size()  # the rows count in the scrollable height, so the last line can show them too
+        self.refresh()
+        if grew:
+            self.call_after_refresh(self._reveal_ghost)
+
+    def _refresh_size(self) -> None:
+        super()._refresh_size()
+        if self._ghost_below:
+            width, height = self.virtual_size
+            self.virtual_size = Size(width, height + len(self._ghost_below))
+
+    def _cursor_row_on_screen(self) -> int:
+        return self.cursor_screen_offset.y - self.region.y
+
+    def _reveal_ghost(self) -> None:
+        """Scroll so the cursor's line and every row of the suggestion are in view."""
+        if not self._ghost_below:
+            return
+        below = self._cursor_row_on_screen() + len(self._ghost_below) - (self.scrollable_content_region.height - 1)
+        if below > 0:
+            self.scroll_to(y=self.scroll_y + below, animate=False, immediate=True)
+
+    def render_line(self, y: int) -> Strip:
+        rows = self._ghost_below
+        if rows:
+            cursor = self._cursor_row_on_screen()
+            if cursor < y <= cursor + len(rows):
+                return self._ghost_strip(rows[y - cursor - 1])
+            if y > cursor + len(rows):
+                return super().render_line(y - len(rows))  # the code below, pushed down
+        return super().render_line(y)
+
+    def _ghost_strip(self, text: str) -> Strip:
+        base = self.rich_style
+        theme = self._theme
+        if theme is not None and theme.base_style is not None:
+            base = theme.base_style
+        gutter_style = theme.gutter_style if theme is not None and theme.gutter_style is not None else base
+        ghost_style = base + self.get_component_rich_style("text-area--suggestion")
+        gutter = self.gutter_width
+        segments = [Segment(f"{GHOST_GUTTER_MARK:>{max(gutter - 2, 0)}}  "[:gutter], gutter_style)] if gutter else []
+        code = Strip([Segment(text, ghost_style)]).crop(self.scroll_offset.x, None)
+        return Strip([*segments, *code]).extend_cell_length(self.size.width, base).crop(0, self.size.width)
 
     # ---- editing hooks -------------------------------------------------------------------
     def edit(self, edit):  # type: ignore[no-untyped-def]
@@ -176,22 +221,16 @@ class CodeEditor(TextArea):
         ):
             self.dismiss_ghost()
 
-    def _watch_scroll_y(self) -> None:
-        super()._watch_scroll_y()
-        if self.ghost_text:
-            self._place_ghost_lines()
-
-    def _watch_scroll_x(self) -> None:
-        super()._watch_scroll_x()
-        if self.ghost_text:
-            self._place_ghost_lines()
-
-    def on_resize(self, _event: events.Resize) -> None:
-        if self.ghost_text:
-            self._place_ghost_lines()
-
     def on_blur(self, _event: events.Blur) -> None:
         self.dismiss_ghost()
+
+    async def _on_mouse_down(self, event: events.MouseDown) -> None:
+        # a click while rows are pushed down would land on the wrong line: it only dismisses the suggestion
+        if self.dismiss_ghost():
+            event.stop()
+            event.prevent_default()
+            return
+        await super()._on_mouse_down(event)
 
     async def _on_key(self, event: events.Key) -> None:
         if self.ghost_text and event.key in ("tab", "right"):
@@ -204,7 +243,24 @@ class CodeEditor(TextArea):
             event.prevent_default()
             self.dismiss_ghost()
             return
+        if event.key == "enter" and not self.read_only:
+            event.stop()
+            event.prevent_default()
+            start, end = self.selection
+            self.replace("\n" + self.new_line_indent(), start, end, maintain_selection_offset=False)
+            return
         await super()._on_key(event)
+
+    def new_line_indent(self) -> str:
+        """The indentation Enter gives the next line: this line's, one level deeper after a block opener."""
+        row, column = min(self.selection)
+        before = self.document[row][:column]
+        indent = before[: len(before) - len(before.lstrip(" \t"))]
+        code = before.rstrip()
+        opens = code.endswith(":") if self.language == "python" else code.endswith(("{", "(", "["))
+        if opens or (self.language == "python" and code.endswith(("(", "[", "{"))):
+            indent += "\t" if self.indent_type == "tabs" else " " * self.indent_width
+        return indent
 
     def action_cursor_right(self, select: bool = False) -> None:
         # TextArea's Right inserts `suggestion` (only our first line); accept the whole thing

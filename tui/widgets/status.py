@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from engine.events import Stats
+from engine.events import ProgressEvent, Stats
 
 from ..backend import ModelSummary
 
@@ -46,6 +46,25 @@ def describe_metrics(metrics: Metrics, n_ctx: int | None) -> str:
             used = stats.prompt_tokens + stats.completion_tokens
             parts.append(f"ctx {used}/{n_ctx}")
     return " · ".join(parts)
+
+
+def progress_text(task: str, progress: ProgressEvent | None, elapsed: float, rate: float | None) -> str:
+    """A running request in words: the prompt read so far, then the answer's length and speed."""
+    seconds = f"{elapsed:.0f} s"
+    if progress is None:
+        return f"{task} · waiting · {seconds}"
+    if progress.stage == "prompt":
+        return f"{task} · prompt {progress.done:,}/{progress.total:,} tok · {seconds}"
+    speed = f" · {rate:.1f} tok/s" if rate else ""
+    return f"{task} · {progress.done} tok{speed} · {seconds}"
+
+
+FINISH_WORDS = {
+    "length": "cut off at the token limit",
+    "context": "cut off: the context is full",
+    "repetition": "stopped: it kept repeating itself",
+    "partial": "broken off: the server's stream ended early",
+}
 
 
 class StatusLine(Horizontal):
