@@ -25,6 +25,7 @@ from engine.settings import QcodeSettings
 
 from . import actions, files
 from .backend import EngineBackend, Loader, load_engine_backend
+from .host import Host
 from .main_screen import MainScreen
 from .messages import EngineFailed, EngineReady, LoadProgress
 from .widgets import ConfirmScreen, HelpScreen
@@ -181,3 +182,6 @@ def run_app(settings: QcodeSettings, path: Path | None, text: str | None) -> int
     finally:
         app.shutdown_engine()
     return app.return_code or 0
+
+
+_HOST: type[Host] = QcodeApp  # checked by mypy: the main screen's Host is this app

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import suppress
 from functools import cache, partial, wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 from textual import on
 from textual.actions import SkipAction
@@ -27,33 +27,29 @@ from textual.widget import MountError
 from textual.widgets import Input, TextArea
 
 from engine import files as disk
-from engine.change_kind import kind_violation
 from engine.code import Span, detect_language, enclosing_scope
-from engine.edit import region_replacement, unified_diff
-from engine.errors import InputError, QcodeError
+from engine.errors import InputError
 from engine.events import CUT_OFF, Event, NoticeEvent
-from engine.gate import GatedWrite, run_tests, write_tested
+from engine.gate import run_tests
 from engine.tasks import CODE_ANSWER_TASKS
 
 from . import files
 from .actions import Command, main_screen_bindings
 from .backend import EngineBackend
 from .files import FileActions
+from .host import Host
 from .jobs import Job, Location, drive
 from .messages import JobChunk, JobDone, JobFailed, JobNotice, JobProgress
+from .rewrites import RewriteActions
 from .widgets import (
     AnswerPane,
     CodeEditor,
-    DiffReviewScreen,
     Metrics,
     PromptLine,
     QcodeFooter,
     StatusLine,
 )
 from .widgets.status import FINISH_WORDS, progress_text
-
-if TYPE_CHECKING:
-    from .app import QcodeApp
 
 NARROW_WIDTH = 100  # below this the answer pane goes under the editor instead of beside it
 SCOPE_DELAY = 0.3  # seconds after the last edit before the scope label is worked out again
@@ -76,7 +72,7 @@ def _tolerate_teardown(
     return handle
 
 
-class MainScreen(FileActions, Screen[None]):
+class MainScreen(FileActions, RewriteActions, Screen[None]):
     def __init__(
         self, commands: Sequence[Command], path: Path | None, text: str, *, new_file: bool = False,
         saved: bool = True, snapshot: disk.Snapshot | None = None, bom: bool = False,
@@ -104,12 +100,8 @@ class MainScreen(FileActions, Screen[None]):
         self._scope_version = -1  # the editor's version when the label was last worked out
 
     @property
-    def qapp(self) -> QcodeApp:
-        from .app import QcodeApp
-
-        app = self.app
-        assert isinstance(app, QcodeApp)
-        return app
+    def qapp(self) -> Host:
+        return cast(Host, self.app)
 
     # ---- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -537,109 +529,6 @@ class MainScreen(FileActions, Screen[None]):
         if not event.shown and self._state.startswith("Tab accepts"):
             self._set_state("accepted" if event.accepted else "ready")
 
-    # ---- rewrites ------------------------------------------------------------------------
-    def _review_rewrite(self, job: Job, answer: str) -> None:
-        editor, backend = self.editor, self.qapp.backend
-        if backend is None:
-            return
-        try:
-            result = backend.rewritten(
-                job.task, job.buffer, answer, path=self.path, language=self.language,
-                instruction=job.instruction, lines=job.lines,
-            )
-            if result.text is None or not result.text.strip():
-                self._set_state(f"{job.task}: no code in the answer", error=True)
-                self.notify("The answer holds no code to apply.", severity="warning")
-                return
-            problem = result.refusal()
-            if problem is not None:  # the same checks as the CLI's --apply
-                self._set_state(f"{job.task}: not offered", error=True)
-                self.notify(f"Not offered for review: {problem.reason}.", severity="error", timeout=10)
-                return
-            start, end = (offset_in(job.buffer, location) for location in (job.start, job.end))
-            proposed = region_replacement(job.buffer, start, end, result.text)
-        except QcodeError as exc:
-            self._set_state(f"{job.task} not applied", error=True)
-            self.notify(str(exc), title=f"{job.task.capitalize()} failed", severity="error")
-            return
-        if proposed == job.original:
-            self._set_state(f"{job.task}: no changes")
-            self.notify("The rewrite changes nothing.")
-            return
-        if editor.get_text_range(job.start, job.end) != job.original:
-            self._code_changed(job)
-            return
-        warning = kind_violation(job.task, job.instruction, job.original, proposed, self.language,
-                                 first_line=job.start[0] + 1)
-        # diff against the buffer as it is now: edits made elsewhere meanwhile are not undone
-        now = editor.text
-        start, end = editor.offset_of(job.start), editor.offset_of(job.end)
-        diff = unified_diff(now, now[:start] + proposed + now[end:], str(self.path or "buffer"))
-        self._set_state(f"{job.task}: review the diff" + (" (flagged)" if warning else ""))
-        self.app.push_screen(
-            DiffReviewScreen(f"{job.task.capitalize()} {job.target}", diff, warning),
-            partial(self._apply_rewrite, job, proposed),
-        )
-
-    def _apply_rewrite(self, job: Job, proposed: str, accepted: bool | None) -> None:
-        if not accepted:
-            self._set_state(f"{job.task} rejected")
-            return
-        editor = self.editor
-        if editor.get_text_range(job.start, job.end) != job.original:
-            self._code_changed(job)
-            return
-        editor.history.checkpoint()  # one undo step for the whole rewrite
-        editor.replace(proposed, job.start, job.end, maintain_selection_offset=False)
-        editor.history.checkpoint()
-        editor.move_cursor(job.start)
-        # after the dialog closes, so the screen's focus restore does not take it back
-        self.call_after_refresh(editor.focus)
-        self._set_state(f"{job.task} applied (ctrl+z undoes it)")
-        if self.qapp.settings.test_cmd.strip() and self.path is not None:
-            self._test_accepted(job, self.path)
-
-    def _test_accepted(self, job: Job, path: Path) -> None:
-        """With a test command, an accepted rewrite is saved and tested; failing tests put the file
-        back as it was and undo the rewrite (as the CLI's --apply --test-cmd does)."""
-        settings = self.qapp.settings
-        text, command = self.editor.text, settings.test_cmd
-        self._set_state(f"{job.task}: testing ({command})", busy=True)
-
-        def gate() -> None:
-            try:
-                with disk.locked(path):
-                    gated = write_tested(path, text, expect=self._disk, bom=self._bom,
-                                         test_cmd=command, timeout=settings.test_timeout)
-            except QcodeError as exc:
-                self.app.call_from_thread(self._tested, job, text, None, str(exc))
-            else:
-                self.app.call_from_thread(self._tested, job, text, gated, None)
-
-        self.run_worker(gate, thread=True, group="tests", exit_on_error=False)
-
-    def _tested(self, job: Job, text: str, gated: GatedWrite | None, error: str | None) -> None:
-        if gated is None:
-            self._set_state(f"{job.task} applied, not tested", error=True)
-            self.notify(f"Not saved or tested: {error}", severity="error", timeout=10)
-            return
-        run = gated.tests
-        if not gated.restored:
-            self._disk, self._saved_text = gated.written.snapshot, text
-            self._set_state(f"{job.task} saved, tests {run.outcome() if run else 'not run'}")
-            return
-        assert run is not None
-        if self.editor.text == text:
-            self.editor.undo()  # nothing typed since: the rewrite is the last undo step
-        self._set_state(f"{job.task} undone: tests {run.outcome()}", error=True)
-        last = run.output.strip().splitlines()[-1:] or [""]
-        self.notify(f"The tests {run.outcome()} after the rewrite; {self._file_name} is back as it "
-                    f"was. {last[0]}", title="Rewrite undone", severity="error", timeout=15)
-
-    def _code_changed(self, job: Job) -> None:
-        self._set_state(f"{job.task} not applied", error=True)
-        self.notify("The code changed since the request; the rewrite was not applied.", severity="error")
-
     # ---- files (the dialogs around them: tui.files.FileActions) -----------------------------
     async def load_file(self, opened: files.OpenedFile) -> None:
         """Show another file: the running request, the answer and the suggestion were about the old one."""
@@ -734,12 +623,3 @@ def scope_at(text: str, language: str | None, row: int, column: int) -> Span | N
         return enclosing_scope(text, language, row + 1, column + 1)
     except InputError:  # the empty row after a final newline is no line to the engine
         return None
-
-
-def offset_in(text: str, location: Location) -> int:
-    """The character offset of a (row, column) location in `text`."""
-    row, column = location
-    offset = 0
-    for _ in range(row):
-        offset = text.index("\n", offset) + 1
-    return offset + column
