@@ -492,7 +492,11 @@ def test_bare_qcode_opens_the_interface(
 ) -> None:
     assert main([str(calc), "--kv-type", "f16"]) == 0
     settings, path, text = fake_app[-1]
-    assert (path, text, settings.kv_type_k) == (calc, CODE, "f16")
+    # the app reads the file itself (and keeps what it held, so a save can notice a change on disk)
+    assert (path, text, settings.kv_type_k) == (calc, None, "f16")
+    new = calc.parent / "new.py"  # a new name opens an empty buffer; saving creates the file
+    assert main([str(new)]) == 0
+    assert fake_app[-1][1:] == (new, None) and not new.exists()
     pipe_stdin("x = 1\n")
     assert main([]) == 0  # `cat x | qcode`
     assert fake_app[-1][1:] == (None, "x = 1\n")

@@ -18,6 +18,7 @@ class QcodeFooter(Footer):
         self._narrow: bool | None = None
 
     def compose(self) -> ComposeResult:
+        self._narrow = self.app.size.width < WIDE
         folded = False
         for widget in super().compose():
             if self._narrow and isinstance(widget, FooterKey) and widget.action.startswith(TASK_PREFIX):
@@ -29,7 +30,5 @@ class QcodeFooter(Footer):
             yield widget
 
     def on_resize(self, event: Resize) -> None:
-        narrow = self.app.size.width < WIDE
-        if narrow != self._narrow:
-            self._narrow = narrow
+        if (self.app.size.width < WIDE) != self._narrow:
             self.call_after_refresh(self.recompose)
