@@ -52,7 +52,7 @@ def record(model: str | None, max_tokens: int, threads: int) -> dict[str, Any]:
         started = time.perf_counter()
         done = engine.complete(dataclasses.replace(request, max_tokens=max_tokens, drafter="none"))
         tasks.append({
-            "name": task.name, "kind": task.kind, "prompt": engine.tokenize(str(request.prompt)),
+            "name": task.name, "kind": task.kind, "prompt": engine.prompt_tokens(request),
             "reference": engine.tokenize(request.reference, add_bos=False) if request.reference else [],
             "answer": list(done.tokens), "finish": done.stats.finish_reason,
         })

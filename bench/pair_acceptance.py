@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         request, _ = build_request(engine, task.task)
         done = engine.complete(dataclasses.replace(request, max_tokens=args.max_tokens, drafter="none"))
-        hits, compared = agreement(draft, engine.tokenize(str(request.prompt)), done.tokens)
+        hits, compared = agreement(draft, engine.prompt_tokens(request), done.tokens)
         rows.append({"task": task.name, "kind": task.kind, "agree": hits, "positions": compared,
                      "rate": round(hits / compared, 3) if compared else None})
         print(f"pair_acceptance: {task.name}: {hits}/{compared}", file=sys.stderr, flush=True)

@@ -10,7 +10,7 @@ Issue 13's table (both packaged models, about 15 minutes on a quiet 2-core machi
 
 Builds the server with bench/build_llama_server.sh (same vendored llama.cpp and CPU flags as llama-cpp-python).
 For every task of tui/bench/tasks.py (edits and explanations of standard-library functions) it renders the request
-qcode sends (engine.tasks.build_request) and runs, in a rotating order within each round:
+qcode sends (engine.tasks.build_request) and runs, --rounds times per task, in a rotating order within each round:
 
 - qcode, drafting off, and qcode with each drafter of --drafters (in this process, the real decode loop);
 - llama-server, plain, and llama-server with --spec-type ngram-mod, both on loopback with -t, -c, -ctk/-ctv and
@@ -266,9 +266,11 @@ def run_peer(
     for task in tasks:
         request, _ = build_request(engine, task.task)
         request = dataclasses.replace(request, max_tokens=min(request.max_tokens or max_tokens, max_tokens))
-        requests[task.name] = (request, engine.tokenize(str(request.prompt)))
-    for round_index in range(rounds):
-        for task_index, task in enumerate(tasks):
+        requests[task.name] = (request, engine.prompt_tokens(request))
+    # rounds within a task: qcode and the plain server evaluate its prompt once (later rounds find it cached), the
+    # variants still alternate in a rotating order
+    for task_index, task in enumerate(tasks):
+        for round_index in range(rounds):
             request, prompt = requests[task.name]
             engine.complete(dataclasses.replace(request, max_tokens=1, drafter="none"))  # prompt in: time decode
             for variant in rotated(variants, round_index + task_index):
