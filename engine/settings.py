@@ -72,6 +72,11 @@ class QcodeSettings(BaseSettings):
     draft_max: int = Field(
         64, ge=1, le=64, description="longest draft verified in one batch (recurrent models: at most 16)"
     )
+    mtp_vocab: int = Field(
+        0, ge=0, le=1_048_576,
+        description="restrict the MTP head's guesses to the N most frequent tokens (the lowest ids; a derived head "
+        "cached once per model): cheaper drafts, same output; 0 means the full vocabulary",
+    )
     ngram_min: int = Field(2, ge=1, le=16, description="shortest n-gram the lookup matches")
     ngram_max: int = Field(5, ge=1, le=16, description="longest n-gram the lookup matches")
     draft_calibration: Literal["auto", "on", "off"] = Field(

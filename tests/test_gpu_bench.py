@@ -327,12 +327,14 @@ def test_duel_runs_qcode_at_each_rate_and_summarizes(
     path, _ = controlled_model
     out = tmp_path / "duel.json"
     assert mtp_duel.main(["--model", str(path), "--model-info", str(path.parent / "model.json"), "--out", str(out),
-                          "--depth", "48", "--tokens", "12", "--qcode", "plain,mtp", "--rounds", "1"]) == 0
+                          "--depth", "48", "--tokens", "12", "--qcode", "plain,mtp,mtp-top8192", "--rounds", "1"]) == 0
     result = json.loads(out.read_text())
     rows = result["rows"]
-    assert {(r["rate"], r["contender"]) for r in rows} == {(rate, name) for rate in (1.0, 0.6)
-                                                           for name in ("qcode-plain", "qcode-mtp")}
+    names = ("qcode-plain", "qcode-mtp", "qcode-mtp-top8192")  # the walks' tokens lie in the ranked head's 8192
+    assert {(r["rate"], r["contender"]) for r in rows} == {(rate, name) for rate in (1.0, 0.6) for name in names}
     assert all(r["same_answer"] for r in rows)
+    ranked = [r for r in rows if r["contender"] == "qcode-mtp-top8192" and r["rate"] == 1.0]
+    assert ranked[0]["accepted"] == ranked[0]["proposed"] > 0  # the ranked head still guesses every good token
     summary = result["summary"]
     assert set(summary) == {"1", "0.6"} and "qcode-mtp_vs_plain" in summary["1"]
     assert summary["1"]["contenders"]["qcode-mtp"]["lossless"]

@@ -323,3 +323,62 @@ def test_mtp_on_the_default_model_is_a_clear_settings_error(real_engine: Any) ->
     with pytest.raises(SettingsError, match="has no MTP") as raised:
         real_engine.complete(GenerationRequest("def f():\n", max_tokens=4, drafter="mtp"))
     assert "\n" not in str(raised.value)
+
+
+# --- the frequency-ranked head (engine/draft/head_trim.py) ---------------------------------------------------------
+RANKED = 100_000  # the code prompts' tokens all lie below; a random head's guesses fall on both sides
+
+
+@pytest.fixture(scope="module")
+def ranked(qwen35_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QCODE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))  # the derived head goes here
+        made = Engine(load_settings(model=qwen35_model, n_ctx=1024, draft="mtp", threads=1, mtp_vocab=RANKED))
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def test_ranked_head_guesses_what_the_full_head_guesses_among_its_tokens(engine: Engine, ranked: Engine) -> None:
+    """Same rows, same sums: where the full head's guess is a kept token the ranked head makes it too; elsewhere
+    it guesses another kept token or nothing (-1: its "other" entry)."""
+    assert _drafter(ranked).head_vocab == RANKED + 1
+    prompt = engine.tokenize(PROMPTS[0])
+    assert max(prompt) < RANKED
+    inside = outside = 0
+    for end in range(40, len(prompt), max(1, (len(prompt) - 40) // 12)):
+        history = prompt[:end]
+        full = _fresh_guess(engine, history)
+        ours = _fresh_guess(ranked, history)
+        if full < RANKED:
+            inside += 1
+            assert ours == full, f"at {end}: the ranked head guessed {ours}, the full head {full}"
+        else:
+            outside += 1
+            assert ours == -1 or 0 <= ours < RANKED
+    assert inside and outside  # both cases were checked
+
+
+def _fresh_guess(engine: Engine, history: Sequence[int]) -> int:
+    drafter = _drafter(engine)
+    drafter.reset()
+    engine.cache.reset()
+    engine.evaluate(history[:-1])
+    token = drafter.next_token(history)
+    assert token is not None
+    return token
+
+
+def test_ranked_head_drafting_is_lossless(ranked: Engine, noise: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    prompt = PROMPTS[2]
+    plain = ranked.complete(GenerationRequest(prompt, max_tokens=40, drafter="none"))
+    assert max(plain.tokens) >= RANKED  # the answer feeds the head tokens it does not know
+    _trust_every_draft(ranked, monkeypatch)
+    drafted = ranked.complete(GenerationRequest(prompt, max_tokens=40, drafter="mtp"))
+    assert drafted.stats.draft_steps > 5
+    if noise == 0.0:
+        assert drafted.tokens == plain.tokens
+    else:
+        split = first_divergence(ranked, ranked.tokenize(prompt), plain.tokens, drafted.tokens)
+        assert split is None or abs(split.plain_gap) < noise

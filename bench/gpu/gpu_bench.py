@@ -320,11 +320,12 @@ def copy_bandwidth() -> dict[str, Any] | None:
 
 
 # --- the run ----------------------------------------------------------------------------------------------------
-def make_engine(model: Path, kv: str, draft: str, n_ctx: int, draft_max: int | None = None) -> tuple[Any, float]:
+def make_engine(model: Path, kv: str, draft: str, n_ctx: int, draft_max: int | None = None,
+                mtp_vocab: int | None = None) -> tuple[Any, float]:
     """The engine and its load seconds (calibration included where this card has none cached). Its tokens are chosen
     by a replay.TruthPicker (the engine's own rule until a replay loads an answer), and no token ends an answer."""
     settings = load_settings(model=model, kv_type_k=kv, kv_type_v=kv, n_ctx=n_ctx, draft=draft,
-                             draft_max=draft_max)
+                             draft_max=draft_max, mtp_vocab=mtp_vocab)
     started = time.perf_counter()
     engine = Engine(settings, choose_token=replay.TruthPicker(), is_end=never_ends)
     load_s = time.perf_counter() - started
@@ -372,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--auto-depths", default="2,3", help="MTP depths replayed in auto (n-gram or MTP)")
     parser.add_argument("--kinds", default="edit,explain", help="task kinds replayed")
     parser.add_argument("--mtp-cases", type=int, default=3, help="answers in the MTP replay (a prose one first)")
+    parser.add_argument("--mtp-vocab", type=int, default=None,
+                        help="the MTP head restricted to this many most frequent tokens (settings' mtp_vocab)")
     parser.add_argument("--slots", default="", help="also time plain decoding with these rollback-slot counts")
     args = parser.parse_args(argv)
     deadline = Deadline(args.deadline)
@@ -382,6 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "model": info, "host_cpus": os.cpu_count(),
         "llama_cpp_python": llama_cpp.__version__, "gpu_memory_before_mib": gpu_memory_mib(), "kv": {},
+        "mtp_vocab": args.mtp_vocab,
     }
 
     def save() -> None:
@@ -491,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run_mtp(kv: str) -> None:
         # loaded as `auto` is (n-gram drafts up to draft_max, so as many rollback slots); `--draft mtp` alone gets
         # slots for the head's drafts only (engine/runtime.py)
-        engine, _ = make_engine(args.model, kv, "auto", n_ctx)
+        engine, _ = make_engine(args.model, kv, "auto", n_ctx, mtp_vocab=args.mtp_vocab)
         res: dict[str, Any] = {"kv": kv, "gpu_memory_loaded_mib": gpu_memory_mib()}
         results["mtp"] = res
         depth = depths[0]

@@ -167,11 +167,14 @@ def qcode_contender(name: str, engine: Any, drafter: str) -> Contender:
     return Contender(name, run, learns=drafter != "none")
 
 
-def make_engine(model: Path, kv: str, draft: str, n_ctx: int) -> Any:
+def make_engine(model: Path, kv: str, name: str, n_ctx: int) -> Any:
+    """The engine of a contender name: plain, mtp, auto, or either drafter with a ranked head (mtp-top32768)."""
+    draft, _, top = name.partition("-top")
     started = time.perf_counter()
-    engine = Engine(load_settings(model=model, kv_type_k=kv, kv_type_v=kv, n_ctx=n_ctx, draft=draft))
+    engine = Engine(load_settings(model=model, kv_type_k=kv, kv_type_v=kv, n_ctx=n_ctx,
+                                  draft="none" if draft == "plain" else draft, mtp_vocab=int(top or 0)))
     engine.load_s = time.perf_counter() - started
-    log(f"qcode draft={draft}: loaded in {engine.load_s:.1f} s, {engine.runtime.rollback_slots} rollback slots")
+    log(f"qcode {name}: loaded in {engine.load_s:.1f} s, {engine.runtime.rollback_slots} rollback slots")
     return engine
 
 
@@ -229,7 +232,7 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                         "lossless": all(r["same_answer"] for r in runs)}
         best_server = max((v["tok_s"] for k, v in by.items() if k.startswith("server-mtp")), default=None)
         entry: dict[str, Any] = {"contenders": by, "best_server_mtp": best_server}
-        for name in ("qcode-mtp", "qcode-auto"):
+        for name in [k for k in by if k.startswith("qcode-") and k != "qcode-plain"]:
             if name in by and "qcode-plain" in by:
                 entry[f"{name}_vs_plain"] = round(by[name]["tok_s"] / by["qcode-plain"]["tok_s"], 3)
             if name in by and best_server:
@@ -259,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--n-max", default="2,3,4", help="llama-server --spec-draft-n-max values")
     parser.add_argument("--groups", type=int, default=2, help="servers started at a time (plus the qcode engines)")
-    parser.add_argument("--qcode", default="plain,mtp,auto", help="qcode contenders")
+    parser.add_argument("--qcode", default="plain,mtp,auto", help="qcode contenders: plain, mtp, auto; "
+                        "mtp-top32768: the head restricted to the 32768 most frequent tokens")
     parser.add_argument("--kv", default="q8_0")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rates", default="", help="only these of the model's rates")
@@ -294,10 +298,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     servers: list[Server] = []
     try:
         for name in [x.strip() for x in args.qcode.split(",") if x.strip()]:
-            engines[name] = make_engine(args.model, args.kv, "none" if name == "plain" else name, n_ctx)
+            engines[name] = make_engine(args.model, args.kv, name, n_ctx)
         results["qcode"] = {name: {"rollback_slots": e.runtime.rollback_slots, "load_s": round(e.load_s, 1),
                                    "draft_max": e.draft_max} for name, e in engines.items()}
-        qcode = [qcode_contender(f"qcode-{name}", e, "none" if name == "plain" else name)
+        qcode = [qcode_contender(f"qcode-{name}", e, "none" if name == "plain" else name.partition("-top")[0])
                  for name, e in engines.items()]
         configs: list[tuple[str, list[str]]] = [("plain", [])] if args.server else []
         if args.server:

@@ -97,6 +97,16 @@ class MtpDrafter(Drafter):
         self.capacity = target.batch_capacity
         self.width = 1  # rows of every call of a proposal: the last draft length asked for, plus one
         config = target.config
+        # a frequency-ranked head (head_trim.py): its own MTP-only model whose vocabulary is the top N tokens
+        self._head_model: Any = None
+        self.head_vocab = self.n_vocab
+        self._to_head: npt.NDArray[np.int32] | None = None
+        n_keep = host.settings.mtp_vocab
+        if 0 < n_keep < self.n_vocab - 1:
+            self._head_model = _load_head(host, n_keep)
+            self.head_vocab = n_keep + 1
+            self._to_head = np.full(self.n_vocab, n_keep, np.int32)
+            self._to_head[:n_keep] = np.arange(n_keep, dtype=np.int32)  # the kept tokens are ids 0 .. N-1
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = target.n_ctx
         params.n_batch = params.n_ubatch = self.capacity
@@ -113,8 +123,9 @@ class MtpDrafter(Drafter):
         )
         params.no_perf = True
         llama_log.clear_recent()
-        ctx = llama_cpp.llama_init_from_model(target.model, params)
+        ctx = llama_cpp.llama_init_from_model(self._head_model or target.model, params)
         if not ctx:
+            self._free_head_model()
             raise ModelError(f"could not create the MTP draft context: {llama_log.recent_errors() or 'no detail'}")
         self.ctx = ctx
         self.memory = llama_cpp.llama_get_memory(ctx)
@@ -199,7 +210,7 @@ class MtpDrafter(Drafter):
             return []
         self.width = limit + 1
         token = self.next_token(history)
-        if token is None:
+        if token is None or token < 0:
             return []
         last = len(history) - 1
         draft = [token]
@@ -212,6 +223,8 @@ class MtpDrafter(Drafter):
                     break
                 chained.append((token, hidden))
                 token = self._make_entries(history, last + len(chained), chained)
+                if token < 0:  # a guess outside a ranked head's vocabulary
+                    break
                 draft.append(token)
         finally:
             # forget the chained entries; the entry of the last token stays (the target will decode that token)
@@ -284,8 +297,9 @@ class MtpDrafter(Drafter):
         count = len(tokens)
         llama_cpp.llama_memory_seq_rm(self.memory, 0, start, -1)
         self._embd[:count] = hidden
+        ids = tokens if self._to_head is None else self._to_head[np.asarray(tokens, np.int64)].tolist()
         for i in range(count):
-            self._tokens[i] = tokens[i]
+            self._tokens[i] = ids[i]
             batch.pos[i] = start + i
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = 0
@@ -298,9 +312,12 @@ class MtpDrafter(Drafter):
         if not want_token:
             return -1
         if self.device_greedy:
-            return int(llama_cpp.llama_get_sampled_token_ith(self.ctx, count - 1))
-        pointer = llama_cpp.llama_get_logits_ith(self.ctx, count - 1)
-        return int(np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).argmax())
+            guess = int(llama_cpp.llama_get_sampled_token_ith(self.ctx, count - 1))
+        else:
+            pointer = llama_cpp.llama_get_logits_ith(self.ctx, count - 1)
+            guess = int(np.ctypeslib.as_array(pointer, shape=(self.head_vocab,)).argmax())
+        # a ranked head's entry N stands for every other token: no guess (-1)
+        return guess if self._to_head is None or guess < self.head_vocab - 1 else -1
 
     def close(self) -> None:
         if self._closed:
@@ -311,3 +328,27 @@ class MtpDrafter(Drafter):
         llama_cpp.llama_batch_free(self._batch)
         llama_cpp.llama_free(self.ctx)
         llama_cpp.llama_sampler_free(self._sampler)  # after the context that used it
+        self._free_head_model()
+
+    def _free_head_model(self) -> None:
+        if self._head_model is not None:
+            llama_cpp.llama_model_free(self._head_model)
+            self._head_model = None
+
+
+def _load_head(host: DraftHost, n_keep: int) -> Any:
+    """The target's head restricted to its first `n_keep` token ids, derived once and cached beside the models."""
+    from ..settings import cache_dir
+    from .head_trim import derive_head, head_path
+
+    path = head_path(cache_dir() / "mtp-heads", host.info.path, n_keep)
+    if not path.exists():
+        derive_head(host.info.path, path, range(n_keep))
+    mparams = llama_cpp.llama_model_default_params()
+    mparams.n_gpu_layers = host.runtime.config.gpu_layers if host.runtime.config.gpu_layers >= 0 else 999
+    mparams.load_mtp = True
+    llama_log.clear_recent()
+    model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
+    if not model:
+        raise ModelError(f"could not load the ranked MTP head {path}: {llama_log.recent_errors() or 'no detail'}")
+    return model
