@@ -1,0 +1,57 @@
+"""How much of code text a frequency-ranked MTP head can draft: the share of tokens whose id is below N.
+
+A ranked head (settings' mtp_vocab, engine/draft/head_trim.py) guesses only among the N lowest token ids (BPE merge
+ranks); a token above N is never drafted, and the head reads a zero embedding for it. So the share of a text's
+tokens below N bounds the head's acceptance from above, relative to the full head.
+
+    python -m bench.gpu.head_coverage MODEL.gguf [FILES...]   (default: the Python standard library's own modules)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import sysconfig
+from collections.abc import Sequence
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+SIZES = (8192, 16384, 32768, 65536)
+
+
+def tokenize(vocab: object, text: str) -> list[int]:
+    raw = text.encode()
+    room = len(raw) + 16
+    out = (llama_cpp.llama_token * room)()
+    n = llama_cpp.llama_tokenize(vocab, raw, len(raw), out, room, False, False)
+    return list(out[: max(n, 0)])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gpu.head_coverage", description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path, help="a GGUF (only its vocabulary is read)")
+    parser.add_argument("files", type=Path, nargs="*")
+    parser.add_argument("--limit", type=int, default=200, help="default files: this many stdlib modules")
+    args = parser.parse_args(argv)
+    files = args.files or sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))[: args.limit]
+    llama_cpp.llama_backend_init()
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    model = llama_cpp.llama_model_load_from_file(str(args.model).encode(), params)
+    if not model:
+        print(f"error: could not read the vocabulary of {args.model}", file=sys.stderr)
+        return 1
+    vocab = llama_cpp.llama_model_get_vocab(model)
+    ids = np.concatenate([np.asarray(tokenize(vocab, f.read_text(errors="replace")), np.int64) for f in files])
+    result = {"files": len(files), "tokens": int(ids.size), "n_vocab": int(llama_cpp.llama_vocab_n_tokens(vocab)),
+              "share_below": {n: round(float((ids < n).mean()), 4) for n in SIZES}}
+    llama_cpp.llama_model_free(model)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
