@@ -347,7 +347,7 @@ def test_ranked_head_guesses_what_the_full_head_guesses_among_its_tokens(engine:
     prompt = engine.tokenize(PROMPTS[0])
     assert max(prompt) < RANKED
     inside = outside = 0
-    for end in range(40, len(prompt), max(1, (len(prompt) - 40) // 12)):
+    for end in range(40, len(prompt), max(1, (len(prompt) - 40) // 6)):
         history = prompt[:end]
         full = _fresh_guess(engine, history)
         ours = _fresh_guess(ranked, history)
@@ -372,11 +372,11 @@ def _fresh_guess(engine: Engine, history: Sequence[int]) -> int:
 
 def test_ranked_head_drafting_is_lossless(ranked: Engine, noise: float, monkeypatch: pytest.MonkeyPatch) -> None:
     prompt = PROMPTS[2]
-    plain = ranked.complete(GenerationRequest(prompt, max_tokens=40, drafter="none"))
+    plain = ranked.complete(GenerationRequest(prompt, max_tokens=24, drafter="none"))
     assert max(plain.tokens) >= RANKED  # the answer feeds the head tokens it does not know
     _trust_every_draft(ranked, monkeypatch)
-    drafted = ranked.complete(GenerationRequest(prompt, max_tokens=40, drafter="mtp"))
-    assert drafted.stats.draft_steps > 5
+    drafted = ranked.complete(GenerationRequest(prompt, max_tokens=24, drafter="mtp"))
+    assert drafted.stats.draft_steps > 3
     if noise == 0.0:
         assert drafted.tokens == plain.tokens
     else:
