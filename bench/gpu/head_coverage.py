@@ -30,11 +30,16 @@ def tokenize(vocab: object, text: str) -> list[int]:
     return list(out[: max(n, 0)])
 
 
+def read(vocab: object, files: Sequence[Path]) -> np.ndarray:
+    return np.concatenate([np.asarray(tokenize(vocab, f.read_text(errors="replace")), np.int64) for f in files])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gpu.head_coverage", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path, help="a GGUF (only its vocabulary is read)")
     parser.add_argument("files", type=Path, nargs="*")
     parser.add_argument("--limit", type=int, default=200, help="default files: this many stdlib modules")
+    parser.add_argument("--counts", action="store_true", help="also a ranking by counts (slow: ~20M tokens)")
     args = parser.parse_args(argv)
     files = args.files or sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))[: args.limit]
     llama_cpp.llama_backend_init()
@@ -45,9 +50,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: could not read the vocabulary of {args.model}", file=sys.stderr)
         return 1
     vocab = llama_cpp.llama_model_get_vocab(model)
-    ids = np.concatenate([np.asarray(tokenize(vocab, f.read_text(errors="replace")), np.int64) for f in files])
+    ids = read(vocab, files)
     result = {"files": len(files), "tokens": int(ids.size), "n_vocab": int(llama_cpp.llama_vocab_n_tokens(vocab)),
               "share_below": {n: round(float((ids < n).mean()), 4) for n in SIZES}}
+    if args.counts:
+        modules = sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py"))
+        counts = np.bincount(read(vocab, modules[::2]), minlength=result["n_vocab"])
+        order = np.lexsort((np.arange(counts.size), -counts))
+        held_out = read(vocab, modules[1::2])
+        result["by_counts"] = {"counted_tokens": int(counts.sum()), "share_covered": {
+            n: {"files": round(float(np.isin(ids, order[:n]).mean()), 4),
+                "stdlib_held_out": round(float(np.isin(held_out, order[:n]).mean()), 4)} for n in SIZES}}
     llama_cpp.llama_model_free(model)
     print(json.dumps(result))
     return 0
