@@ -24,7 +24,8 @@ Speeds are decode tokens per second as each reports them (tokens after the first
 qcode's Stats.decode_tokens_per_s, the server's timings.predicted_per_second. Medians over rounds per task, then
 medians over tasks per kind; also per CPU second of the engine's process, a figure a shared machine's load
 disturbs less. Progress goes to stderr; per-task tables and a markdown summary (or --json) to stdout; --out FILE
-keeps the JSON (several models: {"models": [one report each]}).
+keeps the JSON (several models: {"models": [one report each]}), rewritten after every task, so that a run stopped
+early keeps what it measured (meta.tasks_done says how far it got).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,7 +260,9 @@ def rotated(items: Sequence[str], by: int) -> list[str]:
 def run_peer(
     engine: Engine, servers: dict[str, Server], tasks: Sequence[BenchTask], drafters: Sequence[str], rounds: int,
     max_tokens: int, fresh_ngram: bool,
+    task_done: Callable[[Sequence[BenchTask], dict[str, dict[str, Cell]]], None] | None = None,
 ) -> dict[str, dict[str, Cell]]:
+    """Every task's runs; `task_done(tasks so far, results)` after each task (a long run keeps what it measured)."""
     variants = ["qcode:none", *(f"qcode:{d}" for d in drafters), *(f"server:{name}" for name in servers)]
     results: dict[str, dict[str, Cell]] = {t.name: {v: Cell() for v in variants} for t in tasks}
     requests: dict[str, tuple[GenerationRequest, list[int]]] = {}
@@ -286,6 +289,8 @@ def run_peer(
                 drafted = f" ({run.accepted}/{run.proposed} accepted)" if run.proposed else ""
                 log(f"round {round_index + 1}/{rounds} {task.name} [{variant}]: {run.tokens_per_s:.1f} tok/s, "
                     f"{run.tokens_per_cpu_s:.1f} tok/cpu-s, {run.completion_tokens} tokens{drafted}")
+        if task_done is not None:
+            task_done(tasks[: task_index + 1], results)
     return results
 
 
@@ -408,8 +413,10 @@ def markdown_table(reports: Sequence[dict[str, Any]], drafter: str) -> str:
 
 
 def measure_model(binary: Path, model: str | None, args: argparse.Namespace, drafters: Sequence[str],
-                  tasks: Sequence[BenchTask], argv: Sequence[str]) -> dict[str, Any]:
-    """One model's interleaved runs and summary; raises QcodeError, RuntimeError or OSError."""
+                  tasks: Sequence[BenchTask], argv: Sequence[str],
+                  save: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """One model's interleaved runs and summary; `save` gets the report so far after each task. Raises QcodeError,
+    RuntimeError or OSError."""
     settings = load_settings(model=model, draft_model=args.draft_model, threads=args.threads)
     engine = Engine(settings, progress=lambda m, f: log(m) if f in (None, 0.0, 1.0) else None)
     common = server_args(engine.info.path, args.threads, engine.n_ctx, settings.kv_type_k, settings.flash_attn)
@@ -423,32 +430,38 @@ def measure_model(binary: Path, model: str | None, args: argparse.Namespace, dra
     log(f"{engine.info.name} {engine.info.quant}: {len(tasks)} tasks x {args.rounds} rounds")
     started_at = datetime.datetime.now(datetime.UTC)
     before, load_before = cpu_times(), load_average()
+
+    def report(done: Sequence[BenchTask], results: dict[str, dict[str, Cell]]) -> dict[str, Any]:
+        rows = task_rows(done, results)
+        return {
+            "meta": {
+                "date": started_at.isoformat(timespec="seconds"),
+                "command": " ".join(["python -m bench.peer", *argv]),
+                "qcode_commit": qcode_commit(),
+                "model": str(engine.info.path), "model_name": engine.info.name, "quant": engine.info.quant,
+                "draft_model": str(settings.draft_model) if settings.draft_model else None,
+                "threads": args.threads, "n_ctx": engine.n_ctx, "kv_type": engine.kv_type,
+                "flash_attn": settings.flash_attn, "max_tokens": args.max_tokens, "rounds": args.rounds,
+                "tasks_done": f"{len(done)}/{len(tasks)}",
+                "server_args": common, "server_ngram": args.server_ngram,
+                "server_build": build_flags(binary),
+                "qcode_system_info": llama_cpp.llama_print_system_info().decode(errors="replace").strip(),
+                "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                "cpu_steal_share": steal_share(before, cpu_times()),
+                "load_average_before": load_before, "load_average_after": load_average(),
+            },
+            "rows": rows,
+            "summary": summary(rows, drafters),
+        }
+
     try:
         with running(servers):
             results = run_peer(engine, servers, tasks, drafters, max(1, args.rounds), args.max_tokens,
-                               args.server_ngram == "fresh")
+                               args.server_ngram == "fresh",
+                               (lambda done, so_far: save(report(done, so_far))) if save else None)
+        return report(tasks, results)
     finally:
         engine.close()
-    rows = task_rows(tasks, results)
-    return {
-        "meta": {
-            "date": started_at.isoformat(timespec="seconds"),
-            "command": " ".join(["python -m bench.peer", *argv]),
-            "qcode_commit": qcode_commit(),
-            "model": str(engine.info.path), "model_name": engine.info.name, "quant": engine.info.quant,
-            "draft_model": str(settings.draft_model) if settings.draft_model else None,
-            "threads": args.threads, "n_ctx": engine.n_ctx, "kv_type": engine.kv_type,
-            "flash_attn": settings.flash_attn, "max_tokens": args.max_tokens, "rounds": args.rounds,
-            "server_args": common, "server_ngram": args.server_ngram,
-            "server_build": build_flags(binary),
-            "qcode_system_info": llama_cpp.llama_print_system_info().decode(errors="replace").strip(),
-            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "cpu_steal_share": steal_share(before, cpu_times()),
-            "load_average_before": load_before, "load_average_after": load_average(),
-        },
-        "rows": rows,
-        "summary": summary(rows, drafters),
-    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -482,11 +495,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     models: list[str | None] = [m.strip() for m in args.model.split(",") if m.strip()] if args.model else [None]
     # a terminated benchmark still stops its servers (the finally clauses run on SystemExit)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    reports = []
+    reports: list[dict[str, Any]] = []
+
+    def write(partial: Sequence[dict[str, Any]]) -> None:
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            whole = partial[0] if len(models) == 1 else {"models": list(partial)}
+            Path(args.out).write_text(json.dumps(whole, indent=1) + "\n", encoding="utf-8")
+
     try:
         for model in models:
             reports.append(measure_model(binary, model, args, drafters, tasks,
-                                         argv if argv is not None else sys.argv[1:]))
+                                         argv if argv is not None else sys.argv[1:],
+                                         lambda partial: write([*reports, partial])))
     except QcodeError as exc:
         print(f"peer: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -496,13 +517,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("peer: interrupted", file=sys.stderr)
         return 130
-    report: dict[str, Any] = reports[0] if len(reports) == 1 else {"models": reports}
-    text = json.dumps(report, indent=1)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    write(reports)
     if args.json:
-        print(text)
+        print(json.dumps(reports[0] if len(reports) == 1 else {"models": reports}, indent=1))
     else:
         for one in reports:
             print(f"{one['meta']['model_name']} {one['meta']['quant']}")
