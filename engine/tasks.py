@@ -1,7 +1,8 @@
 """Single-turn tasks: each request is built fresh and short from one template, the code and its focus.
 
-explain, review, ask stream prose; refactor, fix, doc rewrite code (the answer is code only: the prompt opens a code
-fence for the model, and the n-gram drafter copies from the original); test writes a new file. Completion at a cursor is
+The tasks are engine.task_registry's rows: prose tasks (explain, review, ask) stream text; code tasks answer with code
+only (the prompt opens a code fence for the model, and the n-gram drafter copies from the original), and those that
+rewrite (refactor, fix, doc) replace the code they were given, while test writes a new file. Completion at a cursor is
 engine.completion's (complete_at and warm_completion are re-exported here).
 """
 
@@ -21,15 +22,11 @@ from .completion import warm_completion as warm_completion
 from .errors import ContextError, InputError
 from .events import ChatTurn, Event, GenerationRequest, NoticeEvent
 from .prompts import render
+from .task_registry import BY_NAME, NAMES
 
 if TYPE_CHECKING:
     from .backend import Backend
 
-PROSE_TASKS = ("explain", "review", "ask")
-EDIT_TASKS = ("refactor", "fix", "doc")
-TASKS = (*PROSE_TASKS, *EDIT_TASKS, "test")
-# tasks whose answer is bare code: the prompt opens the code fence for the model
-CODE_ANSWER_TASKS = frozenset((*EDIT_TASKS, "test"))
 CODE_FENCE_END = "```"
 # the most of a failing test run's output a fix prompt carries (its end: the summary, the last failure)
 FAILURE_MAX_TOKENS = 1024
@@ -120,25 +117,25 @@ def _keep_tail(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -
 
 def build_request(engine: Backend, task: TaskInput) -> tuple[GenerationRequest, list[str]]:
     """The request for a task and the notices the user should see (what was trimmed)."""
-    if task.task not in TASKS:
-        raise InputError(f"unknown task {task.task!r}; choose one of {', '.join(TASKS)}")
-    if task.task == "refactor" and not (task.instruction or "").strip():
-        raise InputError("refactor needs an instruction: -m \"what to change\"")
-    if task.task == "ask" and not (task.instruction or "").strip():
-        raise InputError("ask needs a question")
+    spec = BY_NAME.get(task.task)
+    if spec is None:
+        raise InputError(f"unknown task {task.task!r}; choose one of {', '.join(NAMES)}")
+    if spec.instruction == "required" and not (task.instruction or "").strip():
+        raise InputError("ask needs a question" if spec.name == "ask"
+                         else f"{spec.name} needs an instruction: -m \"what to change\"")
     settings = engine.settings
     language = task.resolved_language()
     focus = task.focus()
-    editing = task.task in EDIT_TASKS
+    editing = spec.rewrites
     variables = _variables(task, language, focus)
     if variables["failure"]:
         limit = min(FAILURE_MAX_TOKENS, engine.n_ctx // 4)
         variables["failure"] = _keep_tail(variables["failure"], limit, engine.count_tokens)
     system = render("system", settings.prompts_dir)
-    prefill = f"```{variables['fence']}\n" if task.task in CODE_ANSWER_TASKS else ""
+    prefill = f"```{variables['fence']}\n" if spec.kind == "code" else ""
 
     def turn(code: str, context: str) -> ChatTurn:
-        user = render(task.task, settings.prompts_dir, code=code, context=context, **variables)
+        user = render(spec.template, settings.prompts_dir, code=code, context=context, **variables)
         return ChatTurn(system, user, prefill=prefill, think=settings.think)
 
     overhead = engine.count_turn_tokens(turn("", ""))
@@ -226,7 +223,7 @@ def scaffolding(task: TaskInput, prompts_dir: Path | None) -> frozenset[str]:
     outline = codetools.outline(task.code, language, exclude=focus) if focus is not None else ""
     variables = {**_variables(task, language, focus), "failure": ""}
     text = render("system", prompts_dir) + "\n" + render(
-        task.task, prompts_dir, code="", context=outline, **variables
+        BY_NAME[task.task].template, prompts_dir, code="", context=outline, **variables
     )
     return frozenset(line.strip() for line in text.splitlines() if line.strip())
 

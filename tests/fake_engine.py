@@ -32,6 +32,7 @@ from engine.events import (
 from engine.fim import FimParts
 from engine.model import ModelInfo
 from engine.settings import QcodeSettings, load_settings
+from engine.task_registry import BY_NAME
 from engine.tasks import TaskInput
 from tui.backend import EngineBackend, Progress, TaskRunner
 
@@ -60,9 +61,10 @@ def default_respond(request: GenerationRequest) -> str:
     head, _, code = prompt.partition("\n---\n")
     _, task, instruction = [*head.split("\n", 2), "", ""][:3]
     # like engine.tasks, code tasks have a code fence opened for them: the answer is bare code
-    if task in ("refactor", "fix", "doc"):
+    spec = BY_NAME.get(task)
+    if spec is not None and spec.rewrites:
         return _rewrite(task, instruction or None, code)
-    if task == "test":
+    if spec is not None and spec.kind == "code":  # a new file: the tests
         return "def test_add():\n    assert add(1, 2) == 3\n"
     body = " ".join(f"word{i}" for i in range(40))
     return f"## {task.capitalize()}\n\nThis code adds two numbers. {body}\n\n- one\n- two\n"

@@ -63,7 +63,7 @@ def make_app(
     )
 
 
-async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 10.0,
+async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 30.0,
                 what: str = "condition") -> None:
     """Let the app run until `condition()` holds; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -73,7 +73,7 @@ async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: flo
         await pilot.pause(0.02)
 
 
-async def ready(pilot: Pilot[int], app: QcodeApp, timeout: float = 10.0) -> None:
+async def ready(pilot: Pilot[int], app: QcodeApp, timeout: float = 30.0) -> None:
     """The engine loaded (or failed to), and the completion warm-up that follows a load is over."""
     await until(pilot, lambda: app.backend is not None or app.load_error is not None,
                 timeout, "the engine to load")

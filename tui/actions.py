@@ -1,8 +1,8 @@
 """Every command of the interface in one table: its action, keys, footer place, help text and palette entry.
 
 The table is data, so the bindings, the footer's order, the help screen and the command palette cannot disagree,
-and the task rows can come from a task registry: `commands(tasks)` takes any rows with a name, a key and a help
-line. Order matters: the footer shows the commands with `footer` set in table order, and an 80-column terminal
+and the task rows come from the engine's task registry (`commands(tasks)` takes any rows with a name, a key and a
+help line). Order matters: the footer shows the commands with `footer` set in table order, and an 80-column terminal
 shows only the first few (Help, Save, Open, Prompt, Complete; the task keys collapse to one entry there).
 """
 
@@ -14,11 +14,13 @@ from typing import Literal, Protocol
 
 from textual.binding import Binding
 
+from engine.task_registry import REGISTRY
+
 Where = Literal["app", "main"]  # app: on every screen (dialogs too); main: the main screen only
 
 
 class TaskRow(Protocol):
-    """What the table needs of a task: engine.tasks' registry or TASK_KEYS below."""
+    """What the table needs of a task (engine.task_registry's rows); those without a key are left out."""
 
     @property
     def name(self) -> str: ...
@@ -27,22 +29,6 @@ class TaskRow(Protocol):
     @property
     def help(self) -> str: ...
 
-
-@dataclass(frozen=True)
-class TaskKey:
-    name: str
-    key: str
-    help: str
-
-
-TASK_KEYS: tuple[TaskKey, ...] = (
-    TaskKey("explain", "f2", "Explain the code"),
-    TaskKey("refactor", "f3", "Rewrite the code as the prompt line says"),
-    TaskKey("review", "f4", "Review the code for bugs and risks"),
-    TaskKey("fix", "f5", "Fix bugs in the code"),
-    TaskKey("doc", "f6", "Add documentation to the code"),
-    TaskKey("test", "f7", "Write tests for the code"),
-)
 
 TASK_GROUP = "tasks"  # footer entries of this group collapse to one on narrow terminals
 
@@ -75,7 +61,7 @@ def completion_keys(setting: str) -> str:
     return ",".join(keys)
 
 
-def commands(complete_key: str = "ctrl+space", tasks: Iterable[TaskRow] = TASK_KEYS) -> tuple[Command, ...]:
+def commands(complete_key: str = "ctrl+space", tasks: Iterable[TaskRow] = REGISTRY) -> tuple[Command, ...]:
     """The table, with the completion key from settings."""
     return (
         Command("help", "f1", "Help", "Keys, and what code each action works on", where="app"),
@@ -85,7 +71,7 @@ def commands(complete_key: str = "ctrl+space", tasks: Iterable[TaskRow] = TASK_K
                 "Go to the prompt line: Enter asks a question; a task key uses the text as its instruction"),
         Command("complete", completion_keys(complete_key), "Complete", "Suggest code at the cursor (ghost text)"),
         *(Command(f"task('{task.name}')", task.key, task.name.capitalize(), task.help, group=TASK_GROUP)
-          for task in tasks),
+          for task in tasks if task.key),
         Command("quit", "ctrl+q", "Quit", "Quit (asks first if there are unsaved changes)", where="app"),
         Command("focus_answer", "ctrl+t", "Answer",
                 "Go to the answer pane to scroll it (again: back to the editor, hiding the pane)"),

@@ -17,21 +17,27 @@ from typing import Any, NoReturn, get_args
 
 from engine.errors import QcodeError
 from engine.settings import DrafterName, KvType
+from engine.task_registry import REGISTRY, Task
 
 from .cli_input import line_range
 from .cli_output import PROG, err_line
 
-TASKS = ("explain", "review", "ask")
-EDITS = ("refactor", "fix", "doc")
-COMMANDS = (*TASKS, *EDITS, "test", "complete", "model", "quantize", "config", "bench")
+
+def _summary(task: Task) -> str:
+    """A task's one line in `qcode --help`: its help, and what the command prints."""
+    line = task.help[0].lower() + task.help[1:]
+    if task.rewrites:
+        return line + "; prints a diff, --apply writes it"
+    if task.kind == "code":
+        return line + " in a new file"
+    return line
+
+
+# the tasks as the command line lists them: those that answer in prose first
+TASKS = tuple(sorted(REGISTRY, key=lambda task: task.kind != "prose"))
+COMMANDS = (*(task.name for task in TASKS), "complete", "model", "quantize", "config", "bench")
 SUMMARY = {
-    "explain": "explain what code does",
-    "review": "review code for bugs and risks",
-    "ask": "ask a question (about code on stdin or in FILEs)",
-    "refactor": "rewrite code as instructed; prints a diff, --apply writes it",
-    "fix": "fix a bug; prints a diff, --apply writes it",
-    "doc": "add docstrings and comments; prints a diff, --apply writes it",
-    "test": "write a new test file for code",
+    **{task.name: _summary(task) for task in TASKS},
     "complete": "print the text to insert at a position (for editors)",
     "model": "show the model's facts (`qcode model list`: the models you can name)",
     "quantize": "quantize a GGUF model",
@@ -130,19 +136,19 @@ def build_parser() -> Parser:
         "--apply (the original was restored), 130 interrupted.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name in (*TASKS, *EDITS, "test"):
+    for task in TASKS:
         sub = commands.add_parser(
-            name, parents=[common], help=SUMMARY[name], description=SUMMARY[name]
+            task.name, parents=[common], help=SUMMARY[task.name], description=SUMMARY[task.name]
         )
-        if name == "ask":  # the question comes first: `qcode ask "why?" file.py`
+        if task.kind == "prose" and task.instruction == "required":  # `qcode ask "why?" file.py`
             sub.add_argument("question", help="the question")
         else:
-            what = "what to focus on" if name in TASKS else "the instruction"
+            what = "what to focus on" if task.kind == "prose" else "the instruction"
             sub.add_argument("-m", "--message", metavar="TEXT", help=what)
         _add_inputs(sub)
-        if name in TASKS:
+        if task.kind == "prose":
             continue
-        _write_options(sub, apply=name != "test")
+        _write_options(sub, apply=task.rewrites)
     sub = commands.add_parser(
         "complete", parents=[common], help=SUMMARY["complete"],
         description=SUMMARY["complete"] + ". Position: --line/--col, or --offset, else the end.",

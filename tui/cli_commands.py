@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import InputError, QcodeError
 from engine.events import CUT_OFF, DoneEvent
 from engine.settings import QcodeSettings, describe_settings, load_settings
+from engine.task_registry import BY_NAME
 
 from . import cli_input
 from .cli_input import Source, offset_of, read_sources, read_stdin
@@ -40,12 +41,12 @@ def run(args: argparse.Namespace) -> int:
     command = args.command
     if command is None:
         return run_interface(args)
-    if command in ("explain", "review", "ask"):
-        return run_prose(args)
-    if command in ("refactor", "fix", "doc"):
-        return run_edit(args)
+    task = BY_NAME.get(command)
+    if task is not None:
+        if task.kind == "prose":
+            return run_prose(args)
+        return run_edit(args) if task.rewrites else run_test(args)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "test": run_test,
         "complete": run_complete,
         "model": run_model,
         "quantize": run_quantize,
@@ -86,7 +87,7 @@ def _check_prompts(settings: QcodeSettings, task: str) -> None:
     """A broken prompt template of the user's is reported before the model loads."""
     from engine.prompts import check_template
 
-    for name in ("system", task):
+    for name in ("system", BY_NAME[task].template):
         check_template(name, settings.prompts_dir)
 
 
@@ -121,7 +122,7 @@ def _task_input(
 ) -> Any:
     from engine.tasks import TaskInput
 
-    instruction = args.question if task == "ask" else getattr(args, "message", None)
+    instruction = getattr(args, "question", None) or getattr(args, "message", None)
     return TaskInput(
         task,
         source.text if source else "",

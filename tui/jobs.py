@@ -12,11 +12,11 @@ from textual.message import Message
 
 from engine.errors import QcodeError
 from engine.events import DoneEvent, Event, FinishReason, NoticeEvent, ProgressEvent, Stats, TextEvent
+from engine.task_registry import BY_NAME
 
 from .messages import JobChunk, JobDone, JobFailed, JobNotice, JobProgress
 
 Location = tuple[int, int]
-REWRITE_TASKS = frozenset({"refactor", "fix", "doc"})
 
 
 @dataclass
@@ -47,7 +47,12 @@ class Job:
 
     @property
     def is_rewrite(self) -> bool:
-        return self.kind == "task" and self.task in REWRITE_TASKS
+        return self.kind == "task" and BY_NAME[self.task].rewrites
+
+    @property
+    def answers_code(self) -> bool:
+        """The answer is bare code: the engine opened its code fence in the prompt."""
+        return self.kind == "task" and BY_NAME[self.task].kind == "code"
 
 
 def drive(

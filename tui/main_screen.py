@@ -31,7 +31,7 @@ from engine.code import Span, detect_language, enclosing_scope
 from engine.errors import InputError
 from engine.events import CUT_OFF, Event, NoticeEvent
 from engine.gate import run_tests
-from engine.tasks import CODE_ANSWER_TASKS
+from engine.task_registry import BY_NAME
 
 from . import files
 from .actions import Command, main_screen_bindings
@@ -224,7 +224,7 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
         ), "completing…")
 
     async def action_task(self, task: str) -> None:
-        if task == "refactor" and not self.prompt.value:
+        if BY_NAME[task].instruction == "required" and not self.prompt.value:
             self._pending_task = task
             self.prompt.expect(task)
             self.app.set_focus(self.prompt.input)
@@ -260,7 +260,7 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
         self._show_answer(True)
         # the stream opens before the worker starts, so every chunk finds it ready
         await self.answer.begin(f"{task} · {label}" + (f" · {instruction}" if instruction else ""))
-        if task in CODE_ANSWER_TASKS:
+        if job.answers_code:
             # the engine opened a code fence in the prompt: the answer is bare code
             await self.answer.write(f"```{language or ''}\n")
         test_cmd = self.qapp.settings.test_cmd if task == "fix" else ""
@@ -486,7 +486,7 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
         self.notify(message.error, title=f"{job.task.capitalize()} failed", severity="error", timeout=10)
 
     def _close_fence(self, job: Job) -> str:
-        if job.task not in CODE_ANSWER_TASKS:
+        if not job.answers_code:
             return ""
         return ("" if self.answer.text.endswith("\n") else "\n") + "```"
 
