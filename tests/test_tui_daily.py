@@ -211,20 +211,23 @@ def test_an_empty_file_opens(tmp_path: Path) -> None:
 # ---- 5. 80x24 ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("width", [80, 120, 140])
 def test_the_footer_shows_help_save_open_and_prompt(width: int) -> None:
+    """The task keys fold into one entry unless every key fits; from 120 columns none is cut off."""
     def shown() -> list[str]:
         keys = app.main.query(FooterKey)
         return [key.description for key in keys if key.region.width and key.region.right <= width]
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        folded = width < 120
+        folded = width < 140
         await until(pilot, lambda: "Help" in shown() and ("Tasks" in shown()) == folded, what="the footer")
         assert shown()[:5] == ["Help", "Save", "Open", "Prompt", "Complete"]
-        if width < 120:
+        if folded:
             assert "Tasks" in shown() and "Quit" in shown()  # the task keys fold into one entry
         else:
             assert {"Explain", "Refactor", "Review", "Fix", "Doc", "Test", "Quit"} <= set(shown())
+        if width >= 120:
+            assert len(shown()) == len(app.main.query(FooterKey))  # every key whole on screen
 
     app = make_app()
     play(scenario, app, size=(width, 24))
