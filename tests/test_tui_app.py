@@ -612,17 +612,19 @@ def test_a_rewrite_without_code_or_without_changes_says_so() -> None:
 # ---- one request at a time, cancel, errors ---------------------------------------------------
 
 
-def test_escape_cancels_a_running_task() -> None:
+@pytest.mark.parametrize("key", ["escape", "ctrl+c"])
+def test_escape_or_ctrl_c_cancels_a_running_task(key: str) -> None:
     engine = FakeEngine(gate=threading.Event())
 
     async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
         await pilot.press("f2")
         await until(pilot, lambda: app.main.answer.text, what="the first piece")
-        await pilot.press("escape")
+        await pilot.press(key)
         engine.gate.set()
         await idle(pilot, app)
         assert engine.cancelled == 1
         assert app.main.answer.text.endswith("*(cancelled)*")
+        assert "explain cancelled" in status_text(app)
         assert "explain cancelled" in status_text(app)
 
     play(scenario, make_app(engine=engine))

@@ -328,21 +328,7 @@ def test_notices_do_not_cover_the_status_line() -> None:
     asyncio.run(main())
 
 
-# ---- 8. conventions ----------------------------------------------------------------------------------
-
-
-def test_ctrl_c_cancels_a_running_request() -> None:
-    engine = FakeEngine(gate=threading.Event())
-
-    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
-        await pilot.press("f2")
-        await until(pilot, lambda: app.main.answer.text, what="the first piece")
-        await pilot.press("ctrl+c")
-        engine.gate.set()
-        await idle(pilot, app)
-        assert "explain cancelled" in status_text(app) and engine.cancelled == 1
-
-    play(scenario, make_app(engine=engine))
+# ---- 8. conventions (Esc and Ctrl+C cancel: test_tui_app) ------------------------------------------
 
 
 def test_ctrl_c_without_a_request_copies_the_selection() -> None:

@@ -217,12 +217,11 @@ def test_real_rewrite_shows_a_diff_and_accepting_is_one_undo_step(
     play(scenario, real_app(backend, settings, text), timeout=SLOW)
 
 
-class CountingTasks:
-    """engine.tasks, counting the completion warm-ups the app asks for."""
+class WrappedTasks:
+    """engine.tasks as given: a test's wrapper changes one of its calls."""
 
     def __init__(self, inner: TaskRunner) -> None:
         self.inner = inner
-        self.warm_ups: list[int] = []
 
     def run_task(self, engine: Backend, task: TaskInput, cancel: threading.Event | None = None) -> Iterator[Event]:
         return self.inner.run_task(engine, task, cancel)
@@ -234,8 +233,20 @@ class CountingTasks:
 
     def warm_completion(self, engine: Backend, text: str, offset: int, path: Path | None = None,
                         language: str | None = None, cancel: threading.Event | None = None) -> Stats:
-        self.warm_ups.append(offset)
         return self.inner.warm_completion(engine, text, offset, path, language, cancel)
+
+
+class CountingTasks(WrappedTasks):
+    """engine.tasks, counting the completion warm-ups the app asks for."""
+
+    def __init__(self, inner: TaskRunner) -> None:
+        super().__init__(inner)
+        self.warm_ups: list[int] = []
+
+    def warm_completion(self, engine: Backend, text: str, offset: int, path: Path | None = None,
+                        language: str | None = None, cancel: threading.Event | None = None) -> Stats:
+        self.warm_ups.append(offset)
+        return super().warm_completion(engine, text, offset, path, language, cancel)
 
 
 def test_real_completion_is_warmed_up_when_the_file_opens(
@@ -255,7 +266,7 @@ def test_real_completion_is_warmed_up_when_the_file_opens(
     play(scenario, real_app(EngineBackend(backend.engine, counting, settings), settings, text), timeout=SLOW)
 
 
-class HeldTasks:
+class HeldTasks(WrappedTasks):
     """engine.tasks, with a task's stream held after its first piece until `release`.
 
     The test presses Esc while the real engine is mid-answer (a fast machine could otherwise
@@ -263,7 +274,7 @@ class HeldTasks:
     """
 
     def __init__(self, inner: TaskRunner) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.release = threading.Event()
 
     def run_task(self, engine: Backend, task: TaskInput, cancel: threading.Event | None = None) -> Iterator[Event]:
@@ -273,15 +284,6 @@ class HeldTasks:
             if not held and isinstance(event, TextEvent):
                 held = True
                 self.release.wait(SLOW)
-
-    def complete_at(self, engine: Backend, text: str, offset: int, language: str | None = None,
-                    max_tokens: int | None = None, cancel: threading.Event | None = None,
-                    path: Path | None = None) -> Iterator[Event]:
-        return self.inner.complete_at(engine, text, offset, language, max_tokens, cancel, path)
-
-    def warm_completion(self, engine: Backend, text: str, offset: int, path: Path | None = None,
-                        language: str | None = None, cancel: threading.Event | None = None) -> Stats:
-        return self.inner.warm_completion(engine, text, offset, path, language, cancel)
 
 
 @pytest.mark.parametrize("key", ["escape", "ctrl+c"])
