@@ -31,6 +31,7 @@ from .draft.base import Drafter
 from .draft.pairing import draft_model_pays
 from .draft.plan import DraftPlan, DraftSource, Proposal, Shadow
 from .draft.select import SourceSpec, choose_drafter
+from .draft.slots import SLOT_FLOOR, SLOT_STEPS, choose_slots, slots_key
 from .errors import ContextError
 from .events import ChatTurn, DoneEvent, Event, FinishReason, GenerationRequest, ProgressEvent, Stats, TextEvent
 from .fim import FimParts, Marker, layout
@@ -119,10 +120,15 @@ class Engine(OneRequestAtATime):
         # the verify cost c(n) is the target's, whichever drafter proposes: one curve for every controller
         # priced switches: on a GPU the plain step after a draft loses its CUDA graph (bench/gpu/SIMULATION.md)
         self.costs = CostModel(price_switches=True)
+        # the rollback-slot choice (engine/draft/slots.py): its cache key, and the plain-step seconds by slot count
+        # it was made from (none: the slots the settings give)
+        self.slots_key: str | None = None
+        self.slot_steps: dict[int, float] = {}
         try:
             # the MTP head's context logs through a ctypes callback too: Ctrl+C there must not be dropped
             with llama_log.deferred_interrupts():
                 if self.can_draft and settings.draft != "none":
+                    self._choose_slots(progress)
                     self._seed_costs(progress)
                 if self.can_draft and settings.draft == "auto":
                     self.settings = self._auto_draft_model()
@@ -494,6 +500,39 @@ class Engine(OneRequestAtATime):
             self.runtime.n_ctx, self.runtime.rollback_slots, self.draft_max,
         )
 
+    def _calibrates(self) -> bool:
+        """Whether costs are timed on this machine where no cached curve has them (draft_calibration)."""
+        mode = self.settings.draft_calibration
+        return mode == "on" or (mode == "auto" and self.runtime.offloads)
+
+    def _choose_slots(self, progress: Progress | None) -> None:
+        """Keep fewer rollback slots where a plain step measures them dear (engine/draft/slots.py).
+
+        Lookup plans on recurrent models only (`--draft mtp` keeps SLOT_FLOOR already), and only where costs are
+        calibrated and no `rollback_slots` setting decides. Runs before any drafter holds the context.
+        """
+        settings, runtime = self.settings, self.runtime
+        if (settings.rollback_slots or settings.draft not in ("auto", "ngram") or not runtime.keeps_recurrent_state
+                or runtime.rollback_slots <= SLOT_FLOOR or settings.draft_calibration == "off"):
+            return
+        key = self.slots_key = slots_key(self.calibration_key())
+        seconds = load_calibration(key)
+        if seconds is None or len(seconds) < 2 or SLOT_FLOOR not in seconds:
+            if not self._calibrates():
+                return
+            most = runtime.rollback_slots
+            seconds = {most: self._steady_step(progress)}
+            runtime.reopen(SLOT_FLOOR)
+            seconds[SLOT_FLOOR] = self._steady_step(progress)
+            with contextlib.suppress(OSError):
+                save_calibration(key, seconds)
+        self.slot_steps = seconds
+        runtime.reopen(choose_slots(seconds))
+
+    def _steady_step(self, progress: Progress | None) -> float:
+        """Seconds of a plain step in sustained plain decoding (a GPU replaying its graph)."""
+        return self.calibrate_costs(progress, repeats=SLOT_STEPS, sizes=[1])[repeated_key(1)]
+
     def _seed_costs(self, progress: Progress | None) -> None:
         """Start the cost model from this card's measured curve: cached, or timed now where asked."""
         mode = self.settings.draft_calibration
@@ -501,7 +540,7 @@ class Engine(OneRequestAtATime):
             return
         key = self.calibration_key()
         seconds = load_calibration(key)
-        if seconds is None and (mode == "on" or self.runtime.offloads):
+        if seconds is None and self._calibrates():
             seconds = self.calibrate_costs(progress)
             with contextlib.suppress(OSError):  # an unwritable cache costs a calibration per start, nothing else
                 save_calibration(key, seconds)

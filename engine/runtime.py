@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,9 +66,11 @@ class RuntimeConfig:
             threads=settings.threads,
             # a snapshot per token a verify call may reject; none when drafting is off, since each slot costs
             # every decode step a copy of the recurrent state (-6.6% per token with 17 on an H100, 27B); the MTP
-            # head alone never drafts more than MTP_MAX_DRAFT
-            rollback_slots=0 if settings.draft == "none" else 1 + min(
-                settings.draft_max, MTP_MAX_DRAFT if settings.draft == "mtp" else RECURRENT_MAX_DRAFT),
+            # head alone never drafts more than MTP_MAX_DRAFT. A `rollback_slots` setting caps them; without one the
+            # engine may reopen the context with fewer, where it measures them dear (engine/draft/slots.py)
+            rollback_slots=0 if settings.draft == "none" else min(
+                settings.rollback_slots or RECURRENT_MAX_DRAFT + 1,
+                1 + min(settings.draft_max, MTP_MAX_DRAFT if settings.draft == "mtp" else RECURRENT_MAX_DRAFT)),
             load_mtp=load_mtp,
             exact_batches=settings.exact_batches,
         )
@@ -137,43 +140,12 @@ class Runtime:
 
         # a verify call of draft_max + 1 tokens must fit one batch, whatever the prompt batch size
         self.batch_capacity = max(config.n_batch, 128)
-        cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = config.n_ctx
-        cparams.n_batch = self.batch_capacity
-        cparams.n_ubatch = config.n_batch
-        cparams.n_seq_max = 1
-        cparams.n_rs_seq = config.rollback_slots if self.keeps_recurrent_state else 0
-        threads = config.threads or max(1, os.cpu_count() or 1)
-        cparams.n_threads = threads
-        cparams.n_threads_batch = threads
-        cparams.type_k = KV_TYPES[config.kv_type_k]
-        cparams.type_v = KV_TYPES[config.kv_type_v]
-        cparams.flash_attn_type = (
-            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-            if config.flash_attn
-            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )
-        # A full-size sliding-window cache can be truncated anywhere, like plain attention.
-        cparams.swa_full = True
-        cparams.no_perf = True
-        with llama_log.deferred_interrupts():
-            ctx = llama_cpp.llama_init_from_model(model, cparams)
-        if llama_log.interrupted():
-            if ctx:
-                llama_cpp.llama_free(ctx)
+        self.ctx: Any = None
+        try:
+            self._open_context()
+        except BaseException:
             llama_cpp.llama_model_free(model)
-            llama_log.raise_if_interrupted()
-        if not ctx:
-            llama_cpp.llama_model_free(model)
-            detail = llama_log.recent_errors()
-            raise ModelError(
-                f"could not create a context of {config.n_ctx} tokens"
-                + (f": {detail}" if detail else "")
-            )
-        self.ctx = ctx
-        self.memory = llama_cpp.llama_get_memory(ctx)
-        self.n_ctx = int(llama_cpp.llama_n_ctx(ctx))
-        self.rollback_slots = int(llama_cpp.llama_n_rs_seq(ctx))
+            raise
         self._batch = llama_cpp.llama_batch_init(self.batch_capacity, 0, 1)
         # the batch is filled through numpy views: one vector write per field, not a ctypes call per token
         capacity = self.batch_capacity
@@ -196,6 +168,58 @@ class Runtime:
     @property
     def keeps_recurrent_state(self) -> bool:
         return self.is_recurrent or self.is_hybrid
+
+    def _open_context(self) -> None:
+        """Create the context (KV cache, recurrent state with its rollback slots) for self.config."""
+        config = self.config
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = config.n_ctx
+        cparams.n_batch = self.batch_capacity
+        cparams.n_ubatch = config.n_batch
+        cparams.n_seq_max = 1
+        cparams.n_rs_seq = config.rollback_slots if self.keeps_recurrent_state else 0
+        threads = config.threads or max(1, os.cpu_count() or 1)
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.type_k = KV_TYPES[config.kv_type_k]
+        cparams.type_v = KV_TYPES[config.kv_type_v]
+        cparams.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if config.flash_attn
+            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+        # A full-size sliding-window cache can be truncated anywhere, like plain attention.
+        cparams.swa_full = True
+        cparams.no_perf = True
+        llama_log.clear_recent()
+        with llama_log.deferred_interrupts():
+            ctx = llama_cpp.llama_init_from_model(self.model, cparams)
+        if llama_log.interrupted():
+            if ctx:
+                llama_cpp.llama_free(ctx)
+            llama_log.raise_if_interrupted()
+        if not ctx:
+            detail = llama_log.recent_errors()
+            raise ModelError(
+                f"could not create a context of {config.n_ctx} tokens"
+                + (f": {detail}" if detail else "")
+            )
+        self.ctx = ctx
+        self.memory = llama_cpp.llama_get_memory(ctx)
+        self.n_ctx = int(llama_cpp.llama_n_ctx(ctx))
+        self.rollback_slots = int(llama_cpp.llama_n_rs_seq(ctx))
+
+    def reopen(self, rollback_slots: int) -> None:
+        """A new context with `rollback_slots` snapshots (its memory starts empty); the model stays loaded.
+
+        Only before anything holds the context: a drafter's context made from it (MTP) would dangle.
+        """
+        if rollback_slots == self.rollback_slots:
+            return
+        llama_cpp.llama_free(self.ctx)
+        self.ctx = None
+        self.config = dataclasses.replace(self.config, rollback_slots=rollback_slots)
+        self._open_context()
 
     # --- tokens -------------------------------------------------------------------------------
     def tokenize(self, text: str, *, add_bos: bool = True, special: bool = True) -> list[int]:
@@ -316,7 +340,8 @@ class Runtime:
             return
         self._closed = True
         llama_cpp.llama_batch_free(self._batch)
-        llama_cpp.llama_free(self.ctx)
+        if self.ctx:
+            llama_cpp.llama_free(self.ctx)
         llama_cpp.llama_model_free(self.model)
 
     def __del__(self) -> None:

@@ -72,6 +72,12 @@ class QcodeSettings(BaseSettings):
     draft_max: int = Field(
         64, ge=1, le=64, description="longest draft verified in one batch (recurrent models: at most 16)"
     )
+    rollback_slots: int = Field(
+        0, ge=0, le=17,
+        description="recurrent models: recurrent-state snapshots kept so rejected drafts roll back (a draft is at "
+        "most one fewer tokens); each costs every decode step a copy, so 0 lets qcode choose: with drafting "
+        "calibrated, only as many beyond the MTP head's 7 as cost at most 2% of a step",
+    )
     mtp_vocab: int = Field(
         0, ge=0, le=1_048_576,
         description="restrict the MTP head's guesses to the N most frequent tokens (the lowest ids; a derived head "

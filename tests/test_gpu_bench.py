@@ -318,6 +318,15 @@ def test_controlled_model_walks_its_cycle_and_the_head_guesses_as_built(
         engine.close()
 
 
+def test_duel_contender_names_carry_their_settings() -> None:
+    from bench.gpu.mtp_duel import contender_settings
+
+    assert contender_settings("plain") == {"draft": "none"}
+    assert contender_settings("auto-top32768-slots17") == {"draft": "auto", "mtp_vocab": 32768, "rollback_slots": 17}
+    with pytest.raises(ValueError, match="slots<N>"):
+        contender_settings("auto-slots")
+
+
 @pytest.mark.slow
 def test_duel_runs_qcode_at_each_rate_and_summarizes(
     controlled_model: tuple[Path, dict[str, object]], tmp_path: Path

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from engine import GenerationRequest
 from engine.fim import FimParts
@@ -112,3 +115,50 @@ def test_checkpoint_pacer_takes_the_first_then_waits_for_payback() -> None:
     assert pacer.due()  # 1.0 s of evaluation = 4 copies
     pacer.restored()
     assert not pacer.due()
+
+
+def test_slots_above_the_floor_may_cost_two_percent_of_a_step() -> None:
+    from engine.draft.slots import SLOT_FLOOR, choose_slots
+
+    assert SLOT_FLOOR == 7
+    assert choose_slots({7: 0.010, 17: 0.0114}) == 8  # 0.14 ms a slot on an 10 ms step (the H200's 27B)
+    assert choose_slots({7: 1.0, 17: 1.001}) == 17  # a CPU's 27B: slots are noise against a step
+    assert choose_slots({7: 1.0, 17: 1.045}) == 11  # 4.5 ms a slot: 20 ms buys 4 of them
+    assert choose_slots({7: 1.0, 17: 0.99}) == 17  # timing noise, no cost
+    assert choose_slots({17: 1.0}) == 17
+
+
+def test_lookup_drafting_keeps_the_slots_its_measurement_affords(
+    qwen35_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine import Engine, load_settings
+    from engine.draft.adaptive import load_calibration, save_calibration
+    from engine.draft.slots import choose_slots
+
+    monkeypatch.setenv("QCODE_CACHE_DIR", str(tmp_path))
+    base = dict(model=qwen35_model, n_ctx=1024, batch_size=256, draft="ngram", draft_max=8)
+    engine = Engine(load_settings(**base, draft_calibration="on"))  # measured: plain steps at 9 and 7 slots
+    try:
+        key, measured = engine.slots_key, engine.slot_steps
+        assert key is not None and set(measured) == {7, 9} and load_calibration(key) == measured
+        assert engine.runtime.rollback_slots == choose_slots(measured)
+    finally:
+        engine.close()
+    save_calibration(key, {7: 1.0, 9: 2.0})  # slots dear: the CPU does not measure unless asked, the cache decides
+    engine = Engine(load_settings(**base))
+    try:
+        assert (engine.runtime.rollback_slots, engine.draft_max, engine.slots_key) == (7, 6, key)
+        # drafts with rollbacks on the reopened context: still the plain answer
+        plain = engine.complete(GenerationRequest(PROMPT, max_tokens=40, drafter="none"))
+        near = [0 if i % 5 == 4 else token for i, token in enumerate(plain.tokens)]  # every fifth token wrong
+        drafted = engine.complete(GenerationRequest(PROMPT, max_tokens=40, drafter="ngram", reference=near))
+        stats = drafted.stats
+        assert drafted.tokens == plain.tokens
+        assert 0 < stats.draft_accepted < stats.draft_proposed <= 6 * stats.draft_steps
+    finally:
+        engine.close()
+    engine = Engine(load_settings(**base, draft_calibration="on", rollback_slots=3))
+    try:  # a setting decides: nothing measured
+        assert (engine.runtime.rollback_slots, engine.slots_key, engine.slot_steps) == (3, None, {})
+    finally:
+        engine.close()

@@ -496,7 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # loaded as `auto` is (n-gram drafts up to draft_max, so as many rollback slots); `--draft mtp` alone gets
         # slots for the head's drafts only (engine/runtime.py)
         engine, _ = make_engine(args.model, kv, "auto", n_ctx, mtp_vocab=args.mtp_vocab)
-        res: dict[str, Any] = {"kv": kv, "gpu_memory_loaded_mib": gpu_memory_mib()}
+        res: dict[str, Any] = {"kv": kv, "gpu_memory_loaded_mib": gpu_memory_mib(),
+                               "rollback_slots": engine.runtime.rollback_slots,
+                               "slot_steps_ms": {n: round(t * 1000, 3) for n, t in engine.slot_steps.items()}}
         results["mtp"] = res
         depth = depths[0]
         phase("decode_with_head", 15, lambda: decode_speed(engine, 128 if quick else 1024, 16 if quick else 128,

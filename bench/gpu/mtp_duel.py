@@ -167,14 +167,34 @@ def qcode_contender(name: str, engine: Any, drafter: str) -> Contender:
     return Contender(name, run, learns=drafter != "none")
 
 
+def contender_drafter(name: str) -> str:
+    """The drafter of a contender name: plain (none), mtp or auto, before its options (-top32768, -slots17)."""
+    draft = name.split("-")[0]
+    return "none" if draft == "plain" else draft
+
+
+CONTENDER_OPTIONS = {"top": "mtp_vocab", "slots": "rollback_slots"}
+
+
+def contender_settings(name: str) -> dict[str, Any]:
+    """The settings of a contender name: plain, mtp, auto, with options: -topN a ranked head (mtp-top32768),
+    -slotsN that many rollback slots (auto-slots17: as before the engine chose them)."""
+    settings: dict[str, Any] = {"draft": contender_drafter(name)}
+    for option in name.split("-")[1:]:
+        word = option.rstrip("0123456789")
+        if word not in CONTENDER_OPTIONS or word == option:
+            raise ValueError(f"unknown contender option {option!r} in {name!r}: top<N> or slots<N>")
+        settings[CONTENDER_OPTIONS[word]] = int(option[len(word):])
+    return settings
+
+
 def make_engine(model: Path, kv: str, name: str, n_ctx: int) -> Any:
-    """The engine of a contender name: plain, mtp, auto, or either drafter with a ranked head (mtp-top32768)."""
-    draft, _, top = name.partition("-top")
+    """The engine of a contender name (contender_settings)."""
     started = time.perf_counter()
-    engine = Engine(load_settings(model=model, kv_type_k=kv, kv_type_v=kv, n_ctx=n_ctx,
-                                  draft="none" if draft == "plain" else draft, mtp_vocab=int(top or 0)))
+    engine = Engine(load_settings(model=model, kv_type_k=kv, kv_type_v=kv, n_ctx=n_ctx, **contender_settings(name)))
     engine.load_s = time.perf_counter() - started
-    log(f"qcode {name}: loaded in {engine.load_s:.1f} s, {engine.runtime.rollback_slots} rollback slots")
+    log(f"qcode {name}: loaded in {engine.load_s:.1f} s, {engine.runtime.rollback_slots} rollback slots "
+        f"(plain steps by slot count: {engine.slot_steps or 'not measured'})")
     return engine
 
 
@@ -257,13 +277,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--model-info", type=Path, required=True, help="the JSON synth27b printed (--controlled)")
     parser.add_argument("--server", type=Path, default=None, help="llama-server binary (none: qcode only)")
+    parser.add_argument("--no-server", action="store_true", help="qcode only, even with --server")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--depth", type=int, default=1024)
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--n-max", default="2,3,4", help="llama-server --spec-draft-n-max values")
     parser.add_argument("--groups", type=int, default=2, help="servers started at a time (plus the qcode engines)")
     parser.add_argument("--qcode", default="plain,mtp,auto", help="qcode contenders: plain, mtp, auto; "
-                        "mtp-top32768: the head restricted to the 32768 most frequent tokens")
+                        "mtp-top32768: the head restricted to the 32768 most frequent tokens; auto-slots17: 17 "
+                        "rollback slots")
     parser.add_argument("--kv", default="q8_0")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rates", default="", help="only these of the model's rates")
@@ -271,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-args", default="", help="extra llama-server arguments (e.g. -t 2 on a CPU)")
     parser.add_argument("--log-dir", type=Path, default=None, help="where the servers' logs go (default: beside --out)")
     args = parser.parse_args(argv)
+    if args.no_server:
+        args.server = None
     end = time.monotonic() + args.deadline if args.deadline else float("inf")
 
     def time_left() -> float:
@@ -300,8 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in [x.strip() for x in args.qcode.split(",") if x.strip()]:
             engines[name] = make_engine(args.model, args.kv, name, n_ctx)
         results["qcode"] = {name: {"rollback_slots": e.runtime.rollback_slots, "load_s": round(e.load_s, 1),
-                                   "draft_max": e.draft_max} for name, e in engines.items()}
-        qcode = [qcode_contender(f"qcode-{name}", e, "none" if name == "plain" else name.partition("-top")[0])
+                                   "draft_max": e.draft_max, "slot_steps_ms": {n: round(t * 1000, 3) for n, t in
+                                                                               e.slot_steps.items()}}
+                            for name, e in engines.items()}
+        qcode = [qcode_contender(f"qcode-{name}", e, contender_drafter(name))
                  for name, e in engines.items()]
         configs: list[tuple[str, list[str]]] = [("plain", [])] if args.server else []
         if args.server:

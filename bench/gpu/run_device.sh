@@ -120,9 +120,17 @@ esac
 BENCH_ARGS=(--kv q8_0 --answers recorded --mtp-answers recorded --kinds edit --mtp-rates "" --mtp-cases 5
             --mtp-shipped-rates 0.8 --skip "kv,replay_ideal,decode_with_head,costs,cost_curve_with_head")
 [ -n "${QCODE_GPU_BENCH_ARGS:-}" ] && eval "BENCH_ARGS=($QCODE_GPU_BENCH_ARGS)"
+# QCODE_GPU_BENCH_SLOTS="17 ...": the bench again with each rollback_slots setting (the engine's choice against it)
 case ",$PHASES," in *,bench,*)
-  run_phase bench 0 python3 -m bench.gpu.gpu_bench --model "$MODEL" --model-info "$WORK/model.json" \
-    --out "$OUT/results.json" --bandwidth-json "$WORK/bandwidth.json" --deadline $(( $(left) - 20 )) \
-    "${BENCH_ARGS[@]}" ;;
+  set -- ${QCODE_GPU_BENCH_SLOTS:-}
+  run_phase bench $(( 90 * $# )) python3 -m bench.gpu.gpu_bench --model "$MODEL" --model-info "$WORK/model.json" \
+    --out "$OUT/results.json" --bandwidth-json "$WORK/bandwidth.json" --deadline $(( $(left) - 20 - 90 * $# )) \
+    "${BENCH_ARGS[@]}"
+  for slots in "$@"; do
+    shift
+    run_phase "bench-slots$slots" $(( 90 * $# )) env QCODE_ROLLBACK_SLOTS="$slots" python3 -m bench.gpu.gpu_bench \
+      --model "$MODEL" --model-info "$WORK/model.json" --out "$OUT/results-slots$slots.json" \
+      --bandwidth-json "$WORK/bandwidth.json" --deadline $(( $(left) - 20 - 90 * $# )) "${BENCH_ARGS[@]}"
+  done ;;
 esac
 finish $status
