@@ -23,7 +23,7 @@ from fake_engine import FakeEngine
 from samples import CODE, TIMES, error_lines
 
 from engine.events import DoneEvent, Stats, TextEvent
-from tui import cli_commands
+from tui import cli_commands, cli_settings, cli_tools
 from tui.cli import main
 
 RunQcode = Callable[..., subprocess.CompletedProcess[str]]
@@ -319,13 +319,13 @@ def test_options_may_come_before_the_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[Any] = []
-    real = cli_commands._settings
+    real = cli_settings.settings_from
 
     def spy(args: Any) -> Any:
         seen.append(real(args)[0])
         return real(args)
 
-    monkeypatch.setattr(cli_commands, "_settings", spy)
+    monkeypatch.setattr(cli_settings, "settings_from", spy)
     scripted("Fine.")
     assert main(["--kv-type", "f16", "--stats", "--max-tokens=7", "review", str(calc)]) == 0
     assert (seen[0].kv_type_k, seen[0].max_tokens) == ("f16", 7)
@@ -482,7 +482,7 @@ def fake_app(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
 
     monkeypatch.setattr(tui.app, "run_app", lambda *args: calls.append(args) or 0)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
-    monkeypatch.setattr(cli_commands, "_reattach_terminal", lambda: None)
+    monkeypatch.setattr(cli_tools, "_reattach_terminal", lambda: None)
     return calls
 
 
