@@ -55,7 +55,8 @@ def deferred_interrupts() -> Iterator[None]:
     of our ctypes callbacks: a KeyboardInterrupt raised there is printed and dropped, and the call goes on. Only
     the main thread receives signals, so elsewhere this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
+    # a process started in the background (nohup, `&` in a script) ignores SIGINT: it keeps ignoring it
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield
         return
     previous = signal.signal(signal.SIGINT, lambda signum, frame: _interrupted.set())

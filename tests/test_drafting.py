@@ -58,8 +58,10 @@ def test_greedy_drafting_is_lossless_within_measured_noise(
     if drafter == "model":  # the default model drafting for itself: its drafts are its own greedy choices
         settings = load_settings(draft_model=real_engine.info.path)
         monkeypatch.setattr(real_engine, "settings", settings)
-        # a drafter as large as its target never pays, and its controller, which prices every proposal, knows it:
-        # here every proposal is verified in full, so the drafted path this test checks does run
+    if drafter == "model" or index == 0:
+        # how long a draft pays is the controller's choice from live timings (a drafter as large as its target never
+        # pays; on a loaded machine a verify can look too dear): here every proposal is verified in full, so the
+        # drafted path this test checks runs on a machine of any speed
         monkeypatch.setattr(DraftController, "best_length", _verify_all)
     plain = real_engine.complete(GenerationRequest(prompt, max_tokens=64, drafter="none"))
     drafted = real_engine.complete(GenerationRequest(prompt, max_tokens=64, drafter=drafter, reference=reference))

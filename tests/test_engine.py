@@ -211,9 +211,32 @@ def test_ctrl_c_during_the_load_stops_it_and_is_raised_once(default_settings: An
         if len(lines) == 1:
             signal.raise_signal(signal.SIGINT)  # a real SIGINT, in llama.cpp's first log line of the load
 
-    with llama_log.listening(ctrl_c), pytest.raises(KeyboardInterrupt):
-        Engine(default_settings)
-    assert not llama_log.interrupted()  # raised once, not again at the next load
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # as in a terminal (a test run started in the background inherits an ignored SIGINT)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with llama_log.listening(ctrl_c), pytest.raises(KeyboardInterrupt):
+            Engine(default_settings)
+        assert not llama_log.interrupted()  # raised once, not again at the next load
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outer)
     engine = Engine(default_settings)
     engine.close()
+
+
+def test_an_ignored_ctrl_c_stays_ignored_during_a_load() -> None:
+    """A qcode started in the background (nohup, `&`) ignores SIGINT; the load must not start catching it."""
+    import signal
+
+    from engine import llama_log
+
+    outer = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with llama_log.deferred_interrupts():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with llama_log.deferred_interrupts():
+            assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outer)
