@@ -168,6 +168,9 @@ def test_a_request_during_the_warm_up_cancels_it_and_runs() -> None:
 
     async def scenario(pilot: Pilot[int]) -> None:
         await until(pilot, lambda: app.main.job is not None and app.main.job.kind == "warm", what="warm-up")
+        # the warm-up is held in the engine (its worker thread may start late on a loaded machine: a cancel set
+        # before it reaches the engine never shows there)
+        await until(pilot, lambda: len(engine.requests) == 1, what="the warm-up to reach the engine")
         await pilot.press("f2")
         await until(pilot, lambda: engine.cancelled == 1, what="the warm-up to give way")
         engine.prompt_gate.set()
