@@ -132,12 +132,8 @@ class QcodeApp(App[int]):
     async def action_quit(self) -> None:
         if self.main.is_attached and self.main.dirty:
             question = f"Quit without saving {self.main.path.name if self.main.path else 'untitled'}?"
-            self.push_screen(ConfirmScreen(question, "Quit", "Stay"), self._confirmed_quit)
+            self.push_screen(ConfirmScreen(question, "Quit", "Stay"), lambda quit_: self._quit() if quit_ else None)
         else:
-            self._quit()
-
-    def _confirmed_quit(self, quit_: bool | None) -> None:
-        if quit_:
             self._quit()
 
     def _quit(self) -> None:

@@ -116,12 +116,9 @@ class FileActions:
     def action_open(self) -> None:
         if self.dirty:
             question = f"Discard unsaved changes to {self._file_name}?"
-            self.app.push_screen(ConfirmScreen(question, "Discard", "Keep"), self._confirmed_open)
+            self.app.push_screen(ConfirmScreen(question, "Discard", "Keep"),
+                                 lambda discard: self._ask_path() if discard else None)
         else:
-            self._ask_path()
-
-    def _confirmed_open(self, discard: bool | None) -> None:
-        if discard:
             self._ask_path()
 
     def _ask_path(self) -> None:
