@@ -41,9 +41,10 @@ tmux -L "$SOCKET" new-session -d -s "$SESSION" -x 80 -y 24 \
 wait_for '│ (ready|model not loaded)' "the model to load"
 screen | grep -q 'model not loaded' && fail "the model did not load"
 screen | grep -Eq '^ ?1 +def add\(a, b\):' || fail "the file is not in the editor"
-screen | grep -q '\^space Complete' || fail "the footer does not show the completion key"
+# the footer is drawn after the editor, so its keys are waited for, not read at once
+wait_for '\^space Complete' "the footer's completion key"
 for key in 'f1 Help' '\^s Save' '\^o Open' '\^l Prompt'; do
-    screen | grep -q -- "$key" || fail "the footer does not show '$key'"
+    wait_for "$key" "the footer's '$key'"
 done
 
 # the cursor starts at 1:1; line 2 holds the indentation to complete after
@@ -65,10 +66,11 @@ screen | grep -q 'file.py ●' || fail "accepting did not change the buffer"
 # a rewrite, reviewed and accepted with the keyboard: the buttons and keys stay on screen
 before=$(screen | sed -n 1,20p)
 keys F6
-wait_for 'Accept \^y|doc: |doc failed' "the diff review"
+wait_for 'Accept \^y|doc failed|refused' "the diff review"
 screen | grep -q 'Accept \^y' || fail "no diff review for the doc rewrite"
 screen | grep -q 'Reject esc' || fail "the Reject button is not on screen"
-screen | grep -q '\^y Accept' || fail "the footer does not show the accept key"
+# the review's footer is recomposed after the review is drawn: wait for it
+wait_for '\^y Accept' "the footer's accept key"
 keys C-y
 wait_for 'doc applied' "the rewrite to be applied"
 [[ $(screen | sed -n 1,20p) != "$before" ]] || fail "accepting the rewrite did not change the buffer"
