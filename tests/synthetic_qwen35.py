@@ -18,7 +18,7 @@ tested on a model that has the same structure at toy size:
 
 Weights are centred Gaussians scaled by 1/sqrt(fan_in), norms are near 1, so activations
 stay finite through every layer. The file is written by a small GGUF writer here, so only
-numpy is needed (llama.cpp itself validates the output in tests/test_synthetic_qwen35.py).
+numpy is needed (llama.cpp itself validates the output in tests/engine_tests/test_synthetic_qwen35.py).
 
 CLI: ``python tests/synthetic_qwen35.py OUT.gguf [--layers N] [--no-mtp] [--type q8_0]``
 """

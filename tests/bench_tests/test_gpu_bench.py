@@ -20,7 +20,7 @@ from engine.draft.adaptive import (
     save_calibration,
 )
 
-TRACES = Path(__file__).resolve().parents[1] / "bench" / "gpu" / "traces.json"
+TRACES = Path(__file__).resolve().parents[2] / "bench" / "gpu" / "traces.json"
 
 
 # --- calibration ------------------------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_plain_window_compares_drafts_with_sustained_plain_decoding() -> None:
 
 
 # --- the simulator (bench/gpu/simulate.py): real drafting logic on a simulated clock -----------------------------
-RUN2 = Path(__file__).resolve().parents[1] / "bench" / "gpu" / "results" / "2026-11-27-h100-run2.json"
+RUN2 = Path(__file__).resolve().parents[2] / "bench" / "gpu" / "results" / "2026-11-27-h100-run2.json"
 
 
 def _tiny_table(host: float = 0.0005, lead_in: tuple[int, ...] = (1,)) -> simulate.CostTable:

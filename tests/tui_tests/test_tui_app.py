@@ -1,6 +1,6 @@
 """Pilot tests of every action and binding of the app, on the fake engine (fast).
 
-tests/test_tui_real.py runs the end-to-end paths again on the real default model.
+tests/tui_tests/test_tui_real.py runs the end-to-end paths again on the real default model.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run tests/tmux_smoke.sh: `qcode file.py` in a real terminal (tmux, 80x24) on the default model."""
+"""Run tests/tui_tests/tmux_smoke.sh: `qcode file.py` in a real terminal (tmux, 80x24) on the default model."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
@@ -22,7 +22,7 @@ def test_tmux_smoke_completion_in_a_real_terminal() -> None:
     env["QCODE"] = f"{shlex.quote(sys.executable)} -m tui.cli"
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     done = subprocess.run(
-        ["bash", str(REPO / "tests" / "tmux_smoke.sh")], env=env, capture_output=True,
+        ["bash", str(Path(__file__).with_name("tmux_smoke.sh"))], env=env, capture_output=True,
         text=True, timeout=900, check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr

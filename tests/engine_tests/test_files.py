@@ -26,7 +26,7 @@ from engine.tasks import TaskInput, rewrite_result
 
 TWO = "def add(a, b):\n    return a+b\n\n\ndef sub(a, b):\n    return a-b\n"
 TYPED = "def add(a: int, b: int) -> int:\n    return a+b\n"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RunQcode = Callable[..., subprocess.CompletedProcess[str]]
 
 

@@ -3,8 +3,8 @@
 # ask for a completion with ctrl+space, read the screen back, accept it with Tab; ask for a doc
 # rewrite with F6, review its diff and accept it with ctrl+y; quit with the keyboard.
 #
-#   tests/tmux_smoke.sh            # uses `qcode` from PATH
-#   QCODE="python -m tui.cli" tests/tmux_smoke.sh
+#   tests/tui_tests/tmux_smoke.sh            # uses `qcode` from PATH
+#   QCODE="python -m tui.cli" tests/tui_tests/tmux_smoke.sh
 #
 # Exits 0 when every check passes; otherwise prints the screen and exits 1.
 set -euo pipefail

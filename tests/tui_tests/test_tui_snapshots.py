@@ -1,7 +1,7 @@
 """Snapshots of the main screens at fixed sizes, on the fake engine (pytest-textual-snapshot).
 
-Update after a deliberate change with `pytest tests/test_tui_snapshots.py --snapshot-update`
-and look at the SVGs in tests/__snapshots__/ before committing them.
+Update after a deliberate change with `pytest tests/tui_tests/test_tui_snapshots.py --snapshot-update`
+and look at the SVGs in tests/tui_tests/__snapshots__/ before committing them.
 """
 
 from __future__ import annotations

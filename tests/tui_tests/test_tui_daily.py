@@ -1,6 +1,6 @@
 """Pilot tests for what a first day of use ran into (issue 14), each as users of editors and Textual apps expect.
 
-On the fake engine; tests/test_tui_real.py runs the same paths on the real model.
+On the fake engine; tests/tui_tests/test_tui_real.py runs the same paths on the real model.
 """
 
 from __future__ import annotations
