@@ -34,28 +34,23 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
-import http.client
 import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.llama_server import LlamaServer
 from engine import Engine, GenerationRequest, QcodeError, load_settings
 from engine.tasks import build_request
 from tui.bench.tasks import BenchTask, default_tasks
-
-SERVER_START_TIMEOUT_S = 300.0
-SERVER_REQUEST_TIMEOUT_S = 900.0
 
 
 def log(message: str) -> None:
@@ -84,91 +79,6 @@ def load_average() -> list[float]:
     with contextlib.suppress(OSError):
         return [round(x, 2) for x in os.getloadavg()]
     return []
-
-
-# --- llama-server ---------------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    """One llama-server process on loopback; restart() gives it fresh state."""
-
-    binary: Path
-    args: list[str]
-    label: str
-    port: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-    starts: int = 0
-
-    def start(self) -> None:
-        self.port = free_port()
-        handle, name = tempfile.mkstemp(prefix=f"peer-{self.label}-", suffix=".log")
-        os.close(handle)
-        self.log_path = Path(name)
-        command = [str(self.binary), "--host", "127.0.0.1", "--port", str(self.port), *self.args]
-        with open(self.log_path, "wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.starts += 1
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"llama-server ({self.label}) exited: {self.log_tail()}")
-            with contextlib.suppress(OSError, http.client.HTTPException, RuntimeError):  # 503 while loading
-                if self._get("/health").get("status") == "ok":
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"llama-server ({self.label}) did not become ready: {self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        if self.log_path is not None:
-            self.log_path.unlink(missing_ok=True)
-            self.log_path = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def log_tail(self, chars: int = 1500) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return "(no log)"
-        return self.log_path.read_text(errors="replace")[-chars:]
-
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=SERVER_REQUEST_TIMEOUT_S)
-        try:
-            payload = json.dumps(body).encode() if body is not None else None
-            connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
-            response = connection.getresponse()
-            data = response.read()
-            if response.status != 200:
-                raise RuntimeError(f"llama-server {path}: HTTP {response.status}: {data[:300]!r}")
-            result: dict[str, Any] = json.loads(data)
-            return result
-        finally:
-            connection.close()
-
-    def _get(self, path: str) -> dict[str, Any]:
-        return self._request("GET", path)
-
-    def complete(self, prompt: list[int], max_tokens: int, stop: Sequence[str]) -> dict[str, Any]:
-        """A greedy completion of `prompt` (token ids), with sampling set so greedy answers match qcode's."""
-        return self._request("POST", "/completion", {
-            "prompt": prompt, "n_predict": max_tokens, "stop": list(stop), "temperature": 0.0, "top_k": 1,
-            "repeat_penalty": 1.0, "min_p": 0.0, "cache_prompt": True, "return_tokens": True, "stream": False,
-        })
 
 
 def build_flags(binary: Path) -> dict[str, str]:
@@ -240,7 +150,7 @@ def run_qcode(engine: Engine, request: GenerationRequest, drafter: str) -> Run:
     return Run(s.decode_tokens_per_s, s.completion_tokens, s.draft_proposed, s.draft_accepted, done.tokens, cpu)
 
 
-def run_server(server: Server, prompt: list[int], request: GenerationRequest) -> Run:
+def run_server(server: LlamaServer, prompt: list[int], request: GenerationRequest) -> Run:
     server.complete(prompt, 1, request.stop)  # the prompt in (a restarted server has none): count decode only
     assert server.process is not None
     before = process_cpu_seconds(server.process.pid)
@@ -258,7 +168,7 @@ def rotated(items: Sequence[str], by: int) -> list[str]:
 
 
 def run_peer(
-    engine: Engine, servers: dict[str, Server], tasks: Sequence[BenchTask], drafters: Sequence[str], rounds: int,
+    engine: Engine, servers: dict[str, LlamaServer], tasks: Sequence[BenchTask], drafters: Sequence[str], rounds: int,
     max_tokens: int, fresh_ngram: bool,
     task_done: Callable[[Sequence[BenchTask], dict[str, dict[str, Cell]]], None] | None = None,
 ) -> dict[str, dict[str, Cell]]:
@@ -376,7 +286,7 @@ def qcode_commit() -> str:
 
 
 @contextlib.contextmanager
-def running(servers: dict[str, Server]) -> Iterator[None]:
+def running(servers: dict[str, LlamaServer]) -> Iterator[None]:
     try:
         for server in servers.values():
             server.start()
@@ -422,8 +332,8 @@ def measure_model(binary: Path, model: str | None, args: argparse.Namespace, dra
     common = server_args(engine.info.path, args.threads, engine.n_ctx, settings.kv_type_k, settings.flash_attn)
     common += args.server_extra.split()
     servers = {
-        "plain": Server(binary, common, "plain"),
-        "ngram-mod": Server(binary, [*common, "--spec-type", "ngram-mod"], "ngram-mod"),
+        "plain": LlamaServer(binary, common, "plain"),
+        "ngram-mod": LlamaServer(binary, [*common, "--spec-type", "ngram-mod"], "ngram-mod"),
     }
     import llama_cpp
 

@@ -25,13 +25,9 @@ import llama_cpp  # noqa: F401
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.llama_server import LlamaServer, wait_ready
 from engine import Engine, GenerationRequest, load_settings
 
 from .synth27b import Controlled, Cycle
@@ -58,91 +55,17 @@ def prompt_for(cycle: Cycle, depth: int, seed: int = 7) -> list[int]:
 
 
 # --- llama-server -----------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def server_args(model: Path, n_ctx: int, kv: str, extra: Sequence[str]) -> list[str]:
+    """One slot, every layer on the GPU, flash attention and the KV type qcode uses."""
+    return ["-m", str(model), "-c", str(n_ctx), "-np", "1", "-ngl", "999", "-fa", "on", "-ctk", kv, "-ctv", kv,
+            "--fit", "off", "--no-webui", *extra]
 
 
-@dataclass
-class Server:
-    """One llama-server process with one slot."""
-
-    name: str
-    binary: Path
-    model: Path
-    extra: list[str]
-    n_ctx: int
-    kv: str
-    log_dir: Path
-    port: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    started: float = 0.0
-    load_s: float | None = None
-
-    def command(self) -> list[str]:
-        return [str(self.binary), "-m", str(self.model), "--host", "127.0.0.1", "--port", str(self.port),
-                "-c", str(self.n_ctx), "-np", "1", "-ngl", "999", "-fa", "on", "-ctk", self.kv, "-ctv", self.kv,
-                "--fit", "off", "--no-webui", *self.extra]
-
-    def start(self) -> None:
-        self.port = free_port()
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        out = open(self.log_dir / f"server-{self.name}.log", "wb")  # noqa: SIM115 (the process owns it)
-        self.started = time.perf_counter()
-        self.process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT)
-
-    def ready(self) -> bool:
-        """True once loaded; raises if the process died."""
-        assert self.process is not None
-        if self.process.poll() is not None:
-            tail = (self.log_dir / f"server-{self.name}.log").read_bytes()[-2000:].decode(errors="replace")
-            raise RuntimeError(f"llama-server {self.name} exited with {self.process.returncode}: {tail}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as reply:
-                ok = reply.status == 200
-        except (urllib.error.URLError, OSError):
-            ok = False
-        if ok and self.load_s is None:
-            self.load_s = time.perf_counter() - self.started
-        return ok
-
-    def complete(self, prompt: Sequence[int], n_tokens: int) -> dict[str, Any]:
-        body = json.dumps({"prompt": list(prompt), "n_predict": n_tokens, "temperature": 0.0, "top_k": 1,
-                           "ignore_eos": True, "cache_prompt": True, "return_tokens": True,
-                           "stream": False}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/completion", data=body,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=300) as reply:
-            data: dict[str, Any] = json.loads(reply.read())
-        return data
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def wait_ready(servers: Sequence[Server], timeout: float) -> None:
-    end = time.monotonic() + timeout
-    waiting = list(servers)
-    while waiting:
-        waiting = [s for s in waiting if not s.ready()]
-        if waiting and time.monotonic() > end:
-            raise RuntimeError(f"llama-server not ready after {timeout:.0f} s: {[s.name for s in waiting]}")
-        if waiting:
-            time.sleep(0.5)
-
-
-def server_row(server: Server, data: dict[str, Any], walk: Sequence[int]) -> dict[str, Any]:
+def server_row(server: LlamaServer, data: dict[str, Any], walk: Sequence[int]) -> dict[str, Any]:
     timings = data.get("timings", {})
     tokens = data.get("tokens") or []
     drafted, accepted = timings.get("draft_n", 0), timings.get("draft_n_accepted", 0)
-    return {"contender": f"server-{server.name}", "tokens": timings.get("predicted_n"),
+    return {"contender": f"server-{server.label}", "tokens": timings.get("predicted_n"),
             "decode_s": round(timings.get("predicted_ms", 0.0) / 1000, 4),
             "tok_s": round(timings.get("predicted_per_second", 0.0), 2), "proposed": drafted, "accepted": accepted,
             "same_answer": list(tokens) == list(walk)}
@@ -319,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.replace(partial, args.out)
 
     engines: dict[str, Any] = {}
-    servers: list[Server] = []
+    servers: list[LlamaServer] = []
     try:
         for name in [x.strip() for x in args.qcode.split(",") if x.strip()]:
             engines[name] = make_engine(args.model, args.kv, name, n_ctx)
@@ -338,24 +261,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups = [configs[i : i + args.groups] for i in range(0, len(configs), args.groups)] or [[]]
         results["servers"] = {}
         for group in groups:
-            servers = [Server(name, args.server, args.model, [*extra, *flags], n_ctx, args.kv,
-                              args.log_dir or args.out.parent)
+            servers = [LlamaServer(args.server, server_args(args.model, n_ctx, args.kv, [*extra, *flags]), name,
+                                   args.log_dir or args.out.parent)
                        for name, flags in group]
             for server in servers:
-                server.start()
+                server.launch()
             wait_ready(servers, timeout=max(30.0, min(240.0, time_left() - 30)))
             for server in servers:
-                results["servers"][server.name] = {"load_s": round(server.load_s or 0.0, 1),
+                results["servers"][server.label] = {"load_s": round(server.load_s or 0.0, 1),
                                                    "command": " ".join(server.command()[1:])}
-                server.complete(prompt_for(cycles[0], args.depth), 8)  # warm-up: graphs, the prompt cached
-                log(f"llama-server {server.name} ready in {server.load_s:.1f} s")
+                # warm-up: graphs built, the prompt cached
+                server.complete(prompt_for(cycles[0], args.depth), 8, ignore_eos=True)
+                log(f"llama-server {server.label} ready in {server.load_s:.1f} s")
 
-            def server_contender(server: Server) -> Contender:
+            def server_contender(server: LlamaServer) -> Contender:
                 def run(prompt: list[int], n_tokens: int) -> dict[str, Any]:
                     cycle = next(c for c in cycles if c.tokens[0] == prompt[-1])
-                    return server_row(server, server.complete(prompt, n_tokens), cycle.walk(1, n_tokens))
+                    answer = server.complete(prompt, n_tokens, ignore_eos=True)
+                    return server_row(server, answer, cycle.walk(1, n_tokens))
 
-                return Contender(f"server-{server.name}", run)
+                return Contender(f"server-{server.label}", run)
 
             duel.play([*[server_contender(s) for s in servers], *qcode], args.rounds, time_left, save)
             for server in servers:

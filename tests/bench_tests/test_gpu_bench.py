@@ -351,8 +351,9 @@ def test_duel_runs_qcode_at_each_rate_and_summarizes(
 
 def test_duel_reads_the_servers_timings() -> None:
     from bench.gpu import mtp_duel
+    from bench.llama_server import LlamaServer
 
-    server = mtp_duel.Server("mtp-3", Path("llama-server"), Path("m.gguf"), [], 2048, "q8_0", Path("."))
+    server = LlamaServer(Path("llama-server"), mtp_duel.server_args(Path("m.gguf"), 2048, "q8_0", []), "mtp-3")
     data = {"tokens": [5, 6, 7], "timings": {"predicted_n": 3, "predicted_ms": 20.0, "predicted_per_second": 100.0,
                                              "draft_n": 6, "draft_n_accepted": 4}}
     row = mtp_duel.server_row(server, data, [5, 6, 7])
