@@ -79,7 +79,8 @@ def _engine(settings: QcodeSettings) -> Iterator[Engine]:
 
 
 def _language(source: Source, args: argparse.Namespace) -> str | None:
-    if getattr(args, "lang", None):
+    options = vars(args)  # each subcommand declares its own options
+    if options.get("lang"):
         from engine.languages import FENCE_ALIASES
 
         name = str(args.lang).strip().lower()
@@ -94,15 +95,16 @@ def _task_input(
 ) -> Any:
     from engine.tasks import TaskInput
 
-    instruction = getattr(args, "question", None) or getattr(args, "message", None)
+    options = vars(args)  # each subcommand declares its own options
+    instruction = options.get("question") or options.get("message")
     return TaskInput(
         task,
         source.text if source else "",
         path=source.path if source else None,
         language=language,
         instruction=instruction,
-        symbol=getattr(args, "symbol", None),
-        lines=getattr(args, "lines", None),
+        symbol=options.get("symbol"),
+        lines=options.get("lines"),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -93,9 +93,8 @@ def drive(
             post(JobFailed(job.id, f"generation failed: {type(exc).__name__}: {exc}"))
             return
         finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
+            if isinstance(events, Generator):  # a stream left early releases the engine now
+                events.close()
         cancelled = job.cancel.is_set() or (
             done is not None and done.stats.finish_reason == "cancelled"
         )
