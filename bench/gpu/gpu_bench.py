@@ -105,22 +105,13 @@ def prompt_speed(engine: Any, n_tokens: int, repeats: int) -> dict[str, Any]:
     """Prompt tok/s through the engine (checkpoints included) and through bare decode calls of the same chunks."""
     qcode, bare = [], []
     runtime = engine.runtime
-    saves = [0]
-    original = type(runtime).save_state
-
-    def counting(self: Runtime, partial: bool) -> bytearray:
-        saves[0] += 1
-        return original(self, partial)
-
+    checkpoints = 0
     for rep in range(repeats):
         prompt = filler(n_tokens, 100 + rep)
         engine.cache.reset()
-        saves[0] = 0
-        type(runtime).save_state = counting  # type: ignore[method-assign]
-        try:
-            done = engine.complete(GenerationRequest(prompt, max_tokens=1, drafter="none", stop=()))
-        finally:
-            type(runtime).save_state = original  # type: ignore[method-assign]
+        saved_before = runtime.states_saved
+        done = engine.complete(GenerationRequest(prompt, max_tokens=1, drafter="none", stop=()))
+        checkpoints = runtime.states_saved - saved_before
         qcode.append(n_tokens / (done.stats.ttft_ms / 1000))
         engine.cache.reset()
         step = runtime.batch_capacity
@@ -133,7 +124,7 @@ def prompt_speed(engine: Any, n_tokens: int, repeats: int) -> dict[str, Any]:
     return {"tokens": n_tokens, "qcode_tok_s": round(statistics.median(qcode), 1),
             "bare_tok_s": round(statistics.median(bare), 1), "qcode_runs": [round(x, 1) for x in qcode],
             "bare_runs": [round(x, 1) for x in bare], "batch": runtime.batch_capacity,
-            "checkpoints_per_prompt": saves[0]}
+            "checkpoints_per_prompt": checkpoints}
 
 
 def bare_decode(runtime: Any, prompt: list[int], n_tokens: int) -> float:
@@ -553,8 +544,7 @@ def _mtp_replay(engine: Any, cases: Sequence[replay.Case], policies: Sequence[re
 
 
 def best_k(controller: adaptive.DraftController, acceptance: float) -> int:
-    total = 100.0
-    controller._accepted, controller._rejected = acceptance * total, (1 - acceptance) * total
+    controller.restart(acceptance)  # what it has learned: this acceptance
     return controller.best_length()
 
 

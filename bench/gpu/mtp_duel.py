@@ -111,14 +111,14 @@ def contender_settings(name: str) -> dict[str, Any]:
     return settings
 
 
-def make_engine(model: Path, kv: str, name: str, n_ctx: int) -> Any:
-    """The engine of a contender name (contender_settings)."""
+def make_engine(model: Path, kv: str, name: str, n_ctx: int) -> tuple[Engine, float]:
+    """The engine of a contender name (contender_settings) and the seconds it took to load."""
     started = time.perf_counter()
     engine = Engine(load_settings(model=model, kv_type_k=kv, kv_type_v=kv, n_ctx=n_ctx, **contender_settings(name)))
-    engine.load_s = time.perf_counter() - started
-    log(f"qcode {name}: loaded in {engine.load_s:.1f} s, {engine.runtime.rollback_slots} rollback slots "
+    load_s = time.perf_counter() - started
+    log(f"qcode {name}: loaded in {load_s:.1f} s, {engine.runtime.rollback_slots} rollback slots "
         f"(plain steps by slot count: {engine.slot_steps or 'not measured'})")
-    return engine
+    return engine, load_s
 
 
 # --- the run ------------------------------------------------------------------------------------------------------
@@ -241,12 +241,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         partial.write_text(json.dumps(results, indent=1) + "\n")
         os.replace(partial, args.out)
 
-    engines: dict[str, Any] = {}
+    engines: dict[str, Engine] = {}
+    load_seconds: dict[str, float] = {}
     servers: list[LlamaServer] = []
     try:
         for name in [x.strip() for x in args.qcode.split(",") if x.strip()]:
-            engines[name] = make_engine(args.model, args.kv, name, n_ctx)
-        results["qcode"] = {name: {"rollback_slots": e.runtime.rollback_slots, "load_s": round(e.load_s, 1),
+            engines[name], load_seconds[name] = make_engine(args.model, args.kv, name, n_ctx)
+        results["qcode"] = {name: {"rollback_slots": e.runtime.rollback_slots, "load_s": round(load_seconds[name], 1),
                                    "draft_max": e.draft_max, "slot_steps_ms": {n: round(t * 1000, 3) for n, t in
                                                                                e.slot_steps.items()}}
                             for name, e in engines.items()}
