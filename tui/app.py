@@ -28,6 +28,7 @@ from .backend import EngineBackend, Loader, load_engine_backend
 from .host import Host
 from .main_screen import MainScreen
 from .messages import EngineFailed, EngineReady, LoadProgress
+from .typed_keys import after_typed_keys
 from .widgets import ConfirmScreen, HelpScreen
 
 
@@ -129,6 +130,7 @@ class QcodeApp(App[int]):
             keys = keys[:1]  # ctrl+@ is only how a terminal spells it
         return " / ".join(self.get_key_display(_binding(key)) for key in keys)
 
+    @after_typed_keys
     async def action_quit(self) -> None:
         if self.main.is_attached and self.main.dirty:
             question = f"Quit without saving {self.main.path.name if self.main.path else 'untitled'}?"

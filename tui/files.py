@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from engine import files as disk
 from engine.errors import InputError, QcodeError
 
+from .typed_keys import after_typed_keys
 from .widgets import ConfirmScreen, PathScreen
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ class FileActions:
     def _file_name(self) -> str:
         return self.path.name if self.path is not None else "untitled"
 
+    @after_typed_keys
     def action_save(self) -> None:
         if self.path is None:
             self.app.push_screen(PathScreen("", title="Save as (Enter saves, Esc cancels)"), self._save_as)
@@ -113,6 +115,7 @@ class FileActions:
             return
         self.file_saved(path, text, snapshot)
 
+    @after_typed_keys
     def action_open(self) -> None:
         if self.dirty:
             question = f"Discard unsaved changes to {self._file_name}?"

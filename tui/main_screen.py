@@ -41,6 +41,7 @@ from .host import Host
 from .jobs import Job, Location, drive
 from .messages import JobChunk, JobDone, JobFailed, JobNotice, JobProgress
 from .rewrites import RewriteActions
+from .typed_keys import after_typed_keys
 from .widgets import (
     AnswerPane,
     CodeEditor,
@@ -203,6 +204,7 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
 
         self._start_job(job, events, "")
 
+    @after_typed_keys
     def action_complete(self) -> None:
         backend = self._require_backend()
         if backend is None:
@@ -223,6 +225,7 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
             text, offset, language=language, cancel=job.cancel, path=path,
         ), "completing…")
 
+    @after_typed_keys
     async def action_task(self, task: str) -> None:
         if BY_NAME[task].instruction == "required" and not self.prompt.value:
             self._pending_task = task

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fake_engine import FakeEngine, default_respond
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Button
 from textual.widgets._footer import FooterKey
@@ -18,7 +19,7 @@ from textual.widgets._toast import Toast
 from tui_helpers import SAMPLE, RecordingApp, idle, make_app, play, ready, status_text, until
 
 from engine.events import GenerationRequest
-from tui.widgets import DiffReviewScreen, HelpScreen
+from tui.widgets import ConfirmScreen, DiffReviewScreen, HelpScreen
 from tui.widgets.status import FINISH_WORDS
 
 ADD_BODY = (4, 16)
@@ -384,3 +385,42 @@ def test_the_scope_label_follows_typing_once_it_pauses() -> None:
         await until(pilot, lambda: str(scope.render()) == "function g", what="the label of the new function")
 
     play(scenario)
+
+
+def test_keys_typed_just_before_a_task_key_reach_the_editor_first(tmp_path: Path) -> None:
+    """A task key is a priority binding and runs at once, while keys typed just before it still wait in the
+    editor's queue: sent as one burst (as a fast typist or a pasted key sequence does), Down x3 then F2 explains
+    the function the cursor moved into, `x` then Ctrl+Space completes after the x, and `y` then Ctrl+Q asks
+    about the unsaved y."""
+    gate = threading.Event()
+    gate.set()  # open for the warm-up
+    engine = FakeEngine(gate=gate)
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await ready(pilot, app)
+        gate.clear()  # the explain request is held, so its job can be read
+        try:
+            for key in ("down", "down", "down", "f2"):
+                app.post_message(events.Key(key, None))
+            await until(pilot, lambda: app.main.job is not None, what="the explain request")
+            assert app.main.job is not None and app.main.job.target == "function add"
+        finally:
+            gate.set()
+        await idle(pilot, app)
+        app.main.editor.move_cursor((4, 4))
+        for key, character in (("x", "x"), ("ctrl+space", None)):
+            app.post_message(events.Key(key, character))
+        await until(pilot, lambda: any("<CURSOR>" in str(r.prompt) for r in engine.user_requests),
+                    what="the completion request")
+        completion = next(str(r.prompt) for r in engine.user_requests if "<CURSOR>" in str(r.prompt))
+        assert "    x<CURSOR>return a + b" in completion
+        await idle(pilot, app)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not app.main.dirty, what="the save")
+        for key, character in (("y", "y"), ("ctrl+q", None)):
+            app.post_message(events.Key(key, character))
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the quit confirmation")
+
+    path = tmp_path / "sample.py"
+    path.write_text(SAMPLE)
+    play(scenario, make_app(SAMPLE, path, engine=engine))
