@@ -254,6 +254,8 @@ _POSITION_EMA = 0.1
 # of cost: every change costs the next verify call its captured CUDA graph (bench/gpu/RESULTS.md, "Where the time
 # goes"), which the repeated-shape prices it is chosen by leave out. It pauses as soon as drafting no longer pays.
 SWITCH_MARGIN = 0.05
+# How fast the measured step overhead (DraftController.record_step) follows new steps.
+_OVERHEAD_EMA = 0.1
 
 
 class DraftController:
@@ -273,6 +275,8 @@ class DraftController:
         self.positional = positional
         self.by_run = by_run  # False: lookup proposals priced at the per-token rate, as before RunAcceptance
         self._draft_seconds: float | None = None  # what proposing costs per drafted token (model drafters)
+        # seconds a step spends beyond its decode call (and its proposal): [plain steps, drafting steps]
+        self._overhead: list[float | None] = [None, None]
         self._held: int | None = None  # the length last chosen for a sustained drafter
         self.restart(prior)
 
@@ -328,6 +332,42 @@ class DraftController:
         """Proposing one token, relative to a plain step."""
         base = self.cost.base_seconds()
         return self._draft_seconds / base if self._draft_seconds and base else 0.0
+
+    def record_step(self, drafted: int, seconds: float) -> None:
+        """A step that verified `drafted` tokens (0: a plain step) spent `seconds` beyond its decode call and its
+        proposal: handing the target's rows to the head, rolling rejected tokens back, the bookkeeping."""
+        which = 1 if drafted > 0 else 0
+        self._overhead[which] = CostModel._ema(self._overhead[which], max(seconds, 0.0))
+
+    def step_overhead(self) -> float:
+        """What a drafting step costs beyond its verify call and its proposal, more than a plain step does, relative
+        to a plain step (0 until a drafting step is measured; a plain step's counts as none until one is).
+
+        The verify curve and the proposal timings leave it out, and on an H200 it was about a tenth of a step where
+        a draft of 1-2 tokens gains only a few percent at low acceptance: priced without it, drafts that lost
+        (0.83x-0.98x plain) looked as if they paid (bench/gpu/RESULTS.md, issue 16).
+        """
+        drafting, plain = self._overhead[1], self._overhead[0] or 0.0
+        base = self.cost.base_seconds()
+        if drafting is None or not base:
+            return 0.0
+        return max(drafting - plain, 0.0) / base
+
+    def describe(self, limit: int | None = None) -> dict[str, object]:
+        """What it has learned and what it would choose from, as a sustained drafter (for benchmarks and logs)."""
+        limit = self.draft_max if limit is None else min(limit, self.draft_max)
+        base = self.cost.base_seconds()
+        return {
+            "held": self._held,
+            "acceptance": round(self.acceptance, 3),
+            "by_position": [round(self.acceptance_at(k), 3) for k in range(1, limit + 1)],
+            "draft_cost": round(self.draft_cost(), 4),
+            "step_overhead": round(self.step_overhead(), 4),
+            "overhead_ms": [None if x is None else round(x * 1000, 3) for x in self._overhead],
+            "base_ms": None if base is None else round(base * 1000, 3),
+            "verify_repeated": [round(c, 3) for c in self.cost.repeated_curve(limit + 1)[1:]],
+            "rates": [round(r, 3) for r in self._rates(limit, True, None)],
+        }
 
     def expected_tokens(self, k: int, acceptance: float | None = None) -> float:
         """Tokens a step with k drafted yields (the target's own included): geometric in one rate, or with
@@ -386,7 +426,7 @@ class DraftController:
         """Tokens per unit of cost for k = 0 (plain: 1) .. len(expected) - 1, given `expected[k]` tokens from a
         draft of k; the verify curve is computed in one pass."""
         limit = len(expected) - 1
-        penalty = 0.0 if sustained else self.cost.switch_penalty()
+        penalty = (0.0 if sustained else self.cost.switch_penalty()) + self.step_overhead()
         verify = self.cost.repeated_curve(limit + 1) if sustained else self.cost.curve(limit + 1)
         per_token = self.draft_cost()
         return [1.0] + [expected[k] / (verify[k + 1] + penalty + per_token * k) for k in range(1, limit + 1)]

@@ -92,8 +92,13 @@ class DraftPlan:
             raise ValueError("a draft plan needs at least one source")
         self.name = name
         self.sources = list(sources)
+        # the step under way, for record_step: how many tokens a costly source's draft verifies (0: none drafted),
+        # None where another source's draft runs (a lookup step says nothing of the head's steps)
+        self._step_drafted: int | None = None
+        self._call_seconds = 0.0  # the last decode call's, as record_cost had it
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
+        self._step_drafted = None
         for source in self.sources:
             source.drafter.begin(prompt, reference)
             source._probe_wait, source._probe_gap = 0, PROBE_EVERY  # a new request drafts at its first step
@@ -103,6 +108,14 @@ class DraftPlan:
 
     def propose(self, history: Sequence[int], budget: int) -> Proposal | None:
         """The draft for the step after `history`: from the first source with a long enough proposal."""
+        proposal = self._propose(history, budget)
+        if proposal is None or not proposal.draft:
+            self._step_drafted = 0
+        else:
+            self._step_drafted = len(proposal.draft) if proposal.source.costly else None
+        return proposal
+
+    def _propose(self, history: Sequence[int], budget: int) -> Proposal | None:
         if budget <= 0:
             return None
         short: Proposal | None = None
@@ -158,8 +171,20 @@ class DraftPlan:
 
     def record_cost(self, n_tokens: int, seconds: float) -> None:
         """A decode call's time, for every cost model the plan's controllers use (usually the engine's one)."""
+        self._call_seconds = seconds
         for cost in {id(s.controller.cost): s.controller.cost for s in self.sources}.values():
             cost.record(n_tokens, seconds)
+
+    def record_step(self, seconds: float) -> None:
+        """A whole step's time, its decode call (record_cost) and what followed it (the head taking the target's
+        rows, a rollback, the bookkeeping), its proposal left out: the costly sources' controllers learn what a
+        drafting step costs beyond its call and its proposal, against a plain step."""
+        drafted, self._step_drafted = self._step_drafted, None
+        if drafted is None:
+            return
+        for source in self.sources:
+            if source.costly:
+                source.controller.record_step(drafted, seconds - self._call_seconds)
 
     def verified(self, proposal: Proposal, accepted: int) -> None:
         """Feedback for a verified draft: `accepted` of its tokens matched the target."""

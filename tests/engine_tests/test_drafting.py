@@ -585,6 +585,68 @@ def test_a_costly_source_is_priced_within_what_its_drafter_can_fill() -> None:
     assert lengths == [3] * 6 and len(proposal.tokens) == 3
 
 
+def _low_acceptance_head() -> DraftController:
+    """A head right 2 times in 5 on its first guess, drafting 1 token a step, on an H200-like curve (bench/gpu/
+    RESULTS.md, run 6: a verify of 2 tokens 1.14 plain steps when its shape repeats; proposing 0.12 a token)."""
+    cost = CostModel(price_switches=True)
+    cost.seed({0: 0.010, repeated_key(2): 0.0114, repeated_key(3): 0.0134, repeated_key(4): 0.0155})
+    controller = DraftController(3, cost, positional=True)
+    for i in range(60):
+        controller.record(1, 1 if (i * 2) % 5 < 2 else 0)
+    controller.record_draft(1, 0.0012)
+    return controller
+
+
+def test_a_drafting_step_is_charged_what_it_costs_beyond_its_call_and_proposal() -> None:
+    """At acceptance 0.4 a 1-token draft yields 1.4 tokens for 1.26 plain steps of call and proposal: it pays on
+    those alone. A drafting step also costs what follows its call (the head taking the target's rows, the rollback,
+    the bookkeeping): measured at 1.8 ms against a plain step's 0.3, the draft loses, and the head pauses."""
+    controller = _low_acceptance_head()
+    assert controller.acceptance_at(1) == pytest.approx(0.4, abs=0.05)
+    assert controller.best_length(3, sustained=True) == 1 and controller.step_overhead() == 0.0
+    for _ in range(40):
+        controller.record_step(1, 0.0018)
+        controller.record_step(0, 0.0003)
+    assert controller.step_overhead() == pytest.approx(0.15, rel=0.01)  # (1.8 - 0.3) ms of a 10 ms step
+    assert controller.best_length(3, sustained=True) == 0
+    # what a plain step spends as well is no cost of drafting
+    for _ in range(80):
+        controller.record_step(0, 0.0018)
+    assert controller.step_overhead() == pytest.approx(0.0, abs=0.002)
+    assert controller.best_length(3, sustained=True) == 1
+    assert controller.describe()["held"] == 1
+
+
+def test_a_plan_hands_each_step_beyond_its_call_to_the_costly_sources() -> None:
+    """The engine times a whole step (its call, then the head following and the rollback); the plan takes the
+    call off and tells the costly sources' controllers whether the step drafted for them, once per step."""
+    from engine.draft.plan import DraftPlan, DraftSource
+
+    cost = CostModel(price_switches=True)
+    cost.seed({0: 0.010, **{repeated_key(n): 0.010 * (1 + 0.1 * (n - 1)) for n in range(2, 10)}})
+    ngram, head = _ListDrafter("ngram", []), _ListDrafter("mtp", [7, 8, 9])
+    lookup, controller = DraftController(8, cost), DraftController(8, cost, prior=0.9, positional=True)
+    plan = DraftPlan("ngram+mtp", [DraftSource(ngram, lookup, min_tokens=4),
+                                   DraftSource(head, controller, costly=True)])
+    proposal = plan.propose([0], 8)
+    assert proposal is not None and proposal.source is plan.sources[1] and proposal.length > 0
+    plan.record_cost(1 + proposal.length, 0.014)
+    plan.record_step(0.016)  # 2 ms beyond the call: a fifth of the 10 ms plain step
+    assert controller.step_overhead() == pytest.approx(0.2)
+    plan.record_step(0.030)  # no step under way: nothing learned
+    assert controller.step_overhead() == pytest.approx(0.2)
+    ngram.tokens = [1, 2, 3, 4, 5]  # a lookup draft's step says nothing of the head's
+    assert plan.propose([0], 8).source is plan.sources[0]  # type: ignore[union-attr]
+    plan.record_cost(6, 0.02)
+    plan.record_step(0.05)
+    assert controller.step_overhead() == pytest.approx(0.2) and lookup.step_overhead() == 0.0
+    ngram.tokens, head.tokens = [], []  # nothing drafted: a plain step, with its own 2 ms beyond the call
+    plan.propose([0], 8)
+    plan.record_cost(1, 0.010)
+    plan.record_step(0.012)
+    assert controller.step_overhead() == pytest.approx(0.0)
+
+
 def test_a_draft_model_is_taken_only_where_it_could_pay() -> None:
     """`auto` prices a draft model from measured seconds before loading it: on a 2-core CPU a 0.5B step is about two
     thirds of a 1.5B's and each verified token adds a good part of a step, so even a generous acceptance loses; on a
