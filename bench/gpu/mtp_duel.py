@@ -83,9 +83,14 @@ def qcode_contender(name: str, engine: Any, drafter: str) -> Contender:
     def run(prompt: list[int], n_tokens: int) -> dict[str, Any]:
         done = engine.complete(GenerationRequest(list(prompt), max_tokens=n_tokens, drafter=drafter, stop=()))
         s = done.stats
-        return {"contender": name, "tokens": s.completion_tokens, "decode_s": round(s.decode_s, 4),
-                "tok_s": round(s.decode_tokens_per_s, 2), "proposed": s.draft_proposed, "accepted": s.draft_accepted,
-                "draft_steps": s.draft_steps, "answer": list(done.tokens)}
+        row = {"contender": name, "tokens": s.completion_tokens, "decode_s": round(s.decode_s, 4),
+               "tok_s": round(s.decode_tokens_per_s, 2), "proposed": s.draft_proposed, "accepted": s.draft_accepted,
+               "draft_steps": s.draft_steps, "answer": list(done.tokens)}
+        plan = engine.draft_plan(drafter) if drafter != "none" else None
+        for source in plan.sources if plan is not None else ():
+            if source.costly:  # what the head's controller learned, and the rates it chose its length from
+                row["controller"] = source.controller.describe(source.drafter.max_draft)
+        return row
 
     return Contender(name, run, learns=drafter != "none")
 
