@@ -342,6 +342,9 @@ def test_duel_runs_qcode_at_each_rate_and_summarizes(
     names = ("qcode-plain", "qcode-mtp", "qcode-mtp-top8192")  # the walks' tokens lie in the ranked head's 8192
     assert {(r["rate"], r["contender"]) for r in rows} == {(rate, name) for rate in (1.0, 0.6) for name in names}
     assert all(r["same_answer"] for r in rows)
+    # a drafting contender's row says what its head's controller learned (6 positions: the head's longest draft)
+    assert all(len(r["controller"]["by_position"]) == 6 for r in rows if r["contender"] != "qcode-plain")
+    assert not any("controller" in r for r in rows if r["contender"] == "qcode-plain")
     ranked = [r for r in rows if r["contender"] == "qcode-mtp-top8192" and r["rate"] == 1.0]
     # every draft the ranked head makes is right; whether it drafts at all is the cost model's call on this
     # machine's timings (a loaded CPU pauses it), so its guesses are checked without timings in test_mtp.py
