@@ -137,7 +137,6 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
 
     def on_resize(self) -> None:
         self.set_class(self.app.size.width < NARROW_WIDTH, "-narrow")
-        self.call_after_refresh(self.editor.scroll_cursor_visible)
 
     # ---- the engine's state (told by the app) -----------------------------------------------
     def engine_loading(self, text: str) -> None:
@@ -583,9 +582,7 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
         self.app.set_focus(answer)
 
     def _show_answer(self, visible: bool) -> None:
-        self.answer.set_class(not visible, "-hidden")
-        # the pane takes rows (narrow) or columns from the editor: keep the cursor's line in view
-        self.call_after_refresh(self.editor.scroll_cursor_visible)
+        self.answer.set_class(not visible, "-hidden")  # the editor keeps its cursor in view as it resizes
 
     # ---- status line ---------------------------------------------------------------------
     def _set_state(self, text: str, busy: bool = False, error: bool = False) -> None:

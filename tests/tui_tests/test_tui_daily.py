@@ -244,11 +244,16 @@ def test_opening_the_answer_at_80x24_gives_it_room_and_keeps_the_cursor_line_vis
         await pilot.pause()
         await pilot.press("f2")
         await idle(pilot, app)
-        await pilot.pause()
         answer = app.main.answer
-        assert answer.region.height >= 9 and editor.region.height >= 8
-        top = editor.scroll_offset.y
-        assert top <= 18 < top + editor.scrollable_content_region.height
+        await until(pilot, lambda: answer.region.height >= 9, what="the answer pane")
+        assert editor.region.height >= 8
+
+        def cursor_line_shown() -> bool:
+            top = editor.scroll_offset.y
+            return top <= 18 < top + editor.scrollable_content_region.height
+
+        # the editor scrolls once its new size is laid out: a frame or two after the pane opens
+        await until(pilot, cursor_line_shown, timeout=5, what="the cursor's line in view")
 
     play(scenario, make_app(text=long_file()), size=(80, 24))
 

@@ -224,6 +224,11 @@ class CodeEditor(TextArea):
     def on_blur(self, _event: events.Blur) -> None:
         self.dismiss_ghost()
 
+    def on_resize(self, _event: events.Resize) -> None:
+        # the answer pane or the terminal took rows or columns: keep the cursor's line in view, once the new
+        # size is laid out (TextArea's own resize handler rewraps first)
+        self.call_after_refresh(self.scroll_cursor_visible)
+
     async def _on_mouse_down(self, event: events.MouseDown) -> None:
         # a click while rows are pushed down would land on the wrong line: it only dismisses the suggestion
         if self.dismiss_ghost():
