@@ -55,12 +55,15 @@ def check_rewrite(
     *,
     finish_reason: str = "stop",
     scaffolding: Collection[str] = (),
+    renaming: bool = False,
 ) -> list[Problem]:
     """Every problem of `result` (the whole new text) as a rewrite of `original`; [] when none.
 
     `focus` is the region the task rewrote (a symbol or a line range), None for the whole text.
     `scaffolding` holds lines of the prompt that are not code (see engine.tasks.scaffolding): one
     of them in the result, where the original has no such line, was copied from the prompt.
+    `renaming`: the task renames, so the focused symbol may go by a new name (engine.change_kind holds
+    such a rewrite to changing names only).
     """
     problems: list[Problem] = []
     if finish_reason in CUT_OFF:
@@ -85,7 +88,7 @@ def check_rewrite(
     old_defs, new_defs = symbols(original, language), symbols(result, language)
     focused = _focused_symbol(old_defs, focus)
     if focused is not None:
-        wrong = _symbol_problem(focused, new_defs)
+        wrong = _symbol_problem(focused, new_defs, renaming)
         if wrong:
             problems.append(Problem("symbol", wrong))
     definitions = _definitions_problem(_top_level(old_defs), _top_level(new_defs))
@@ -121,11 +124,11 @@ def _focused_symbol(defs: list[Span], focus: Span | None) -> Span | None:
     return exact[0] if exact else None
 
 
-def _symbol_problem(focused: Span, new_defs: list[Span]) -> str | None:
+def _symbol_problem(focused: Span, new_defs: list[Span], renaming: bool) -> str | None:
     same_name = [d for d in new_defs if d.name == focused.name]
     same_kind = [d for d in same_name if d.kind == focused.kind]
     what = _describe(focused.kind, focused.name)
-    if len(same_kind) == 1:
+    if len(same_kind) == 1 or (renaming and not same_name):
         return None
     if len(same_kind) > 1:
         return f"the rewrite defines {what} {len(same_kind)} times"

@@ -8,9 +8,10 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import textwrap
 from dataclasses import dataclass
 
-from .code import Span, parses_cleanly
+from .code import Span, parses_cleanly, symbols
 from .errors import InputError
 from .languages import fence_names
 
@@ -263,6 +264,42 @@ def splice(original: str, span: Span, replacement: str) -> str:
         for index, line in enumerate(new_lines)
     )
     return original[:start] + new + original[end:]
+
+
+def _same_code(text: str) -> str:
+    return textwrap.dedent(text.replace("\r\n", "\n")).strip()
+
+
+def _short_name(name: str) -> str:
+    return re.split(r"\.|::", name)[-1]
+
+
+def drop_echoed_definitions(answer: str, original: str, focus: Span, language: str | None) -> str:
+    """`answer` (the code for the focused symbol) without the definitions it copied from the rest of the file.
+
+    The prompt shows the file around the focus as context, and a small model sometimes writes one of those
+    definitions back beside the one it was asked to change. An outermost definition of the answer that is not the
+    focused one and equals (indentation aside) a definition of `original` outside the focus is such an echo, not an
+    edit: spliced in, it would define that symbol twice. Echoes are dropped only where the focused symbol stays.
+    """
+    name = _short_name(focus.name)
+    found = symbols(answer, language)
+    if not any(_short_name(d.name) == name for d in found):
+        return answer
+    elsewhere = {
+        _same_code(original[d.start_byte : d.end_byte])
+        for d in symbols(original, language)
+        if d.end_byte <= focus.start_byte or d.start_byte >= focus.end_byte
+    }
+    kept, at, outer_end = [], 0, -1
+    for d in found:  # in order: a nested definition starts before the end of the one that holds it
+        if d.start_byte < outer_end:
+            continue
+        outer_end = d.end_byte
+        if _short_name(d.name) != name and _same_code(answer[d.start_byte : d.end_byte]) in elsewhere:
+            kept.append(answer[at : d.start_byte])
+            at = d.end_byte + (len(answer[d.end_byte :]) - len(answer[d.end_byte :].lstrip(" \t\r\n")))
+    return answer if at == 0 else "".join(kept) + answer[at:]
 
 
 def region_replacement(buffer: str, start: int, end: int, result: str) -> str:

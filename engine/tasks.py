@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import code as codetools
 from . import edit
+from .change_kind import allowed_kind, kind_violation
 from .checks import Problem, blocking, check_rewrite
 from .completion import complete_at as complete_at
 from .completion import warm_completion as warm_completion
@@ -200,7 +201,8 @@ def result_to_file(task: TaskInput, answer: str) -> str | None:
     """The whole new file an edit task's answer stands for; None when the answer holds no code.
 
     The prompt opened a code fence, so the answer is normally bare code; a model that wrote prose and fences
-    anyway is handled by extract_code. A focused symbol is spliced back into its file, a whole-file answer
+    anyway is handled by extract_code. A focused symbol is spliced back into its file (without the definitions the
+    answer copied from the context: edit.drop_echoed_definitions), a whole-file answer
     over all of it (so the file keeps its line endings, indentation style and final newline or lack of one).
     """
     language = task.resolved_language()
@@ -211,6 +213,8 @@ def result_to_file(task: TaskInput, answer: str) -> str | None:
     if new_code is None:
         return None
     focus = task.focus()
+    if focus is not None and focus.kind != "lines":
+        new_code = edit.drop_echoed_definitions(new_code, task.code, focus, language)
     span = focus if focus is not None else edit.whole_span(task.code)
     return edit.splice(task.code, span, new_code.rstrip("\n"))
 
@@ -228,17 +232,29 @@ def scaffolding(task: TaskInput, prompts_dir: Path | None) -> frozenset[str]:
     return frozenset(line.strip() for line in text.splitlines() if line.strip())
 
 
+KIND_CHECK = "kind"  # a rewrite's problem (engine.change_kind): a person reviewing its diff may still accept it
+
+
 @dataclass(frozen=True)
 class Rewrite:
     """An edit task's result: the whole new file (None when the answer held no code) and what the
-    checks found wrong with it (engine.checks)."""
+    checks found wrong with it (engine.checks, and engine.change_kind for doc tasks and renames)."""
 
     text: str | None
     problems: tuple[Problem, ...] = ()
 
-    def refusal(self, force: bool = False) -> Problem | None:
-        """The problem that forbids writing the result, or None; `force` overrides the forcible ones."""
-        return blocking(self.problems, force)
+    def refusal(self, force: bool = False, *, reviewed: bool = False) -> Problem | None:
+        """The problem that forbids writing the result, or None; `force` overrides the forcible ones.
+
+        A `reviewed` rewrite (a person reads its diff before accepting it, as in the TUI) is not refused for
+        changing more than its task allows: `warning` tells the reviewer instead.
+        """
+        return blocking([p for p in self.problems if not (reviewed and p.check == KIND_CHECK)], force)
+
+    @property
+    def warning(self) -> str | None:
+        """Why the rewrite changes more than its task allows (a doc task code, a rename logic); None when not."""
+        return next((p.reason for p in self.problems if p.check == KIND_CHECK), None)
 
 
 def rewrite_result(
@@ -248,8 +264,14 @@ def rewrite_result(
     text = result_to_file(task, answer)
     if text is None:
         return Rewrite(None)
+    language = task.resolved_language()
     problems = check_rewrite(
-        task.code, text, task.resolved_language(), task.focus(), finish_reason=finish_reason,
+        task.code, text, language, task.focus(), finish_reason=finish_reason,
         scaffolding=scaffolding(task, prompts_dir),
+        renaming=allowed_kind(task.task, task.instruction) == "rename",
     )
+    if not any(p.check == "parse" for p in problems):
+        violation = kind_violation(task.task, task.instruction, task.code, text, language)
+        if violation is not None:
+            problems.append(Problem(KIND_CHECK, violation))
     return Rewrite(text, tuple(problems))

@@ -1,8 +1,9 @@
 """A rewrite's answer to the change it offers: checked, reviewed as a diff, applied as one undo step, and (with a
 test command) saved and tested, or undone when the tests fail. A mixin for the main screen.
 
-The region the rewrite replaces and the kind of change its task allows come from the engine
-(edit.region_replacement, change_kind.kind_violation); the checks before review are the CLI's (Rewrite.refusal).
+The region the rewrite replaces comes from the engine (edit.region_replacement); the checks before review are the
+CLI's (Rewrite.refusal), but for a change of another kind than the task allows, which the review shows as a warning
+(Rewrite.warning) for the reader to judge.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine import files as disk
-from engine.change_kind import kind_violation
 from engine.edit import region_replacement, unified_diff
 from engine.errors import QcodeError
 from engine.gate import GatedWrite, write_tested
@@ -62,8 +62,8 @@ class RewriteActions:
                 self._set_state(f"{job.task}: no code in the answer", error=True)
                 self.notify("The answer holds no code to apply.", severity="warning")
                 return
-            problem = result.refusal()
-            if problem is not None:  # the same checks as the CLI's --apply
+            problem = result.refusal(reviewed=True)
+            if problem is not None:  # the same checks as the CLI's --apply; the kind of change is a warning
                 self._set_state(f"{job.task}: not offered", error=True)
                 self.notify(f"Not offered for review: {problem.reason}.", severity="error", timeout=10)
                 return
@@ -80,8 +80,7 @@ class RewriteActions:
         if editor.get_text_range(job.start, job.end) != job.original:
             self._code_changed(job)
             return
-        warning = kind_violation(job.task, job.instruction, job.original, proposed, self.language,
-                                 first_line=job.start[0] + 1)
+        warning = result.warning
         # diff against the buffer as it is now: edits made elsewhere meanwhile are not undone
         now = editor.text
         start, end = editor.offset_of(job.start), editor.offset_of(job.end)

@@ -236,6 +236,22 @@ def test_apply_refuses_a_result_that_does_not_parse(
     assert calc.read_text() == broken
 
 
+def test_apply_refuses_a_rename_that_changes_logic(
+    scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = TIMES.replace("total + a", "total * a")
+    scripted(wrong)
+    assert main(["refactor", str(calc), "-m", "rename mul to times", "--apply", "--json"]) == 1
+    captured = capsys.readouterr()
+    (line,) = error_lines(captured.err)
+    assert "a rename should change only names, but line 8 `total = total + a`" in line and "--force" in line
+    assert json.loads(captured.out)["refusals"][0]["check"] == "kind"
+    assert calc.read_text() == CODE and leftovers(calc.parent, calc.name) == []
+    scripted(wrong)
+    assert main(["refactor", str(calc), "-m", "rename mul to times", "--apply", "--force"]) == 0
+    assert calc.read_text() == wrong
+
+
 def test_apply_refuses_a_cut_off_answer_even_with_force(
     scripted: Callable[..., list[Any]], calc: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -169,6 +169,63 @@ def test_a_line_focus_on_a_whole_symbol_checks_that_symbol() -> None:
                          line_span(TWO, 2, 2)) == []
 
 
+# --- definitions the answer copied from the context (the quantiles miss of the quality bench) -----
+
+ERR = "class StatisticsError(ValueError):\n    pass\n"
+WITH_ERR = ERR + "\n\n" + TWO
+
+
+@pytest.mark.parametrize("answer", [
+    ERR + "\n\n" + TYPED_ADD + "\n",  # the context's class first, as the model saw it
+    TYPED_ADD + "\n\n\n" + ERR,  # or after
+    "    " + ERR.replace("\n    pass", "\n        pass") + "\n" + TYPED_ADD + "\n",  # or indented
+    ERR + "\n\n" + TYPED_ADD + "\n\n\ndef sub(a, b):\n    return a-b\n",  # every neighbour
+])
+def test_an_identical_copy_of_a_context_definition_is_dropped(answer: str) -> None:
+    task = TaskInput("refactor", WITH_ERR, path=Path("q.py"), instruction="Add type hints.", symbol="add")
+    result = rewrite_result(task, answer, "stop")
+    assert result.problems == ()
+    assert result.text == WITH_ERR.replace("def add(a, b):", "def add(a: int, b: int) -> int:")
+
+
+def test_a_changed_copy_or_a_lost_focus_keeps_the_answer_as_it_is() -> None:
+    changed = ERR.replace("pass", "code = 1") + "\n\n" + TYPED_ADD + "\n"
+    assert [p.check for p in rewrite(changed, code=WITH_ERR)] == ["definitions"]
+    # without the focused symbol there is nothing to keep: the copy stays and the answer is refused
+    assert [p.check for p in rewrite(ERR, code=WITH_ERR)] == ["symbol", "definitions"]
+
+
+def test_a_method_like_one_elsewhere_stays_in_its_class() -> None:
+    code = ("class A:\n    def m(self):\n        return 1\n\n\n"
+            "class B:\n    def m(self):\n        return 1\n\n    def n(self):\n        return 2\n")
+    answer = "class B:\n    def m(self):\n        return 1\n\n    def n(self) -> int:\n        return 2\n"
+    task = TaskInput("refactor", code, path=Path("c.py"), instruction="Add type hints.", symbol="B")
+    assert rewrite_result(task, answer, "stop").text == code.replace("def n(self):", "def n(self) -> int:")
+
+
+# --- the kind of change a task allows (engine.change_kind) -------------------------------------------
+
+
+def test_a_rename_that_changes_logic_is_refused_but_may_be_reviewed() -> None:
+    task = TaskInput("refactor", TWO, path=Path("lf.py"), instruction="rename add to plus", symbol="add")
+    bad = rewrite_result(task, "def plus(a, b):\n    return a*b\n", "stop")
+    problem = bad.refusal()
+    assert problem is not None and problem.check == "kind" and problem.forcible
+    assert problem.reason == "a rename should change only names, but line 2 `return a+b` became `return a*b`"
+    assert bad.warning == problem.reason
+    assert bad.refusal(reviewed=True) is None and bad.refusal(force=True) is None
+    good = rewrite_result(task, "def plus(a, b):\n    return a+b\n", "stop")
+    assert good.refusal() is None and good.warning is None
+
+
+def test_a_doc_task_that_changes_code_is_refused() -> None:
+    task = TaskInput("doc", TWO, path=Path("lf.py"), symbol="sub")
+    answer = 'def sub(a, b):\n    """a minus b"""\n    return b-a\n'
+    assert [p.check for p in rewrite_result(task, answer, "stop").problems] == ["kind"]
+    documented = rewrite_result(task, answer.replace("b-a", "a-b"), "stop")
+    assert documented.problems == () and documented.text is not None and '"""a minus b"""' in documented.text
+
+
 # --- top-level definitions ------------------------------------------------------------------------
 
 
