@@ -30,6 +30,11 @@ _EMA = 0.2
 # Key of a calibration's steady plain step: a one-token call right after another one. On a GPU it replays the CUDA
 # graph llama.cpp captured for that shape; a one-token call after a draft cannot, and costs far more (RESULTS.md).
 STEADY = 0
+# Calls of one shape that come before llama.cpp's CUDA backend replays its graph: the first of a new shape runs
+# kernel by kernel, the second captures the graph (dearer still), replays start with the third. Only those price a
+# repeated shape: with the second counted, a plain step between drafts was learned at 15-17 ms where a steady one
+# takes 12, every draft looked a quarter cheaper than it is, and the head drafted where it lost (RESULTS.md, run 9).
+GRAPH_AFTER = 2
 
 
 def repeated_key(n_tokens: int) -> int:
@@ -57,6 +62,7 @@ class CostModel:
         # n-token calls right after an n-token call; for n = 1 that is sustained plain decoding, the steady step
         self._repeated: dict[int, float] = {}
         self._previous = 0  # tokens in the last recorded call
+        self._in_a_row = 0  # calls of that shape in a row, that one included
 
     @staticmethod
     def _ema(old: float | None, seconds: float) -> float:
@@ -66,7 +72,8 @@ class CostModel:
         if n_tokens < 1 or seconds <= 0:
             return
         self._seconds[n_tokens] = self._ema(self._seconds.get(n_tokens), seconds)
-        if n_tokens == self._previous:
+        self._in_a_row = self._in_a_row + 1 if n_tokens == self._previous else 1
+        if self._in_a_row > GRAPH_AFTER:
             self._repeated[n_tokens] = self._ema(self._repeated.get(n_tokens), seconds)
         elif n_tokens == 1 and self._previous > 1:
             self._after_draft = self._ema(self._after_draft, seconds)

@@ -425,6 +425,26 @@ def test_switch_pricing_charges_a_draft_for_the_plain_step_after_it() -> None:
     assert seeded.snapshot()[0] == pytest.approx(0.010)
 
 
+def test_a_shapes_graph_capturing_call_is_not_taken_for_a_steady_one() -> None:
+    """On a GPU the first call of a new shape runs kernel by kernel, the second captures its graph, the third
+    replays it. A head that drafts, then pauses for two plain steps, then drafts again makes only the first two
+    kinds of plain step: learning the capture as the steady step (12 ms taken for 16) priced every draft a quarter
+    below its cost, and the head drafted where it lost (H200, run 9)."""
+    cost = CostModel(price_switches=True)
+    cost.seed({0: 0.012, 1: 0.016, 3: 0.019, repeated_key(3): 0.0155})
+    for _ in range(30):
+        for n, ms in [(3, 19), (1, 16), (1, 20)]:  # a draft, the plain step after it, the capturing one
+            cost.record(n, ms / 1000)
+    assert cost.base_seconds() == pytest.approx(0.012)
+    assert cost.relative_repeated(3) == pytest.approx(0.0155 / 0.012)
+    for ms in (19, 24, 16, 15.6, 15.5):  # kept at one length: change, capture, then replays
+        cost.record(3, ms / 1000)
+    assert 0.0155 < cost.snapshot()[repeated_key(3)] < 0.0158
+    for _ in range(3):
+        cost.record(1, 0.0121)  # sustained plain decoding refines the steady step
+    assert cost.base_seconds() == pytest.approx(0.012 + 0.2 * 0.0001)
+
+
 def test_a_sustained_drafter_is_priced_at_repeated_shapes_plus_its_own_calls() -> None:
     """The MTP head drafts at every step: kept at one length, its verify calls repeat a shape (a GPU replays the
     graph, cheaper than among changing shapes) and no plain step follows; but each head call costs."""
@@ -438,7 +458,9 @@ def test_a_sustained_drafter_is_priced_at_repeated_shapes_plus_its_own_calls() -
     assert controller.best_length(8) == 0  # lookup's way: a changing shape plus the plain step after it
     assert controller.best_length(8, sustained=True) == 3  # only 4-token calls were timed in a row
     cost.record(4, 0.024)
-    cost.record(4, 0.018)  # a 4-token call after a 4-token call refines the repeated cost, not the changing one
+    cost.record(4, 0.030)  # the second of a shape captures its graph: not what a repeated shape costs
+    assert cost.relative_repeated(4) == pytest.approx(1.6)
+    cost.record(4, 0.018)  # the third replays it: refines the repeated cost, not the changing one
     assert cost.relative_repeated(4) == pytest.approx(1.6 + 0.2 * 0.2) and cost.relative(4) != pytest.approx(1.6)
     controller.record_draft(3, 0.012)  # 4 ms a drafted token: 0.4 plain steps
     assert controller.draft_cost() == pytest.approx(0.4)
