@@ -14,7 +14,7 @@ from engine.generate import DECODE_PROGRESS_EVERY
 pytestmark = pytest.mark.slow
 
 # more than one prompt batch (batch_size 512), and no reusable prefix from other tests
-LONG_PROMPT = "".join(f"def progress_{i}(x):\n    return x * {i} + {i * 7}\n\n" for i in range(70))
+LONG_PROMPT = "".join(f"def progress_{i}(x):\n    return x * {i} + {i * 7}\n\n" for i in range(36))  # ~680 tokens
 
 
 def events_of(engine: Any, request: GenerationRequest, cancel: threading.Event | None = None) -> list[Any]:
