@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests' own cache folder for this session, its `models` a link to the user's (the packaged models are
+    assembled once and shared): cost calibrations and derived heads land there, so the user's cache gains no files
+    from the tests and no test reads a cost curve that an earlier run measured."""
+    from engine.settings import cache_dir
+
+    models = cache_dir() / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    own = Path(tempfile.mkdtemp(prefix="qcode-test-cache-"))
+    (own / "models").symlink_to(models, target_is_directory=True)
+    os.environ["QCODE_CACHE_DIR"] = str(own)
+    config.add_cleanup(lambda: shutil.rmtree(own, ignore_errors=True))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -57,7 +73,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def qcode_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for a qcode subprocess: no user config, no stray QCODE_* settings.
 
-    QCODE_CACHE_DIR is kept so the default model is built once and shared.
+    QCODE_CACHE_DIR (the session's, see pytest_configure) is kept so the default model is built once and shared.
     """
     env = {
         key: value for key, value in os.environ.items()
