@@ -333,6 +333,7 @@ class Engine(OneRequestAtATime):
                 stats.draft_steps += 1
                 if accepted < len(draft) and not cache.rollback(position + 1 + accepted):
                     self._recompute(history + new_tokens[:-1], cancel)
+                    plan.interrupted()
             if plan is not None:
                 plan.record_step(time.perf_counter() - step_started)
         tail = text.finish()

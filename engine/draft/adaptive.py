@@ -79,6 +79,11 @@ class CostModel:
             self._after_draft = self._ema(self._after_draft, seconds)
         self._previous = n_tokens
 
+    def interrupted(self) -> None:
+        """Calls it does not see ran since the last one it did (a prompt, a recompute): the next call is the first
+        of its shape, however many of that shape came before the interruption."""
+        self._previous = self._in_a_row = 0
+
     def base_seconds(self) -> float | None:
         """Seconds of the plain step every cost is relative to (None before anything is timed).
 

@@ -99,6 +99,7 @@ class DraftPlan:
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
         self._step_drafted = None
+        self.interrupted()  # the prompt ran since the last request's last step
         for source in self.sources:
             source.drafter.begin(prompt, reference)
             source._probe_wait, source._probe_gap = 0, PROBE_EVERY  # a new request drafts at its first step
@@ -174,6 +175,12 @@ class DraftPlan:
         self._call_seconds = seconds
         for cost in {id(s.controller.cost): s.controller.cost for s in self.sources}.values():
             cost.record(n_tokens, seconds)
+
+    def interrupted(self) -> None:
+        """Decode calls the plan does not time ran (a prompt, a recompute): the next timed call starts a new shape
+        (counted as repeated, the first call after a prompt taught a GPU's steady plain step 16.6 ms for 12)."""
+        for cost in {id(s.controller.cost): s.controller.cost for s in self.sources}.values():
+            cost.interrupted()
 
     def record_step(self, seconds: float) -> None:
         """A whole step's time, its decode call (record_cost) and what followed it (the head taking the target's

@@ -443,6 +443,26 @@ def test_a_shapes_graph_capturing_call_is_not_taken_for_a_steady_one() -> None:
     for _ in range(3):
         cost.record(1, 0.0121)  # sustained plain decoding refines the steady step
     assert cost.base_seconds() == pytest.approx(0.012 + 0.2 * 0.0001)
+    steady = cost.base_seconds()
+    cost.interrupted()  # a prompt ran: the next one-token call is the first of its shape, not a fourth in a row
+    cost.record(1, 0.0166)
+    assert cost.base_seconds() == steady
+
+
+def test_a_new_request_starts_every_shape_anew() -> None:
+    from engine.draft.plan import DraftPlan, DraftSource
+
+    cost = CostModel(price_switches=True)
+    cost.seed({0: 0.012})
+    plan = DraftPlan("mtp", [DraftSource(_ListDrafter("mtp", []), DraftController(6, cost), costly=True)])
+    for _ in range(5):
+        plan.record_cost(1, 0.012)
+    plan.begin([0], [])  # the request's prompt ran in between
+    plan.record_cost(1, 0.0166)
+    plan.record_cost(1, 0.020)  # the capture
+    assert cost.base_seconds() == pytest.approx(0.012)
+    plan.record_cost(1, 0.012)
+    assert cost.base_seconds() == pytest.approx(0.012)
 
 
 def test_a_sustained_drafter_is_priced_at_repeated_shapes_plus_its_own_calls() -> None:
