@@ -269,9 +269,17 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
         editor = app.main.editor
         marks.clear()
         started = marks["key"] = time.perf_counter()
+        # watched beside the key press: Pilot.press returns only once the app is idle, often after the whole
+        # suggestion has streamed, so a check after it would time the press, not the ghost text
+        watch = asyncio.ensure_future(until(pilot, lambda: bool(editor.ghost_text)))
         await pilot.press(settings.complete_key.split(",")[0].strip())
-        shown = await until(pilot, lambda: bool(editor.ghost_text) or app.main.job is None)
-        first = shown - started if editor.ghost_text else None
+        await until(pilot, lambda: watch.done() or app.main.job is None)
+        first = None
+        if watch.done() or editor.ghost_text:
+            shown = await watch
+            first = shown - started
+        else:
+            watch.cancel()
         if first is not None and {"worker", "text"} <= marks.keys():
             samples.parts.setdefault("key to worker", []).append(marks["worker"] - started)
             samples.parts.setdefault("worker to first text", []).append(marks["text"] - marks["worker"])
