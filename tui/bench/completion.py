@@ -256,12 +256,12 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
     app = QcodeApp(settings, path, sites[0].text, loader=lambda s, progress: backend)
     samples = Samples()
 
-    async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 120.0) -> float:
+    async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 120.0, step: float = 0.001) -> float:
         started = time.perf_counter()
         while not condition():
             if time.perf_counter() - started > timeout:
                 raise TimeoutError("the app did not get there")
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(step)
         return time.perf_counter()
 
     async def complete(pilot: Any) -> float | None:
@@ -271,9 +271,10 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
         started = marks["key"] = time.perf_counter()
         # watched beside the key press: Pilot.press returns only once the app is idle, often after the whole
         # suggestion has streamed, so a check after it would time the press, not the ghost text
-        watch = asyncio.ensure_future(until(pilot, lambda: bool(editor.ghost_text)))
+        # (every 5 ms: a tighter poll takes the interpreter from the worker it times)
+        watch = asyncio.ensure_future(until(pilot, lambda: bool(editor.ghost_text), step=0.005))
         await pilot.press(settings.complete_key.split(",")[0].strip())
-        await until(pilot, lambda: watch.done() or app.main.job is None)
+        await until(pilot, lambda: watch.done() or app.main.job is None, step=0.005)
         first = None
         if watch.done() or editor.ghost_text:
             shown = await watch
