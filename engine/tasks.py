@@ -270,8 +270,19 @@ def rewrite_result(
         scaffolding=scaffolding(task, prompts_dir),
         renaming=allowed_kind(task.task, task.instruction) == "rename",
     )
-    if not any(p.check == "parse" for p in problems):
-        violation = kind_violation(task.task, task.instruction, task.code, text, language)
+    if not any(p.check in ("parse", "outside") for p in problems):
+        violation = _kind_violation(task, text, language)
         if violation is not None:
             problems.append(Problem(KIND_CHECK, violation))
     return Rewrite(text, tuple(problems))
+
+
+def _kind_violation(task: TaskInput, text: str, language: str | None) -> str | None:
+    """engine.change_kind over the focused region (a rename inside one function leaves the same name elsewhere
+    alone), or over the whole file; `text` changed nothing outside the focus."""
+    focus = task.focus()
+    if focus is None:
+        return kind_violation(task.task, task.instruction, task.code, text, language)
+    old = task.code[focus.start_byte : focus.end_byte]
+    new = text[focus.start_byte : len(text) - (len(task.code) - focus.end_byte)]
+    return kind_violation(task.task, task.instruction, old, new, language, first_line=focus.start_line)

@@ -218,6 +218,15 @@ def test_a_rename_that_changes_logic_is_refused_but_may_be_reviewed() -> None:
     assert good.refusal() is None and good.warning is None
 
 
+def test_a_rename_inside_the_focus_leaves_the_same_name_elsewhere_alone() -> None:
+    task = TaskInput("refactor", TWO, path=Path("lf.py"), instruction="rename a to first", symbol="sub")
+    renamed = rewrite_result(task, "def sub(first, b):\n    return first-b\n", "stop")
+    assert renamed.problems == ()
+    assert renamed.text == TWO.replace("(a, b):\n    return a-b", "(first, b):\n    return first-b")
+    wrong = rewrite_result(task, "def sub(first, b):\n    return first+b\n", "stop")
+    assert wrong.warning == "a rename should change only names, but line 6 `return a-b` became `return first+b`"
+
+
 def test_a_doc_task_that_changes_code_is_refused() -> None:
     task = TaskInput("doc", TWO, path=Path("lf.py"), symbol="sub")
     answer = 'def sub(a, b):\n    """a minus b"""\n    return b-a\n'
