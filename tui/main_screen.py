@@ -135,6 +135,12 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
         self._refresh_scope()
         self._refresh_info()
 
+    def on_unmount(self) -> None:
+        # however the app ends (Ctrl+Q, a signal, a test harness's exit), a request still running stops at its
+        # next step: textual waits for worker threads on the way out
+        if self.job is not None:
+            self.job.cancel.set()
+
     def on_resize(self) -> None:
         self.set_class(self.app.size.width < NARROW_WIDTH, "-narrow")
 

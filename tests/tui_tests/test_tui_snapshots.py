@@ -45,15 +45,20 @@ async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
+async def explain_line_5(pilot: Pilot[Any], app: Any) -> None:
+    """The opening both main-screen snapshots share: the model ready, the cursor in `add`, F2 answered."""
+    await ready(pilot, app)
+    app.main.editor.move_cursor((4, 10))
+    await pilot.press("f2")
+    await idle(pilot, app)
+
+
 def test_main_screen_with_answer_and_suggestion(snap_compare: Any) -> None:
     """120x34: the answer beside the editor; a suggestion's first line after the cursor, the rest under the code."""
     app = make_app(engine=FakeEngine(respond=respond))
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await ready(pilot, app)
-        app.main.editor.move_cursor((4, 10))
-        await pilot.press("f2")
-        await idle(pilot, app)
+        await explain_line_5(pilot, app)
         app.main.editor.move_cursor((5, 0))
         app.main.editor.insert("    ")
         await pilot.press("ctrl+space")
@@ -68,10 +73,10 @@ def test_main_screen_narrow(snap_compare: Any) -> None:
     app = make_app(engine=FakeEngine(respond=respond))
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await ready(pilot, app)
-        app.main.editor.move_cursor((4, 10))
-        await pilot.press("f2")
-        await idle(pilot, app)
+        await explain_line_5(pilot, app)
+        answer = app.main.answer  # longer than its pane here: it follows its end, once laid out
+        await until(pilot, lambda: answer.max_scroll_y > 0 and answer.scroll_y == answer.max_scroll_y,
+                    what="the answer to show its end")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

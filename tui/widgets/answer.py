@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -29,6 +30,7 @@ class AnswerPane(VerticalScroll):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._stream: MarkdownStream | None = None
+        self._follows = False  # an answer follows its end once it overflows; help text and errors stay at the top
         self.text = ""
 
     def compose(self) -> ComposeResult:
@@ -51,13 +53,22 @@ class AnswerPane(VerticalScroll):
         self.anchor(False)
         await self.markdown.update("")
         self.scroll_home(animate=False)
+        self._follows = True
         self._stream = Markdown.get_stream(self.markdown)
 
     def _follow(self) -> None:
         # anchor (follow the end until the user scrolls up) once the answer overflows the pane:
         # anchoring a shorter answer would bottom-align it, leaving a gap above
-        if not self.is_anchored and self.max_scroll_y > 0:
+        if self._follows and not self.is_anchored and self.max_scroll_y > 0:
             self.anchor()
+
+    def watch_virtual_size(self) -> None:
+        # Markdown lays its blocks out a frame or more after they are written (and no Resize event tells of a
+        # grown content): the overflow shows here, whenever it comes
+        self._follow()
+
+    def on_resize(self, _event: events.Resize) -> None:
+        self._follow()  # a smaller pane may be overflowed by the same answer
 
     async def write(self, fragment: str) -> None:
         if self._stream is None:
@@ -78,6 +89,7 @@ class AnswerPane(VerticalScroll):
     async def clear(self) -> None:
         """Drop the answer (another file was opened: it was about the old one)."""
         await self.finish()
+        self._follows = False
         self.text = ""
         self.query_one("#answer-title", Label).update("")
         await self.markdown.update("")
@@ -85,6 +97,8 @@ class AnswerPane(VerticalScroll):
     async def show(self, title: str, markdown: str) -> None:
         """Replace the pane with a finished document (help text, errors)."""
         await self.finish()
+        self._follows = False
+        self.anchor(False)
         self.text = markdown
         self.query_one("#answer-title", Label).update(title)
         await self.markdown.update(markdown)
