@@ -11,7 +11,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from .code import Span, parses_cleanly, symbols
+from .code import Span, name_parts, parses_cleanly, symbols
 from .errors import InputError
 from .languages import fence_names
 
@@ -271,7 +271,7 @@ def _same_code(text: str) -> str:
 
 
 def _short_name(name: str) -> str:
-    return re.split(r"\.|::", name)[-1]
+    return (name_parts(name) or [name])[-1]
 
 
 def drop_echoed_definitions(answer: str, original: str, focus: Span, language: str | None) -> str:

@@ -27,6 +27,7 @@ from .task_registry import BY_NAME, NAMES
 
 if TYPE_CHECKING:
     from .backend import Backend
+    from .code import Span
 
 CODE_FENCE_END = "```"
 # the most of a failing test run's output a fix prompt carries (its end: the summary, the last failure)
@@ -264,23 +265,22 @@ def rewrite_result(
     text = result_to_file(task, answer)
     if text is None:
         return Rewrite(None)
-    language = task.resolved_language()
+    language, focus = task.resolved_language(), task.focus()
     problems = check_rewrite(
-        task.code, text, language, task.focus(), finish_reason=finish_reason,
+        task.code, text, language, focus, finish_reason=finish_reason,
         scaffolding=scaffolding(task, prompts_dir),
         renaming=allowed_kind(task.task, task.instruction) == "rename",
     )
     if not any(p.check in ("parse", "outside") for p in problems):
-        violation = _kind_violation(task, text, language)
+        violation = _kind_violation(task, focus, text, language)
         if violation is not None:
             problems.append(Problem(KIND_CHECK, violation))
     return Rewrite(text, tuple(problems))
 
 
-def _kind_violation(task: TaskInput, text: str, language: str | None) -> str | None:
+def _kind_violation(task: TaskInput, focus: Span | None, text: str, language: str | None) -> str | None:
     """engine.change_kind over the focused region (a rename inside one function leaves the same name elsewhere
     alone), or over the whole file; `text` changed nothing outside the focus."""
-    focus = task.focus()
     if focus is None:
         return kind_violation(task.task, task.instruction, task.code, text, language)
     old = task.code[focus.start_byte : focus.end_byte]

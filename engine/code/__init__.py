@@ -15,7 +15,7 @@ from .budget import FittedContext, fit_to_budget
 from .outline import outline
 from .parse import parse, parses_cleanly
 from .source import Span
-from .symbols import enclosing_scope, find_symbol, line_span, symbols
+from .symbols import enclosing_scope, find_symbol, line_span, name_parts, symbols
 from .trim import trim_completion
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "fit_to_budget",
     "has_grammar",
     "line_span",
+    "name_parts",
     "outline",
     "parse",
     "parses_cleanly",

@@ -9,6 +9,11 @@ from .definitions import Definition, analyze, to_span
 from .source import Source, Span
 
 
+def name_parts(name: str) -> list[str]:
+    """The parts of a qualified name: "Class.method" and "Type::fn" give two, a bare name one."""
+    return [p for p in re.split(r"\.|::", name.strip()) if p]
+
+
 def find_symbol(text: str, language: str | None, name: str) -> Span | None:
     """The span of the function, class or method called `name` ("Class.method" and "Type::fn" too).
 
@@ -17,7 +22,7 @@ def find_symbol(text: str, language: str | None, name: str) -> Span | None:
     analysis = analyze(text, language)
     if analysis is None:
         return None
-    parts = [p for p in re.split(r"\.|::", name.strip()) if p]
+    parts = name_parts(name)
     if not parts:
         return None
     want_chain = parts[:-1]

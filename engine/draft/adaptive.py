@@ -266,8 +266,6 @@ _POSITION_EMA = 0.1
 # of cost: every change costs the next verify call its captured CUDA graph (bench/gpu/RESULTS.md, "Where the time
 # goes"), which the repeated-shape prices it is chosen by leave out. It pauses as soon as drafting no longer pays.
 SWITCH_MARGIN = 0.05
-# How fast the measured step overhead (DraftController.record_step) follows new steps.
-_OVERHEAD_EMA = 0.1
 
 
 class DraftController:
