@@ -25,6 +25,9 @@ MAX_CHECKPOINTS = 4
 MAX_PREFIX_SNAPSHOTS = 8
 # A checkpoint is taken once the evaluation it would save took this many times a checkpoint's copy.
 CHECKPOINT_PAYBACK = 4.0
+# A snapshot is restored in place of the context only when it saves evaluating at least this many more tokens (a
+# restore copies the whole snapshot back: a few tokens' evaluation at most).
+SNAPSHOT_MIN_GAIN = 16
 _COPY_EMA = 0.5
 
 
@@ -100,13 +103,17 @@ class StateCache:
         """
         limit = len(prompt) - 1
         shared = min(common_prefix(self.tokens, prompt), limit)
-        snapshot_key = self._best_snapshot(prompt, limit)
-        snapshot_len = len(snapshot_key) if snapshot_key else 0
 
         if not self.recurrent:
-            if snapshot_key is not None and snapshot_len > shared:
-                return self._restore_snapshot(snapshot_key)
+            # attention memory can be cut back anywhere: a snapshot that shares more of the prompt than the context
+            # does is restored and cut to what it shares (a completion's context after a request of another kind)
+            key, reusable = self._closest_snapshot(prompt, limit)
+            if key is not None and reusable > shared + SNAPSHOT_MIN_GAIN:
+                return self._truncate(min(self._restore_snapshot(key), reusable))
             return self._truncate(shared)
+
+        snapshot_key = self._best_snapshot(prompt, limit)
+        snapshot_len = len(snapshot_key) if snapshot_key else 0
 
         if shared == len(self.tokens):  # the context holds a prefix of the prompt: keep going
             if snapshot_key is not None and snapshot_len > shared:
@@ -136,6 +143,16 @@ class StateCache:
             self.tokens = self.tokens[:length]
             self._last_batch_start = length
         return length
+
+    def _closest_snapshot(self, prompt: Sequence[int], limit: int) -> tuple[tuple[int, ...] | None, int]:
+        """The snapshot sharing the longest prefix with the prompt, and how many of the prompt's tokens it holds."""
+        best: tuple[int, ...] | None = None
+        best_shared = 0
+        for key in self._prefixes:
+            shared = min(common_prefix(key, prompt), limit)
+            if shared > best_shared:
+                best, best_shared = key, shared
+        return best, best_shared
 
     def _best_snapshot(self, prompt: Sequence[int], limit: int) -> tuple[int, ...] | None:
         best: tuple[int, ...] | None = None

@@ -376,31 +376,44 @@ def warm_completion(
 
     That is the repository context and the current file from the window's start on, past the cursor to the end of the
     window, so a completion anywhere before that point evaluates only the tokens from its cursor on. Call it when a
-    file opens (and again after a request of another kind, or when the cursor has moved far). Runs as short requests,
-    so `cancel` stops it within about WARM_STEP_S; what it evaluated until then stays cached. The first call on a
-    backend also measures its prompt cost (about a second, once per model and settings). Returns the summed stats.
+    file opens (and again after a request of another kind, or when the cursor has moved far). The evaluated context
+    is kept as a snapshot, so after a request of another kind it comes back as a copy instead of being evaluated
+    again. Evaluates in batches of about WARM_STEP_S, so `cancel` stops it soon; what it evaluated until then stays
+    cached. The first call on a backend also measures its prompt cost (about a second, once per model and
+    settings).
     """
-    started = time.perf_counter()
-    cancel = cancel or threading.Event()
     budget = budget or completion_budget(engine)
     built = completion_parts(engine, text, offset, path, language, budget, warm=True)
-    prompt = engine.fim_prompt(built.parts)
-    total = Stats(prompt_tokens=len(prompt) if isinstance(prompt, list) else engine.count_tokens(prompt))
-    if isinstance(prompt, list):
-        step = max(prompt_cost(engine).tokens_within(WARM_STEP_S), 32)
-        ends = [*range(step, len(prompt), step), len(prompt)]
-        pieces: list[str | list[int]] = [prompt[:end] for end in ends]
-    else:
-        pieces = [prompt]  # a server evaluates a text prompt in one go (and caches it itself)
-    for piece in pieces:
-        if cancel.is_set() or not piece:
-            total.finish_reason = "cancelled"
-            break
-        done = engine.complete(GenerationRequest(piece, max_tokens=1, drafter="none", temperature=0.0), cancel)
-        total.prompt_tokens_evaluated += done.stats.prompt_tokens_evaluated
-        if done.stats.finish_reason == "cancelled":
-            total.finish_reason = "cancelled"
-            break
-    total.ttft_ms = (time.perf_counter() - started) * 1000
-    total.model = engine.info.name
-    return total
+    return _evaluate_ahead(engine, engine.fim_prompt(built.parts), cancel, keep=True)
+
+
+def prefetch_completion(
+    engine: Backend,
+    text: str,
+    offset: int,
+    path: Path | None = None,
+    language: str | None = None,
+    cancel: threading.Event | None = None,
+    budget: CompletionBudget | None = None,
+) -> Stats:
+    """Evaluate the completion prompt at `offset` now (typing paused), so that a completion asked there next
+    evaluates only its last token. Stops soon when cancelled, like warm_completion."""
+    built = completion_parts(engine, text, offset, path, language, budget)
+    return _evaluate_ahead(engine, engine.fim_prompt(built.parts), cancel, keep=False)
+
+
+def _evaluate_ahead(engine: Backend, prompt: str | list[int], cancel: threading.Event | None, *, keep: bool) -> Stats:
+    """Evaluate a prompt as background work: small batches; `keep` makes it a snapshot (all but its last token)."""
+    started = time.perf_counter()
+    tokens = prompt if isinstance(prompt, list) else []
+    request = GenerationRequest(
+        prompt, max_tokens=1, drafter="none", temperature=0.0,
+        prefix_tokens=len(tokens) - 1 if keep else 0,
+        batch_tokens=max(prompt_cost(engine).tokens_within(WARM_STEP_S), 32) if tokens else 0,
+    )
+    done = engine.complete(request, cancel)
+    stats = done.stats
+    stats.prompt_tokens = len(tokens) if tokens else engine.count_tokens(str(prompt))
+    stats.ttft_ms = (time.perf_counter() - started) * 1000
+    stats.completion_tokens = 0
+    return stats

@@ -37,6 +37,11 @@ class GenerationRequest:
     drafter: str | None = None  # none, ngram, mtp, model, auto
     # the first prefix_chars characters of a raw text prompt are a reusable prefix (a chat turn's is its system part)
     prefix_chars: int = 0
+    # the same for a token prompt: its first prefix_tokens tokens are kept as a snapshot to restore later
+    prefix_tokens: int = 0
+    # background work (a warm-up): the prompt is evaluated in batches of at most this many tokens, so that a cancel
+    # takes effect within one of them (0: the engine's full batch)
+    batch_tokens: int = 0
     # text the answer is likely to copy (the code being edited), or its tokens: the n-gram drafter searches it first
     reference: str | list[int] = ""
 

@@ -242,14 +242,19 @@ class Engine(OneRequestAtATime):
         progress = _PromptProgress(len(prompt) - reused, job.started)
         yield progress.event()
         prefix_len = job.prefix_len
+        stats.prompt_tokens_evaluated = len(prompt) - reused
         if prefix_len > reused and not cache.has_prefix(prompt[:prefix_len]):
-            if not (yield from self._evaluate_reporting(prompt[reused:prefix_len], cancel, False, progress)):
+            if not (yield from self._evaluate_reporting(
+                prompt[reused:prefix_len], cancel, False, progress, request.batch_tokens
+            )):
+                stats.prompt_tokens_evaluated = len(cache.tokens) - reused
                 yield self._cancelled(stats, "")
                 return
             cache.save_prefix()
-            reused = prefix_len
-        stats.prompt_tokens_evaluated = len(prompt) - reused
-        if not (yield from self._evaluate_reporting(prompt[len(cache.tokens) :], cancel, True, progress)):
+        if not (yield from self._evaluate_reporting(
+            prompt[len(cache.tokens) :], cancel, True, progress, request.batch_tokens
+        )):
+            stats.prompt_tokens_evaluated = len(cache.tokens) - reused
             yield self._cancelled(stats, "")
             return
 
@@ -364,7 +369,7 @@ class Engine(OneRequestAtATime):
         elif isinstance(prompt, str):
             text, prefix_chars, stops = prompt, request.prefix_chars, ()
         else:
-            return list(prompt), 0, ()
+            return list(prompt), max(0, min(request.prefix_tokens, len(prompt) - 1)), ()
         tokens = self.tokenize(text)
         return tokens, self._prefix_boundary(text, prefix_chars, tokens), stops
 
@@ -388,21 +393,25 @@ class Engine(OneRequestAtATime):
         return sum(self._evaluating(tokens, cancel or threading.Event(), want_logits)) == len(tokens)
 
     def _evaluate_reporting(
-        self, tokens: Sequence[int], cancel: threading.Event, want_logits: bool, progress: _PromptProgress
+        self, tokens: Sequence[int], cancel: threading.Event, want_logits: bool, progress: _PromptProgress,
+        batch_tokens: int = 0,
     ) -> Generator[ProgressEvent, None, bool]:
         """evaluate(), with a ProgressEvent after each batch; returns False if cancelled."""
         done = 0
-        for count in self._evaluating(tokens, cancel, want_logits):
+        for count in self._evaluating(tokens, cancel, want_logits, batch_tokens):
             done += count
             yield progress.event(count)
         return done == len(tokens)
 
-    def _evaluating(self, tokens: Sequence[int], cancel: threading.Event, want_logits: bool) -> Iterator[int]:
-        """Evaluate tokens in batches, yielding each batch's size; stops early when cancelled."""
+    def _evaluating(
+        self, tokens: Sequence[int], cancel: threading.Event, want_logits: bool, batch_tokens: int = 0
+    ) -> Iterator[int]:
+        """Evaluate tokens in batches (of at most `batch_tokens`, if given), yielding each batch's size; stops early
+        when cancelled."""
         if want_logits and self.cache.recurrent and len(tokens) > 1:
             # a checkpoint just before the last prompt token lets the very same prompt come back for free
             done = 0
-            for count in self._evaluating(tokens[:-1], cancel, want_logits=False):
+            for count in self._evaluating(tokens[:-1], cancel, False, batch_tokens):
                 done += count
                 yield count
             if done < len(tokens) - 1:
@@ -410,6 +419,8 @@ class Engine(OneRequestAtATime):
             self.cache.checkpoint()
             tokens = tokens[-1:]
         step = self.runtime.batch_capacity
+        if batch_tokens > 0:
+            step = min(step, batch_tokens)
         for start in range(0, len(tokens), step):
             if cancel.is_set():
                 return

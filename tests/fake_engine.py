@@ -221,6 +221,15 @@ class FakeTasks:
         done = [event for event in events if isinstance(event, DoneEvent)]
         return done[-1].stats
 
+    @staticmethod
+    def prefetch_completion(engine: Backend, text: str, offset: int, path: Path | None = None,
+                            language: str | None = None, cancel: threading.Event | None = None) -> Stats:
+        """Like engine.completion's: the completion prompt at the cursor, evaluated as a one-token request."""
+        prompt = engine.fim_prompt(FimParts(text[:offset], text[offset:]))
+        events = engine.stream(GenerationRequest(prompt, max_tokens=1), cancel)
+        done = [event for event in events if isinstance(event, DoneEvent)]
+        return done[-1].stats
+
 
 # checked by mypy (pyproject's files): the fakes fill the interfaces the real engine and tasks fill
 _BACKEND: type[Backend] = FakeEngine

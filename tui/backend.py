@@ -56,6 +56,11 @@ class TaskRunner(Protocol):
         cancel: threading.Event | None = None,
     ) -> Stats: ...
 
+    def prefetch_completion(
+        self, engine: Backend, text: str, offset: int, path: Path | None = None, language: str | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Stats: ...
+
 
 class EngineBackend:
     """A Backend and the task runner that drives it, as the app uses them."""
@@ -113,6 +118,14 @@ class EngineBackend:
         completion; `cancel` stops it within about half a second and keeps what it evaluated.
         """
         self.tasks.warm_completion(self.engine, text, offset, path=path, language=language, cancel=cancel)
+
+    def prefetch(
+        self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
+        path: Path | None = None,
+    ) -> None:
+        """Evaluate the completion prompt at `offset` while typing pauses (engine.completion.prefetch_completion),
+        in a worker, so that a completion asked there starts at once."""
+        self.tasks.prefetch_completion(self.engine, text, offset, path=path, language=language, cancel=cancel)
 
     def close(self) -> None:
         self.engine.close()

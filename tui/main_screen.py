@@ -54,6 +54,9 @@ from .widgets.status import FINISH_WORDS, progress_text
 
 NARROW_WIDTH = 100  # below this the answer pane goes under the editor instead of beside it
 SCOPE_DELAY = 0.3  # seconds after the last edit before the scope label is worked out again
+# seconds after the last edit before the completion prompt at the cursor is evaluated ahead: a pause in typing, so
+# the engine does not run on every key of a word (on 2 cores it would compete with the editor for the CPU)
+PREFETCH_DELAY = 0.15
 Scope = Literal["cursor", "file"]
 
 ScreenT = TypeVar("ScreenT", bound="MainScreen")
@@ -98,6 +101,7 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
         self._ticker: Timer | None = None
         self._scope_cache: tuple[int, int, str] | None = None  # (version, row, label)
         self._scope_timer: Timer | None = None
+        self._prefetch_timer: Timer | None = None
         self._scope_version = -1  # the editor's version when the label was last worked out
 
     @property
@@ -195,16 +199,25 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
 
     def warm_completion(self) -> None:
         """Prepare the engine for the first Ctrl+Space at the cursor, in the background; any request cancels it."""
+        self._evaluate_ahead("warm-up")
+
+    def _prefetch_completion(self) -> None:
+        """Typing paused: evaluate the completion prompt at the cursor, so Ctrl+Space there answers at once."""
+        self._prefetch_timer = None
+        self._evaluate_ahead("prefetch")
+
+    def _evaluate_ahead(self, what: Literal["warm-up", "prefetch"]) -> None:
         backend = self.qapp.backend
         if backend is None or self.job is not None or not self.editor.text.strip():
             return
         editor = self.editor
         text, offset, language = editor.text, editor.offset_of(editor.cursor_location), self.language
-        job = self._next_job("warm", "warm-up")
+        job = self._next_job("warm", what)
         path = self.path
+        run = backend.warm if what == "warm-up" else backend.prefetch
 
         def events() -> Iterator[Event]:
-            backend.warm(text, offset, language=language, cancel=job.cancel, path=path)
+            run(text, offset, language=language, cancel=job.cancel, path=path)
             yield from ()
 
         self._start_job(job, events, "")
@@ -520,6 +533,9 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
         if self._scope_timer is not None:
             self._scope_timer.stop()
         self._scope_timer = self.set_timer(SCOPE_DELAY, self._refresh_scope)
+        if self._prefetch_timer is not None:
+            self._prefetch_timer.stop()
+        self._prefetch_timer = self.set_timer(PREFETCH_DELAY, self._prefetch_completion)
 
     @on(TextArea.SelectionChanged, "#editor")
     def _cursor_moved(self) -> None:

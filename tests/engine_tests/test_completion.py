@@ -279,31 +279,31 @@ def test_prompt_cost_is_probed_once_and_keeps_the_fastest(tmp_path: Path, monkey
     assert prompt_cost(again) == cost and again.requests == []  # from the disk cache
 
 
-def test_warm_up_evaluates_the_window_in_short_requests_and_stops_on_cancel(
+def test_warm_up_is_one_request_in_small_batches_kept_as_a_snapshot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import threading
-
-    from engine.completion import warm_completion
+    from engine.completion import WARM_STEP_S, prefetch_completion, prompt_cost, warm_completion
 
     monkeypatch.setenv("QCODE_CACHE_DIR", str(tmp_path))
     (tmp_path / ".git").mkdir()
     path = tmp_path / "m.py"
     text = "".join(f"value_{i} = compute({i}, 'x')\n" for i in range(60))
     budget = CompletionBudget(prefix_tokens=400, suffix_tokens=10, context_tokens=0)
-    backend = TokenBackend()
-    stats = warm_completion(backend, text, 10, path=path, budget=budget)  # type: ignore[arg-type]
-    warm = backend.requests[7:]  # after the probes of the prompt cost (1 + 3 x 2), which sizes the steps
-    lengths = [len(r.prompt) for r in warm]
-    assert len(warm) > 1 and lengths == sorted(lengths)
-    assert all(r.max_tokens == 1 and r.drafter == "none" for r in warm)
-    full = warm[-1].prompt
-    assert all(full[: len(r.prompt)] == r.prompt for r in warm)  # each a prefix of the next: nothing twice
+    backend: Any = TokenBackend()
+    stats = warm_completion(backend, text, 10, path=path, budget=budget)
+    warm = backend.requests[-1]  # after the probes of the prompt cost, which sizes the batches
+    full = warm.prompt
+    assert warm.max_tokens == 1 and warm.drafter == "none"
+    # a cancel waits for one batch of about WARM_STEP_S at most; everything but the last token becomes a snapshot
+    assert warm.batch_tokens == prompt_cost(backend).tokens_within(WARM_STEP_S) < len(full)
+    assert warm.prefix_tokens == len(full) - 1
     assert stats.prompt_tokens == len(full) and stats.prompt_tokens_evaluated == len(full)
-    assert stats.finish_reason != "cancelled"
+    assert stats.completion_tokens == 0
 
-    stopping = TokenBackend(cancel_after=2)  # the cost is on disk now: no probes; cancelled in the second step
-    cancel = threading.Event()
-    stopped = warm_completion(stopping, text, 10, path=path, budget=budget, cancel=cancel)  # type: ignore[arg-type]
-    assert stopped.finish_reason == "cancelled" and len(stopping.requests) == 2
-    assert stopped.prompt_tokens_evaluated == len(stopping.requests[1].prompt) < stopped.prompt_tokens
+    # typing paused: the completion prompt at the cursor, evaluated ahead; no snapshot of a prompt that moves on
+    cursor = text.index("compute(30")
+    prefetch = prefetch_completion(backend, text, cursor, path=path, budget=budget)
+    ahead = backend.requests[-1]
+    assert ahead.prompt == backend.fim_prompt(completion_parts(backend, text, cursor, path, None, budget).parts)
+    assert ahead.prefix_tokens == 0 and ahead.batch_tokens > 0 and ahead.max_tokens == 1
+    assert prefetch.prompt_tokens == len(ahead.prompt)

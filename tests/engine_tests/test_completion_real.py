@@ -14,10 +14,11 @@ from engine.completion import (
     complete_at,
     completion_budget,
     completion_parts,
+    prefetch_completion,
     prompt_cost,
     warm_completion,
 )
-from engine.events import DoneEvent
+from engine.events import DoneEvent, GenerationRequest, ProgressEvent
 
 pytestmark = pytest.mark.slow
 
@@ -97,6 +98,48 @@ def test_a_one_character_edit_evaluates_only_the_edit_and_the_suffix(real_engine
     # everything before the edit is reused: only the tokens from the edit on are evaluated again
     assert after.stats.prompt_tokens_evaluated == len(prompt_after) - common_prefix(prompt_before, prompt_after)
     assert after.stats.prompt_tokens_evaluated <= budget.suffix_tokens + EDIT_TOKENS + 2
+
+
+def test_the_warm_context_comes_back_as_a_snapshot_after_another_request(real_engine: Any, shop: Path) -> None:
+    budget = CompletionBudget(prefix_tokens=1024, suffix_tokens=16, context_tokens=256)
+    cursor = MODULE.index("item.count += amount") + len("item.cou")
+    real_engine.cache.reset()
+    warm_completion(real_engine, MODULE, 0, path=shop, budget=budget)
+    alone = final(complete_at(real_engine, MODULE, cursor, path=shop, budget=budget, max_tokens=8))
+    # a request of another kind (an explain) takes the context over
+    real_engine.complete(GenerationRequest("Explain what a dataclass is.\n", max_tokens=2, drafter="none"))
+    after = final(complete_at(real_engine, MODULE, cursor, path=shop, budget=budget, max_tokens=8))
+    # the warm-up's snapshot is restored and cut back at the cursor: only the suffix is evaluated again
+    assert after.stats.prompt_tokens_evaluated <= budget.suffix_tokens + EDIT_TOKENS + 4
+    assert after.text == alone.text
+
+
+def test_a_prefetch_leaves_the_completion_one_token_to_evaluate(real_engine: Any, shop: Path) -> None:
+    budget = CompletionBudget(prefix_tokens=1024, suffix_tokens=16, context_tokens=256)
+    cursor = MODULE.index("item.count += amount") + len("item.cou")
+    warm_completion(real_engine, MODULE, 0, path=shop, budget=budget)
+    edited = MODULE[:cursor] + "n" + MODULE[cursor:]
+    ahead = prefetch_completion(real_engine, edited, cursor + 1, path=shop, budget=budget)
+    assert 1 < ahead.prompt_tokens_evaluated <= budget.suffix_tokens + EDIT_TOKENS + 2
+    done = final(complete_at(real_engine, edited, cursor + 1, path=shop, budget=budget, max_tokens=8))
+    assert done.stats.prompt_tokens_evaluated == 1
+
+
+def test_background_work_stops_within_one_small_batch(real_engine: Any) -> None:
+    import threading
+
+    prompt = real_engine.tokenize("".join(f"def helper_{i}(x):\n    return x * {i}\n\n" for i in range(30)))
+    real_engine.cache.reset()
+    cancel = threading.Event()
+    evaluated: list[int] = []
+    request = GenerationRequest(prompt, max_tokens=1, drafter="none", batch_tokens=32)
+    for event in real_engine.stream(request, cancel):
+        if isinstance(event, ProgressEvent) and event.done:
+            evaluated.append(event.done)
+            cancel.set()  # after the first batch
+        if isinstance(event, DoneEvent):
+            assert event.stats.finish_reason == "cancelled"
+    assert evaluated == [32] and len(real_engine.cache.tokens) == 32 < len(prompt)
 
 
 def test_repository_context_lets_the_model_use_a_neighbours_names(real_engine: Any, tmp_path: Path) -> None:

@@ -163,6 +163,28 @@ def test_a_completion_warms_up_when_the_file_opens() -> None:
     play(scenario, make_app(engine=engine))
 
 
+def test_a_pause_in_typing_evaluates_the_completion_prompt_ahead_once() -> None:
+    engine = FakeEngine()
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await idle(pilot, app)
+        app.main.editor.move_cursor(ADD_BODY)
+        before = len(engine.requests)
+        await pilot.press("x", "y", "z")  # a burst: keys closer than PREFETCH_DELAY
+        await until(pilot, lambda: len(engine.requests) > before, what="the prefetch")
+        await idle(pilot, app)
+        ahead = engine.requests[before:]
+        cursor = app.main.editor.offset_of(app.main.editor.cursor_location)
+        text = app.main.editor.text
+        assert [r.prompt for r in ahead] == [f"COMPLETE\n{text[:cursor]}<CURSOR>{text[cursor:]}"]
+        assert ahead[0].max_tokens == 1 and "ready" in status_text(app)  # it shows nothing of its own
+        await pilot.press("ctrl+space")  # the completion itself is asked as before
+        await idle(pilot, app)
+        assert engine.requests[-1].prompt == ahead[0].prompt and engine.requests[-1].max_tokens != 1
+
+    play(scenario, make_app(engine=engine))
+
+
 def test_a_request_during_the_warm_up_cancels_it_and_runs() -> None:
     engine = FakeEngine(prompt_gate=threading.Event())
     app = make_app(engine=engine)

@@ -235,6 +235,10 @@ class WrappedTasks:
                         language: str | None = None, cancel: threading.Event | None = None) -> Stats:
         return self.inner.warm_completion(engine, text, offset, path, language, cancel)
 
+    def prefetch_completion(self, engine: Backend, text: str, offset: int, path: Path | None = None,
+                            language: str | None = None, cancel: threading.Event | None = None) -> Stats:
+        return self.inner.prefetch_completion(engine, text, offset, path, language, cancel)
+
 
 class CountingTasks(WrappedTasks):
     """engine.tasks, counting the completion warm-ups the app asks for."""
@@ -242,11 +246,17 @@ class CountingTasks(WrappedTasks):
     def __init__(self, inner: TaskRunner) -> None:
         super().__init__(inner)
         self.warm_ups: list[int] = []
+        self.prefetches: list[int] = []
 
     def warm_completion(self, engine: Backend, text: str, offset: int, path: Path | None = None,
                         language: str | None = None, cancel: threading.Event | None = None) -> Stats:
         self.warm_ups.append(offset)
         return super().warm_completion(engine, text, offset, path, language, cancel)
+
+    def prefetch_completion(self, engine: Backend, text: str, offset: int, path: Path | None = None,
+                            language: str | None = None, cancel: threading.Event | None = None) -> Stats:
+        self.prefetches.append(offset)
+        return super().prefetch_completion(engine, text, offset, path, language, cancel)
 
 
 def test_real_completion_is_warmed_up_when_the_file_opens(
@@ -262,6 +272,28 @@ def test_real_completion_is_warmed_up_when_the_file_opens(
         await pilot.press("ctrl+space")
         await idle(pilot, app, SLOW)
         assert not any(severity == "error" for _, severity in app.notes), app.notes
+
+    play(scenario, real_app(EngineBackend(backend.engine, counting, settings), settings, text), timeout=SLOW)
+
+
+def test_real_completion_after_a_typing_pause_evaluates_one_token(
+    backend: EngineBackend, settings: QcodeSettings,
+) -> None:
+    counting = CountingTasks(backend.tasks)
+    text = "import os\n\n\ndef home():\n    return os.path.expanduser('~')\n\n\ndef config_dir():\n    return os.pa"
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        await idle(pilot, app, SLOW)  # the warm-up
+        app.main.editor.move_cursor((8, 16))  # after "os.pa"
+        await pilot.press("t")
+        await until(pilot, lambda: counting.prefetches, SLOW, "the prefetch")
+        await idle(pilot, app, SLOW)
+        assert counting.prefetches == [len(text) + 1]
+        await pilot.press("ctrl+space")
+        await idle(pilot, app, SLOW)
+        stats = app.main.metrics.stats
+        assert stats is not None and stats.prompt_tokens_evaluated == 1, stats
+        assert app.main.editor.has_ghost
 
     play(scenario, real_app(EngineBackend(backend.engine, counting, settings), settings, text), timeout=SLOW)
 
