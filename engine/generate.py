@@ -237,7 +237,10 @@ class Engine(OneRequestAtATime):
         )
         runtime, cache = self.runtime, self.cache
 
-        # 1. bring the context to the longest reusable prefix, then evaluate the rest of the prompt
+        # 1. bring the context to the longest reusable prefix, then evaluate the rest of the prompt; a head paused
+        # in the last request follows the target again, so it has the rows of every prompt
+        for drafter in self._drafters.values():
+            drafter.follow(True)
         reused = cache.prepare(prompt)
         progress = _PromptProgress(len(prompt) - reused, job.started)
         yield progress.event()

@@ -324,6 +324,39 @@ def test_a_paused_costly_source_only_probes_now_and_then() -> None:
     assert [step for step, p in enumerate(proposals) if p is not None] == [0, PROBE_MAX_GAP, 2 * PROBE_MAX_GAP]
 
 
+def test_a_paused_head_stops_following_the_target_between_probes() -> None:
+    """While paused, the head asks the target for no hidden rows: from PROBE_LENGTH steps after a probe (its shadow
+    check) to CATCH_UP steps before the next; waits too short for that keep it following; drafting, a new request
+    and a plan told not to (a benchmark's comparison) follow throughout."""
+    from engine.draft.plan import CATCH_UP, PROBE_EVERY, PROBE_LENGTH, DraftPlan, DraftSource
+
+    class Following(_ListDrafter):
+        def __init__(self) -> None:
+            super().__init__("mtp", list(range(7, 23)))
+            self.following, self.switches = True, 0
+
+        def follow(self, on: bool) -> None:
+            self.switches += on != self.following
+            self.following = on
+
+    head = Following()
+    plan = DraftPlan("mtp", [DraftSource(head, _paused(), costly=True)])
+    steps = [(plan.propose([0], 16) is not None, head.following) for _ in range(1 + 3 * PROBE_EVERY)]
+    assert [i for i, (probed, _) in enumerate(steps) if probed] == [0, PROBE_EVERY, 3 * PROBE_EVERY]
+    assert all(on for _, on in steps[: PROBE_EVERY + 1])  # the first wait (8 steps) is too short to stop
+    quiet = [i for i, (_, on) in enumerate(steps) if not on]
+    # the 16-step wait: following for the probe's shadow, then not, then again CATCH_UP steps before the probe
+    assert quiet == list(range(PROBE_EVERY + 1 + PROBE_LENGTH, 3 * PROBE_EVERY - CATCH_UP))
+    assert head.switches == 2
+    for _ in range(10):
+        plan.propose([0], 16)
+    assert not head.following
+    plan.begin([0], [])
+    assert head.following
+    plan.unfollow = False
+    assert all(plan.propose([0], 16) is not None or head.following for _ in range(200))
+
+
 class _SlowFirstDrafter(_ListDrafter):
     """Its first proposal of a request takes 400 ms (the MTP head catching up on the prompt), then 1 ms a token.
 
@@ -615,6 +648,8 @@ def test_moves_are_priced_by_what_a_shape_change_costs_on_the_card() -> None:
     c = _Scripted(2, cost)
     assert c.switch_margin(2) == pytest.approx((21.8 - 16.3) / 12.8 / SWITCH_DWELL)
     assert c.switch_margin(1, resuming=True) == pytest.approx(((19.8 - 14.2) / 12.8 + 19 / 12.8 - 1) / SWITCH_DWELL)
+    c.rates = [1.0, 0.99, 0.98]
+    assert c.best_length(2, sustained=True) == 0  # paused
     c.rates = [1.0, 1.055, 1.0]  # below the round trip's price
     assert c.best_length(2, sustained=True) == 0
     c.rates = [1.0, 1.06, 1.0]
