@@ -79,17 +79,71 @@ class Contender:
     learns: bool = False  # adapts to the acceptance it sees: one untimed request at each rate first
 
 
+class StepClock:
+    """Where a drafting request's decode time goes, from the plan's own hooks: proposing (the head's calls), the
+    target's decode calls (by kind: plain steady, plain right after another shape, drafting), what each step spends
+    after its call, and the rest (the loop's bookkeeping). Shape changes cost a GPU its CUDA graph."""
+
+    def __init__(self, plan: Any) -> None:
+        self.plan = plan
+        self.propose, self.record_cost, self.record_step = plan.propose, plan.record_cost, plan.record_step
+        plan.propose, plan.record_cost, plan.record_step = self._propose, self._record_cost, self._record_step
+        self.reset()
+
+    def reset(self) -> None:
+        self.t: dict[str, float] = {"propose": 0.0, "plain_steady": 0.0, "plain_after_change": 0.0, "draft": 0.0,
+                                    "after_call": 0.0}
+        self.n: dict[str, int] = {"plain_steady": 0, "plain_after_change": 0, "draft": 0, "shape_changes": 0}
+        self._previous, self._in_a_row, self._call = 0, 0, 0.0
+
+    def _propose(self, history: Any, budget: int) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.propose(history, budget)
+        finally:
+            self.t["propose"] += time.perf_counter() - started
+
+    def _record_cost(self, n_tokens: int, seconds: float) -> None:
+        self._in_a_row = self._in_a_row + 1 if n_tokens == self._previous else 1
+        self.n["shape_changes"] += self._in_a_row == 1 and self._previous > 0
+        kind = "draft" if n_tokens > 1 else "plain_steady" if self._in_a_row > 2 else "plain_after_change"
+        self.t[kind] += seconds
+        self.n[kind] += 1
+        self._previous, self._call = n_tokens, seconds
+        self.record_cost(n_tokens, seconds)
+
+    def _record_step(self, seconds: float) -> None:
+        self.t["after_call"] += seconds - self._call
+        self.record_step(seconds)
+
+    def row(self, decode_s: float) -> dict[str, Any]:
+        ms = {k: round(v * 1000, 1) for k, v in self.t.items()}
+        ms["other"] = round((decode_s - sum(self.t.values())) * 1000, 1)
+        means = {f"{k}_mean": round(self.t[k] / self.n[k] * 1000, 3) for k in ("plain_steady", "plain_after_change",
+                                                                                "draft") if self.n[k]}
+        return {"ms": ms, **self.n, **means}
+
+
 def qcode_contender(name: str, engine: Any, drafter: str) -> Contender:
+    plan = engine.draft_plan(drafter) if drafter != "none" else None
+    clock = StepClock(plan) if plan is not None else None
+    if plan is not None and "-rows" in name:
+        plan.unfollow = False  # the head keeps following the target while paused (as before run 12)
+
     def run(prompt: list[int], n_tokens: int) -> dict[str, Any]:
+        if clock is not None:
+            clock.reset()
         done = engine.complete(GenerationRequest(list(prompt), max_tokens=n_tokens, drafter=drafter, stop=()))
         s = done.stats
         row = {"contender": name, "tokens": s.completion_tokens, "decode_s": round(s.decode_s, 4),
                "tok_s": round(s.decode_tokens_per_s, 2), "proposed": s.draft_proposed, "accepted": s.draft_accepted,
                "draft_steps": s.draft_steps, "answer": list(done.tokens)}
-        plan = engine.draft_plan(drafter) if drafter != "none" else None
+        if clock is not None:
+            row["steps"] = clock.row(s.decode_s)
         for source in plan.sources if plan is not None else ():
             if source.costly:  # what the head's controller learned, and the rates it chose its length from
                 row["controller"] = source.controller.describe(source.drafter.max_draft)
+                row["skipped_rows"] = getattr(source.drafter, "skipped_rows", None)
         return row
 
     return Contender(name, run, learns=drafter != "none")
@@ -109,6 +163,8 @@ def contender_settings(name: str) -> dict[str, Any]:
     -slotsN that many rollback slots (auto-slots17: as before the engine chose them)."""
     settings: dict[str, Any] = {"draft": contender_drafter(name)}
     for option in name.split("-")[1:]:
+        if option == "rows":  # a plan option (qcode_contender), not a setting
+            continue
         word = option.rstrip("0123456789")
         if word not in CONTENDER_OPTIONS or word == option:
             raise ValueError(f"unknown contender option {option!r} in {name!r}: top<N> or slots<N>")
@@ -213,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--groups", type=int, default=2, help="servers started at a time (plus the qcode engines)")
     parser.add_argument("--qcode", default="plain,mtp,auto", help="qcode contenders: plain, mtp, auto; "
                         "mtp-top32768: the head restricted to the 32768 most frequent tokens; auto-slots17: 17 "
-                        "rollback slots")
+                        "rollback slots; auto-rows: a paused head keeps taking the target's hidden rows")
     parser.add_argument("--kv", default="q8_0")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rates", default="", help="only these of the model's rates")

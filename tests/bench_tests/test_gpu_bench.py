@@ -323,8 +323,40 @@ def test_duel_contender_names_carry_their_settings() -> None:
 
     assert contender_settings("plain") == {"draft": "none"}
     assert contender_settings("auto-top32768-slots17") == {"draft": "auto", "mtp_vocab": 32768, "rollback_slots": 17}
+    assert contender_settings("auto-rows") == {"draft": "auto"}  # a plan option, not a setting
     with pytest.raises(ValueError, match="slots<N>"):
         contender_settings("auto-slots")
+
+
+def test_duel_step_clock_splits_a_requests_decode_time() -> None:
+    """Decode calls by kind (a plain step counts as steady from the third of its shape in a row), what steps spend
+    after their call, proposing, and the rest; the plan's own hooks still run."""
+    from bench.gpu.mtp_duel import StepClock
+
+    class Plan:
+        def __init__(self) -> None:
+            self.costs: list[tuple[int, float]] = []
+
+        def propose(self, history: object, budget: int) -> None:
+            return None
+
+        def record_cost(self, n_tokens: int, seconds: float) -> None:
+            self.costs.append((n_tokens, seconds))
+
+        def record_step(self, seconds: float) -> None:
+            pass
+
+    plan = Plan()
+    clock = StepClock(plan)
+    for n, seconds in ((1, 0.02), (1, 0.015), (1, 0.012), (1, 0.012), (2, 0.019), (2, 0.014), (1, 0.019)):
+        plan.propose([], 4)
+        plan.record_cost(n, seconds)
+        plan.record_step(seconds + 0.001)
+    row = clock.row(0.2)
+    assert len(plan.costs) == 7
+    assert (row["plain_steady"], row["plain_after_change"], row["draft"], row["shape_changes"]) == (2, 3, 2, 2)
+    assert row["ms"]["plain_steady"] == 24.0 and row["ms"]["draft"] == 33.0 and row["ms"]["after_call"] == 7.0
+    assert row["plain_steady_mean"] == 12.0
 
 
 @pytest.mark.slow
