@@ -89,7 +89,10 @@ class StateCache:
         self._prefixes: OrderedDict[tuple[int, ...], bytearray] = OrderedDict()
         self.pacer = CheckpointPacer()
 
-    def reset(self) -> None:
+    def reset(self, *, forget_snapshots: bool = False) -> None:
+        """An empty context; `forget_snapshots` also drops the kept prefixes (a truly cold start)."""
+        if forget_snapshots:
+            self._prefixes.clear()
         self.runtime.clear()
         self.tokens = []
         self._last_batch_start = 0

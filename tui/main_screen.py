@@ -54,9 +54,9 @@ from .widgets.status import FINISH_WORDS, progress_text
 
 NARROW_WIDTH = 100  # below this the answer pane goes under the editor instead of beside it
 SCOPE_DELAY = 0.3  # seconds after the last edit before the scope label is worked out again
-# seconds after the last edit before the completion prompt at the cursor is evaluated ahead: a pause in typing, so
-# the engine does not run on every key of a word (on 2 cores it would compete with the editor for the CPU)
-PREFETCH_DELAY = 0.15
+# seconds after the last edit before the completion prompt at the cursor is evaluated ahead (one at a time: keys
+# typed while one runs wait for it, and then only the latest text is evaluated)
+PREFETCH_DELAY = 0.05
 Scope = Literal["cursor", "file"]
 
 ScreenT = TypeVar("ScreenT", bound="MainScreen")
@@ -204,6 +204,10 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
     def _prefetch_completion(self) -> None:
         """Typing paused: evaluate the completion prompt at the cursor, so Ctrl+Space there answers at once."""
         self._prefetch_timer = None
+        if self.job is not None and self.job.kind == "warm":
+            # the last one still runs (a batch is not interrupted): this text's turn comes after it
+            self._prefetch_timer = self.set_timer(PREFETCH_DELAY, self._prefetch_completion)
+            return
         self._evaluate_ahead("prefetch")
 
     def _evaluate_ahead(self, what: Literal["warm-up", "prefetch"]) -> None:

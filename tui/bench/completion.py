@@ -5,7 +5,8 @@ Latency (`--latency`, the default): at each site a line is cut in the middle of 
 (the one before the edit, not timed), then the word's next characters are typed one at a time, each followed by a
 completion, timed from the request to its first text: in the engine (complete_at's first TextEvent) and in the TUI
 (Textual's Pilot drives the real app: the key press, the completion key, until the ghost text holds its first
-character). Variants run site by site, interleaved (ABAB), so a machine whose speed drifts favours none; medians.
+character; `--pauses`: after a pause, as a user's before the key, in which the app evaluates the prompt ahead).
+Variants run site by site, interleaved (ABAB), so a machine whose speed drifts favours none; medians.
   measured  the windows the backend's measured prompt cost gives (what users get)
   wide      a 512-token suffix, the old fixed window (what the suffix costs in latency)
 Also: the warm-up a file open runs at its cursor (warm_completion), the first completion after it, and one from
@@ -218,12 +219,12 @@ def warm_then_first(engine: Engine, repo: Path, site: Site, budget: CompletionBu
                     max_tokens: int) -> dict[str, Any]:
     """A file opened with the cursor at a site: the warm-up's time, then the first completion there; and cold."""
     path = repo / SAMPLE_PACKAGE / SAMPLE_FILE
-    engine.cache.reset()
+    engine.cache.reset(forget_snapshots=True)
     started = time.perf_counter()
     stats = warm_completion(engine, site.text, site.offset, path=path, budget=budget)
     warm_s = time.perf_counter() - started
     first = timed_completion(engine, site.text, site.offset, path, budget, max_tokens)
-    engine.cache.reset()
+    engine.cache.reset(forget_snapshots=True)
     cold = timed_completion(engine, site.text, site.offset, path, budget, max_tokens)
     return {
         "warm_up_s": round(warm_s, 2), "warm_up_tokens": stats.prompt_tokens_evaluated,
@@ -233,8 +234,11 @@ def warm_then_first(engine: Engine, repo: Path, site: Site, budget: CompletionBu
 
 
 # --- the TUI ----------------------------------------------------------------------------------------
-def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], max_tokens: int) -> Samples:
-    """The real app on the same engine: type a character, press the completion key, wait for the ghost text."""
+def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], max_tokens: int,
+                pauses: Sequence[float] = (0.0,)) -> dict[float, Samples]:
+    """The real app on the same engine: type a character, wait `pause` seconds (for each of `pauses`, site by site
+    in turn), press the completion key, wait for the ghost text. A pause lets the app's prefetch run, as a user's
+    own pause before the key does."""
     from tui.app import QcodeApp
     from tui.backend import EngineBackend
 
@@ -254,7 +258,7 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
 
     backend = MarkedBackend(engine, tasks, settings)
     app = QcodeApp(settings, path, sites[0].text, loader=lambda s, progress: backend)
-    samples = Samples()
+    results = {pause: Samples() for pause in pauses}
 
     async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 120.0, step: float = 0.001) -> float:
         started = time.perf_counter()
@@ -264,7 +268,7 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
             await asyncio.sleep(step)
         return time.perf_counter()
 
-    async def complete(pilot: Any) -> float | None:
+    async def complete(pilot: Any, samples: Samples) -> float | None:
         """Press the completion key; seconds until the ghost text shows (None: no suggestion came)."""
         editor = app.main.editor
         marks.clear()
@@ -296,27 +300,33 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
             await until(pilot, lambda: app.main.job is None)  # the warm-up after the load
             editor = app.main.editor
             for index, site in enumerate(sites):
-                editor.load_text(site.text)
-                row = site.text.count("\n", 0, site.offset)
-                editor.cursor_location = (row, site.offset - (site.text.rfind("\n", 0, site.offset) + 1))
-                await pilot.pause()
-                await complete(pilot)  # the completion before the edit
-                for char in site.typed:
-                    await pilot.press(char)
+                # the variants' order turns with the site, so a drifting machine favours none
+                for pause in [*pauses[index % len(pauses):], *pauses[: index % len(pauses)]]:
+                    samples = results[pause]
+                    editor.load_text(site.text)
+                    row = site.text.count("\n", 0, site.offset)
+                    editor.cursor_location = (row, site.offset - (site.text.rfind("\n", 0, site.offset) + 1))
                     await pilot.pause()
-                    first = await complete(pilot)
-                    stats = app.main.metrics.stats
-                    samples.first_text_s.append(first) if first is not None else None
-                    samples.empty += first is None
-                    if stats is not None:
-                        samples.first_token_ms.append(stats.ttft_ms)
-                        samples.evaluated.append(stats.prompt_tokens_evaluated)
-                        samples.prompt.append(stats.prompt_tokens)
-                    log(f"tui site {index + 1}/{len(sites)}: ghost after "
-                        f"{'-' if first is None else f'{first * 1000:.0f} ms'}")
+                    await until(pilot, lambda: app.main.job is None)
+                    await complete(pilot, Samples())  # the completion before the edit
+                    for char in site.typed:
+                        await pilot.press(char)
+                        await pilot.pause()
+                        await asyncio.sleep(pause)
+                        first = await complete(pilot, samples)
+                        stats = app.main.metrics.stats
+                        samples.first_text_s.append(first) if first is not None else None
+                        samples.empty += first is None
+                        if stats is not None:
+                            samples.first_token_ms.append(stats.ttft_ms)
+                            samples.evaluated.append(stats.prompt_tokens_evaluated)
+                            samples.prompt.append(stats.prompt_tokens)
+                        log(f"tui site {index + 1}/{len(sites)}, pause {pause * 1000:.0f} ms: ghost after "
+                            f"{'-' if first is None else f'{first * 1000:.0f} ms'}, "
+                            f"{stats.prompt_tokens_evaluated if stats else '?'} tokens evaluated")
 
     asyncio.run(main())
-    return samples
+    return results
 
 
 # --- quality ----------------------------------------------------------------------------------------
@@ -365,7 +375,10 @@ def run_model(model: str, args: argparse.Namespace, repo: Path) -> dict[str, Any
             engine_results = engine_latency(engine, repo, sites, variants, args.max_tokens)
             record["engine"] = {name: s.summary() for name, s in engine_results.items()}
             if args.tui:
-                record["tui"] = tui_latency(engine, settings, repo, sites, args.max_tokens).summary()
+                pauses = [float(ms) / 1000 for ms in args.pauses.split(",")]
+                tui = tui_latency(engine, settings, repo, sites, args.max_tokens, pauses)
+                record["tui"] = tui[pauses[0]].summary()
+                record["tui_after_pause"] = {f"{pause * 1000:.0f} ms": tui[pause].summary() for pause in pauses}
         if args.quality:
             none = replace(measured, suffix_tokens=0)
             variants_q = {"measured": (measured, True), "wide suffix": (wide, True), "no suffix": (none, True),
@@ -384,14 +397,16 @@ def format_record(record: dict[str, Any]) -> str:
         lines.append(f"  warm-up at the cursor: {w['warm_up_s']} s for {w['warm_up_tokens']} tokens; first completion "
                      f"after it {w['first_after_warm_up_ms']} ms ({w['first_after_warm_up_evaluated']} evaluated); "
                      f"cold {w['cold_ms']} ms ({w['cold_evaluated']} evaluated)")
-    for where in ("engine", "tui"):
+    for where in ("engine", "tui", "tui_after_pause"):
         block = record.get(where)
         if not block:
             continue
-        rows = block.items() if where == "engine" else [("measured", block)]
+        rows = block.items() if where != "tui" else [("measured", block)]
         for name, s in rows:
+            label = f"pause {name}" if where == "tui_after_pause" else name
             lines.append(
-                f"  {where:6} {name:9} first char median {s['first_char_ms_median']} ms (p90 "
+                f"  {where.removesuffix('_after_pause'):6} {label:9} first char median "
+                f"{s['first_char_ms_median']} ms (p90 "
                 f"{s['first_char_ms_p90']}), first token {s['first_token_ms_median']} ms, evaluated "
                 f"{s['evaluated_median']} of {s['prompt_tokens_median']} tokens, {s['samples']} edits "
                 f"({s['empty']} empty)")
@@ -411,6 +426,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sites", type=int, default=8, help="latency: cursor sites in the sample file")
     parser.add_argument("--chars", type=int, default=3, help="latency: characters typed at each site")
     parser.add_argument("--no-tui", dest="tui", action="store_false", help="latency: skip the TUI measurement")
+    parser.add_argument("--pauses", default="0,400", metavar="MS,MS",
+                        help="latency: in the TUI, pauses between the typed character and the completion key (the "
+                             "app evaluates ahead once typing pauses); the first is the headline figure")
     parser.add_argument("--no-wide", dest="wide", action="store_false",
                         help="latency: skip the 512-token suffix variant (seconds per edit on a CPU)")
     parser.add_argument("--quality", action="store_true", help="run the single-line infill check")
