@@ -262,20 +262,17 @@ class RunAcceptance:
 # along a draft is a property of the head; the overall rate follows the text).
 POSITION_PRIOR = 2.0
 _POSITION_EMA = 0.1
-# A sustained drafter (a model drafter, drafting every step) moves between lengths, and between drafting and pausing,
-# only for a gain that pays for the move. Every change of shape costs a GPU the next call's captured CUDA graph (the
-# curve among changing shapes against the repeated one: bench/gpu/RESULTS.md, "Where the time goes"), and resuming
-# after a pause is a round trip: the first verify call of the new shape, then the first plain step when drafting
-# stops. A move is priced as that cost spread over SWITCH_DWELL steps, and a new length (or a resumed head) is held
-# that long unless it loses: at most one move per SWITCH_DWELL steps, so the price is what moves really cost. A
-# length change needs at least MIN_SWITCH_MARGIN and at most SWITCH_MARGIN more tokens per unit of cost (a fixed 5%
-# kept 1-token drafts at acceptance 0.6 where 2 paid 3% more: RESULTS.md, run 11); a resume at least SWITCH_MARGIN.
-# A held length is left for a pause only once it loses (below HOLD_FLOOR): a head that resumed and paused again
-# after a draft or two paid two lost graphs each time, about a plain step, and at acceptance 0.4 those requests
-# ran 0.90x where steady 1-token drafts ran 0.98x-1.04x (RESULTS.md, run 11).
+# A sustained drafter (a model drafter, drafting every step) changes its draft length only for SWITCH_MARGIN more
+# tokens per unit of cost: every change costs the next verify call its captured CUDA graph (bench/gpu/RESULTS.md,
+# "Where the time goes"), which the repeated-shape prices it is chosen by leave out. (Run 12 priced a change at its
+# measured cost spread over 16 steps, about 2.5% on the H200: the head moved among 2-4 tokens at acceptance 0.8 and
+# ran 0.89x of run 11's speed, so the fixed margin stays.) Resuming after a pause is a round trip, the first verify
+# call of the new shape and then the first plain step when drafting stops: it needs SWITCH_MARGIN or that cost spread
+# over RESUME_DWELL steps, whichever is more. A held length is left for a pause only once it loses (below
+# HOLD_FLOOR): a head that resumed and paused again after a draft or two paid two lost graphs each time, about a
+# plain step, and at acceptance 0.4 those requests ran 0.90x where steady 1-token drafts ran 0.98x-1.04x (run 11).
 SWITCH_MARGIN = 0.05
-MIN_SWITCH_MARGIN = 0.01
-SWITCH_DWELL = 16
+RESUME_DWELL = 16
 HOLD_FLOOR = 1.0
 
 
@@ -299,7 +296,6 @@ class DraftController:
         # seconds a step spends beyond its decode call (and its proposal): [plain steps, drafting steps]
         self._overhead: list[float | None] = [None, None]
         self._held: int | None = None  # the length last chosen for a sustained drafter
-        self._dwell = SWITCH_DWELL  # its choices since that length was taken
         self.restart(prior)
 
     def restart(self, prior: float) -> None:
@@ -425,32 +421,22 @@ class DraftController:
         if not sustained:
             return best
         held = self._held
-        self._dwell += 1
         if held is not None and held < len(rates) and best != held:
             if held == 0:  # a paused drafter's rate is plain decoding's (1)
-                if rates[best] < 1.0 + self.switch_margin(best, resuming=True):
+                if rates[best] < 1.0 + self.resume_margin(best):
                     best = held
-            elif rates[held] >= HOLD_FLOOR and (
-                best == 0 or rates[best] < rates[held] * (1 + self.switch_margin(best, settling=self._dwell))
-            ):
-                best = held  # still paying: left only for a length that pays the move
-        if best != held:
-            self._dwell = 0
+            elif rates[held] >= HOLD_FLOOR and (best == 0 or rates[best] < rates[held] * (1 + SWITCH_MARGIN)):
+                best = held  # still paying: left only for a length clearly better
         self._held = best
         return best
 
-    def switch_margin(self, length: int, resuming: bool = False, settling: int = SWITCH_DWELL) -> float:
-        """The gain (tokens per unit of cost, relative) a sustained drafter needs to move to `length`: what the move
-        costs in plain steps, spread over SWITCH_DWELL steps (see SWITCH_MARGIN); twice SWITCH_MARGIN while the
-        held length is `settling` (taken fewer than SWITCH_DWELL choices ago), so moves stay that far apart unless
-        the text changed."""
+    def resume_margin(self, length: int) -> float:
+        """The gain over plain decoding a paused sustained drafter needs to resume at `length`: SWITCH_MARGIN, or
+        what the round trip costs in plain steps (the new shape's first verify, the first plain step after the
+        drafting) spread over RESUME_DWELL steps, whichever is more."""
         n = length + 1
         shape = max(self.cost.curve(n)[n] - self.cost.repeated_curve(n)[n], 0.0)
-        if resuming:
-            return max(SWITCH_MARGIN, (shape + self.cost.switch_penalty()) / SWITCH_DWELL)
-        if settling < SWITCH_DWELL:
-            return 2 * SWITCH_MARGIN
-        return min(max(shape / SWITCH_DWELL, MIN_SWITCH_MARGIN), SWITCH_MARGIN)
+        return max(SWITCH_MARGIN, (shape + self.cost.switch_penalty()) / RESUME_DWELL)
 
     def could_pay(self, available: int | None = None, sustained: bool = False) -> bool:
         """Whether some draft would pay if every token were accepted (proposals that dear are not worth a probe)."""

@@ -25,7 +25,7 @@ from .base import Drafter
 PROBE_EVERY = 8
 PROBE_MAX_GAP = 64
 PROBE_LENGTH = 4
-# A paused head stops following the target (no hidden rows asked of it, none copied: engine/draft/mtp.py) between
+# A paused head may stop following the target (no hidden rows asked of it, none copied: engine/draft/mtp.py) between
 # probes: from PROBE_LENGTH steps after a probe (its shadow check may resume drafting by then) to CATCH_UP steps
 # before the next, so a probe or a resumed draft reads real rows for the latest tokens (the rows skipped are zeros:
 # they only steer drafts, never the output). Only for at least UNFOLLOW_MIN steps: turning the rows off and on
@@ -104,7 +104,10 @@ class DraftPlan:
         # None where another source's draft runs (a lookup step says nothing of the head's steps)
         self._step_drafted: int | None = None
         self._call_seconds = 0.0  # the last decode call's, as record_cost had it
-        self.unfollow = True  # a paused head stops following the target (see UNFOLLOW_MIN); benchmarks turn it off
+        # whether a paused head stops following the target (see UNFOLLOW_MIN). Off: in run 12 (H200) the rows cost
+        # nothing measurable, and the graph rebuilds at each switch taught the cost model a steady plain step of
+        # 12.7-13.5 ms where it takes 12.1 (bench/gpu/RESULTS.md)
+        self.unfollow = False
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
         self._step_drafted = None

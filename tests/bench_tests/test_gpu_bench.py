@@ -323,7 +323,7 @@ def test_duel_contender_names_carry_their_settings() -> None:
 
     assert contender_settings("plain") == {"draft": "none"}
     assert contender_settings("auto-top32768-slots17") == {"draft": "auto", "mtp_vocab": 32768, "rollback_slots": 17}
-    assert contender_settings("auto-rows") == {"draft": "auto"}  # a plan option, not a setting
+    assert contender_settings("auto-unfollow") == {"draft": "auto"}  # a plan option, not a setting
     with pytest.raises(ValueError, match="slots<N>"):
         contender_settings("auto-slots")
 

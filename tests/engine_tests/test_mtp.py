@@ -209,6 +209,7 @@ def test_a_paused_head_stops_following_and_catches_up_before_its_probes(
     plan = engine.draft_plan("mtp")
     assert plan is not None
     monkeypatch.setattr(plan.sources[0], "controller", _PausedController(engine.settings.draft_max))
+    monkeypatch.setattr(plan, "unfollow", True)
     seen: list[bool] = []
     real_after = drafter.after_decode
 
