@@ -45,7 +45,9 @@ def trim_completion(
     - a later line that dedents below the cursor's block (a closing `}` is kept unless the suffix
       already has it);
     - after the completion went into a deeper block, a blank line and a line back at its level;
-    - a line identical to the suffix's next non-blank line (it would be duplicated).
+    - a line identical to the suffix's next non-blank line (it would be duplicated);
+    - on a blank line between two statements of a block (the next code is at the cursor's level), one
+      statement: the next line back at the cursor's level (a closing bracket continues the statement).
     The last, unterminated line may still grow: it is judged for duplication and for a closing
     `}` only when `final` is True (generation ended). With `final`, trailing blank lines go too.
     """
@@ -79,6 +81,7 @@ def trim_completion(
 
     went_deeper = False
     blank_seen = False
+    in_gap = not current.strip() and next_line is not None  # one statement, if next_line is at its level
     for index, (offset, line, terminated) in enumerate(_lines_with_ends(generated)):
         complete = terminated or final
         if index == 0:
@@ -111,6 +114,11 @@ def trim_completion(
                     return finish(generated[: offset + len(line)]), True
             return finish(generated[:offset]), True
         if width == base and went_deeper and blank_seen:
+            return finish(generated[:offset]), True
+        if (
+            width == base and in_gap and next_line is not None and _indent_width(next_line) == base
+            and line.strip()[0] not in ")]}"
+        ):
             return finish(generated[:offset]), True
         went_deeper = went_deeper or width > base
         blank_seen = False

@@ -606,3 +606,21 @@ def test_trim_completion_early_stop_on_a_partial_line() -> None:
     # The dedent is visible before the line ends: the caller can stop at once.
     text, hit = trim_completion("    return 1\nde", "def f():\n", "", "python")
     assert (text, hit) == ("    return 1", True)
+
+
+def test_trim_completion_fills_a_gap_between_two_statements_with_one() -> None:
+    prefix = "def f(r, g):\n    top = max(r, g)\n    "
+    suffix = "\n    half = top / 2\n    return half\n"
+    # the model went on past the gap with statements of its own: only the first one fills it
+    generated = "low = min(r, g)\n    spread = top - low\n    other = 1\n"
+    assert trim_completion(generated, prefix, suffix, "python") == ("low = min(r, g)", True)
+    # a compound statement keeps its body; a bracket closing at the statement's level continues it
+    assert trim_completion("if r:\n        g = 0\n    x = 1\n", prefix, suffix, "python") == (
+        "if r:\n        g = 0", True,
+    )
+    assert trim_completion("low = min(\n        r, g,\n    )\n    x = 1\n", prefix, suffix, "python") == (
+        "low = min(\n        r, g,\n    )", True,
+    )
+    # at the end of a block (the next code dedents) several statements may follow
+    end = "\n\ndef g():\n    pass\n"
+    assert trim_completion(generated, prefix, end, "python") == (generated, False)
