@@ -268,8 +268,9 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
             await asyncio.sleep(step)
         return time.perf_counter()
 
-    async def complete(pilot: Any, samples: Samples) -> float | None:
-        """Press the completion key; seconds until the ghost text shows (None: no suggestion came)."""
+    async def complete(pilot: Any, samples: Samples, edited: float | None = None) -> float | None:
+        """Press the completion key; seconds until the ghost text shows (None: no suggestion came). `edited`: when
+        the character before it was pressed (the time from there is recorded too)."""
         editor = app.main.editor
         marks.clear()
         started = marks["key"] = time.perf_counter()
@@ -289,6 +290,8 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
             samples.parts.setdefault("key to worker", []).append(marks["worker"] - started)
             samples.parts.setdefault("worker to first text", []).append(marks["text"] - marks["worker"])
             samples.parts.setdefault("first text to ghost", []).append(shown - marks["text"])
+        if first is not None and edited is not None:
+            samples.parts.setdefault("edit to ghost", []).append(shown - edited)
         await until(pilot, lambda: app.main.job is None)
         await pilot.press("escape")  # dismiss: the next character goes into the text, not a suggestion
         await pilot.pause()
@@ -309,11 +312,14 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
                     await pilot.pause()
                     await until(pilot, lambda: app.main.job is None)
                     await complete(pilot, Samples())  # the completion before the edit
+                    await until(pilot, lambda: app.main.job is None)
                     for char in site.typed:
-                        await pilot.press(char)
-                        await pilot.pause()
-                        await asyncio.sleep(pause)
-                        first = await complete(pilot, samples)
+                        # typed straight into the editor, as a key would: Pilot.press waits for the app to go
+                        # idle (its prefetch included), which would hide what a user waits for after the key
+                        edited = time.perf_counter()
+                        editor.insert(char)
+                        await asyncio.sleep(max(0.0, pause - (time.perf_counter() - edited)))
+                        first = await complete(pilot, samples, edited)
                         stats = app.main.metrics.stats
                         samples.first_text_s.append(first) if first is not None else None
                         samples.empty += first is None
@@ -426,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sites", type=int, default=8, help="latency: cursor sites in the sample file")
     parser.add_argument("--chars", type=int, default=3, help="latency: characters typed at each site")
     parser.add_argument("--no-tui", dest="tui", action="store_false", help="latency: skip the TUI measurement")
-    parser.add_argument("--pauses", default="0,400", metavar="MS,MS",
+    parser.add_argument("--pauses", default="0,200,500", metavar="MS,MS",
                         help="latency: in the TUI, pauses between the typed character and the completion key (the "
                              "app evaluates ahead once typing pauses); the first is the headline figure")
     parser.add_argument("--no-wide", dest="wide", action="store_false",
