@@ -46,8 +46,9 @@ def trim_completion(
       already has it);
     - after the completion went into a deeper block, a blank line and a line back at its level;
     - a line identical to the suffix's next non-blank line (it would be duplicated);
-    - on a blank line between two statements of a block (the next code is at the cursor's level), one
-      statement: the next line back at the cursor's level (a closing bracket continues the statement).
+    - between two statements of a block (the next code after the cursor's line is at its level), one
+      statement, the one being typed or a new one on a blank line: the next line back at that level ends it (a
+      closing bracket continues the statement).
     The last, unterminated line may still grow: it is judged for duplication and for a closing
     `}` only when `final` is True (generation ended). With `final`, trailing blank lines go too.
     """
@@ -81,11 +82,13 @@ def trim_completion(
 
     went_deeper = False
     blank_seen = False
-    in_gap = not current.strip() and next_line is not None  # one statement, if next_line is at its level
+    in_gap = next_line is not None  # one statement, if next_line is at its level
+    started = False  # whether that statement has begun (the cursor's line may be left as it is)
     for index, (offset, line, terminated) in enumerate(_lines_with_ends(generated)):
         complete = terminated or final
         if index == 0:
             whole = current + line  # the cursor's line as completed
+            started = bool(line.strip())
             if not whole.strip():
                 continue
             if not current.strip() and complete and next_line is not None and (
@@ -103,6 +106,7 @@ def trim_completion(
         width = _indent_width(line)
         if base is None:
             base = width
+            started = True
             continue
         if complete and next_line is not None and line.rstrip() == next_line.rstrip():
             return finish(generated[:offset]), True
@@ -116,10 +120,11 @@ def trim_completion(
         if width == base and went_deeper and blank_seen:
             return finish(generated[:offset]), True
         if (
-            width == base and in_gap and next_line is not None and _indent_width(next_line) == base
+            started and width == base and in_gap and next_line is not None and _indent_width(next_line) == base
             and line.strip()[0] not in ")]}"
         ):
             return finish(generated[:offset]), True
+        started = True
         went_deeper = went_deeper or width > base
         blank_seen = False
     return (finish(generated) if final else generated), False

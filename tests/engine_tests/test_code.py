@@ -624,3 +624,15 @@ def test_trim_completion_fills_a_gap_between_two_statements_with_one() -> None:
     # at the end of a block (the next code dedents) several statements may follow
     end = "\n\ndef g():\n    pass\n"
     assert trim_completion(generated, prefix, end, "python") == (generated, False)
+    # a statement being typed in the middle of a block is completed, and no more
+    assert trim_completion(" = top - low\n    if r:\n        x = 1\n", prefix + "spread", suffix, "python") == (
+        " = top - low", True,
+    )
+    # after a finished line, a new statement below it (and no more)
+    assert trim_completion("\n    low = 1\n    x = 2\n", "def f():\n    top = 3", suffix, "python") == (
+        "\n    low = 1", True,
+    )
+    # a line that opens a block keeps its body, up to the line back at its level
+    assert trim_completion(" r > g:\n        top = r\n    x = 1\n", prefix + "if", suffix, "python") == (
+        " r > g:\n        top = r", True,
+    )
