@@ -41,7 +41,7 @@ PAIR_ACCEPTANCE = 0.85
 # Target verify sizes measured: a draft model's useful drafts are short (its confidence fades).
 PAIR_SIZES = 6
 DRAFT_KEY = 1_000_000  # where the draft model's one-token step is kept among the cached seconds
-PAIR_FORMAT = "pair-1"
+PAIR_FORMAT = "pair-2"  # 2: the fastest of PAIR_ROUNDS rounds (pair-1 entries were single, load-prone rounds)
 
 
 def file_id(path: Path) -> object:
@@ -86,11 +86,30 @@ def draft_step_seconds(engine: PairHost, draft: Path, calls: int = 8) -> float:
         runtime.close()
 
 
+# Rounds of the pair's measurement (target, then draft model, in turn); each time kept is the fastest seen.
+PAIR_ROUNDS = 2
+
+
+def fastest(rounds: Iterable[Mapping[int, float]]) -> dict[int, float]:
+    """Each key's fastest time over measurement rounds: other work on the machine only ever slows a call down, and
+    the decision is cached for good (a target step once timed at 135 ms beside a 20 ms draft step, under load, made
+    `auto` take a draft model that cannot pay on that machine)."""
+    out: dict[int, float] = {}
+    for seconds in rounds:
+        for key, value in seconds.items():
+            out[key] = min(value, out.get(key, value))
+    return out
+
+
 def measure_pair(engine: PairHost, draft: Path) -> dict[int, float]:
-    """The target's verify costs for 1..PAIR_SIZES tokens and the draft model's step (under DRAFT_KEY)."""
-    seconds = engine.calibrate_costs(sizes=range(1, PAIR_SIZES + 1))
-    seconds[DRAFT_KEY] = draft_step_seconds(engine, draft)
-    return seconds
+    """The target's verify costs for 1..PAIR_SIZES tokens and the draft model's step (under DRAFT_KEY), the fastest
+    of PAIR_ROUNDS interleaved rounds."""
+    rounds = []
+    for _ in range(PAIR_ROUNDS):
+        seconds = engine.calibrate_costs(sizes=range(1, PAIR_SIZES + 1))
+        seconds[DRAFT_KEY] = draft_step_seconds(engine, draft)
+        rounds.append(seconds)
+    return fastest(rounds)
 
 
 def pays(seconds: Mapping[int, float], draft_max: int, acceptance: float = PAIR_ACCEPTANCE) -> bool:

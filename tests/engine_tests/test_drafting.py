@@ -762,3 +762,18 @@ def test_a_draft_model_is_taken_only_where_it_could_pay() -> None:
     gpu[0] = gpu[1]
     assert pays(gpu, draft_max=16)
     assert not pays({1: 0.03}, draft_max=16)  # the draft step never measured: no
+
+
+def test_the_pair_is_judged_on_its_fastest_round() -> None:
+    """A round timed while other work ran (this machine's cached pair-1 entry for coder-1.5b + 0.5B: a 135-207 ms
+    target step beside a 20 ms draft step) said the pair pays; with a quiet round beside it, it does not."""
+    from engine.draft.pairing import DRAFT_KEY, fastest, pays
+
+    loaded = {-6: 0.481, -5: 0.289, -4: 0.258, -3: 0.299, -2: 0.320, 0: 0.135, 1: 0.207, 2: 0.152, 3: 0.336,
+              4: 0.336, 5: 0.359, 6: 0.302, DRAFT_KEY: 0.020}
+    quiet = {-6: 0.135, -5: 0.121, -4: 0.099, -3: 0.078, -2: 0.055, 0: 0.030, 1: 0.033, 2: 0.060, 3: 0.080,
+             4: 0.109, 5: 0.135, 6: 0.154, DRAFT_KEY: 0.022}
+    assert pays(loaded, draft_max=64)
+    both = fastest([loaded, quiet])
+    assert both[1] == 0.033 and both[DRAFT_KEY] == 0.020
+    assert not pays(both, draft_max=64)
