@@ -82,7 +82,8 @@ def trim_completion(
 
     went_deeper = False
     blank_seen = False
-    in_gap = next_line is not None  # one statement, if next_line is at its level
+    # between two statements of a block (the next code at the block's level): one statement
+    gap_level = _indent_width(next_line) if next_line is not None else None
     started = False  # whether that statement has begun (the cursor's line may be left as it is)
     for index, (offset, line, terminated) in enumerate(_lines_with_ends(generated)):
         complete = terminated or final
@@ -120,8 +121,7 @@ def trim_completion(
         if width == base and went_deeper and blank_seen:
             return finish(generated[:offset]), True
         if (
-            started and width == base and in_gap and next_line is not None and _indent_width(next_line) == base
-            and line.strip()[0] not in ")]}"
+            started and width == base == gap_level and line.strip()[0] not in ")]}"
         ):
             return finish(generated[:offset]), True
         started = True
