@@ -179,12 +179,18 @@ class CostModel:
         return out
 
     def _far_slope(self, base: float) -> float:
-        """What each token past the longest call timed adds: the average over the calls timed (a CPU's curve is
-        close to a line; a GPU's flattens, so this errs dear), or the prior before a call of 2+ tokens is timed."""
+        """What each token past the longest call timed adds: the average over the calls timed, at most the prior
+        slope; the prior before a call of 2+ tokens is timed.
+
+        Both a CPU's curve and a GPU's flatten (on 2 CPU cores the 1.5B model verifies 8 tokens for 4.5 steps and 64
+        for 24): the average over short calls prices a long call far too dear, and a size never tried is never timed
+        (a fresh process drafted 7 tokens at a time through a 120-token copy). At most the prior, a long draft the
+        acceptance says would pay is tried, and from then on priced by its time.
+        """
         longest = max(self._seconds, default=1)
         if longest < 2 or not self.far_from_data:
             return self.prior_slope
-        return max((self._seconds[longest] / base - 1.0) / (longest - 1), 0.0)
+        return min(max((self._seconds[longest] / base - 1.0) / (longest - 1), 0.0), self.prior_slope)
 
     def repeated_curve(self, n_max: int) -> list[float]:
         """[relative_repeated(n) for n in 0..n_max] (index 0 unused)."""
@@ -203,6 +209,12 @@ RUN_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 RUN_PRIOR_WEIGHT = 2.0  # tokens' worth of evidence the per-token acceptance counts for in every bucket
 RUN_TIE = 0.01  # lengths this close to the best rate count as tied: the longest is taken
 RUN_WINDOW = 16  # a bucket remembers about this many drafts through it (its width in tokens each): older ones fade
+# A lookup draft's verify may cost at most this many plain steps beyond one per token its copy has already run. A
+# short match is often a coincidence however well the request's copies went: on a CPU, where a verify of 64 costs 24
+# steps, a 64-token draft on a 2-token match that fails at once loses them all, while a GPU (64 for under 3 steps)
+# is hardly limited. A real copy reaches long drafts in a step or two (bench/cpu_sim.py on coder-1.5b: edit median
+# 1.31x -> 1.51x, f-strings 1.03x -> 1.18x; bench/gpu/simulate.py: unchanged).
+RUN_RISK = 1.0
 
 
 class RunAcceptance:
@@ -410,7 +422,7 @@ class DraftController:
         copy is valued by run acceptance.
         """
         if streak is not None and self.by_run and not sustained:
-            limit = self.draft_max if available is None else min(self.draft_max, available)
+            limit = self._risk_limit(self.draft_max if available is None else min(self.draft_max, available), streak)
             rates = self._rates_of(self.runs.expected_tokens(streak, limit, self.acceptance), sustained)
             best = self._pick(rates)
             # the longest length within RUN_TIE of the best: run estimates are flat near a long copy's end, and a
@@ -429,6 +441,13 @@ class DraftController:
                 best = held  # still paying: left only for a length clearly better
         self._held = best
         return best
+
+    def _risk_limit(self, limit: int, streak: int) -> int:
+        """The longest lookup draft (at most `limit`) whose verify costs at most RUN_RISK plain steps beyond one per
+        token the copy has already run (one token at least)."""
+        curve = self.cost.curve(limit + 1)
+        allowed = RUN_RISK * max(streak, 1)
+        return max((k for k in range(1, limit + 1) if curve[k + 1] - 1.0 <= allowed), default=1)
 
     def resume_margin(self, length: int) -> float:
         """The gain over plain decoding a paused sustained drafter needs to resume at `length`: SWITCH_MARGIN, or
