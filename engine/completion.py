@@ -8,7 +8,7 @@ it evaluates the tokens from the edit on: a token or two of the edited line, the
 suffix and two markers). Those tokens are the whole latency, so the suffix gets what the latency budget leaves
 (LATENCY_BUDGET_S at the measured prompt cost), and everything that stays put while the user types comes before the
 cursor: neighbouring files first, then the file from a window start that moves in steps of whole line blocks. The
-text before the cursor and the neighbours are evaluated once, by a warm-up when a file opens (warm_completion), within
+text before the cursor and the neighbours are evaluated once, by a warm-up when a file opens (evaluate_ahead), within
 WARM_BUDGET_S at the measured cost and within the context. The prompt cost is measured once per model and settings
 (two probe prompts) and cached on disk.
 """
@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import code as codetools
 from . import neighbours as nb
@@ -51,6 +51,8 @@ ANSWER_ROOM = 256  # context kept free for the answer (a completion stops at a l
 # window at 10 tokens a line, so a move re-evaluates the window rarely and loses at most a quarter of it
 GRAIN_TOKENS_PER_LINE = 40
 WARM_STEP_S = 0.5  # a warm-up runs as requests of about this long, so a cancel takes effect soon
+# what evaluate_ahead evaluates: the window around the cursor (a file opened) or the prompt at it (typing paused)
+AheadKind = Literal["warm-up", "prefetch"]
 PROBE_SIZES = (8, 64)  # prompt tokens of the two probes that measure the prompt cost
 COST_FORMAT = "completion prompt cost 1"
 _LINE_CACHE = 8192
@@ -363,46 +365,33 @@ def complete_at(
     yield DoneEvent(shown, done.stats)
 
 
-def warm_completion(
+def evaluate_ahead(
     engine: Backend,
     text: str,
     offset: int,
+    kind: AheadKind,
     path: Path | None = None,
     language: str | None = None,
     cancel: threading.Event | None = None,
     budget: CompletionBudget | None = None,
 ) -> Stats:
-    """Evaluate, ahead of time, what completions in the window around `offset` reuse.
+    """Evaluate, as background work, what a completion near `offset` will reuse.
 
-    That is the repository context and the current file from the window's start on, past the cursor to the end of the
-    window, so a completion anywhere before that point evaluates only the tokens from its cursor on. Call it when a
-    file opens (and again after a request of another kind, or when the cursor has moved far). The evaluated context
-    is kept as a snapshot, so after a request of another kind it comes back as a copy instead of being evaluated
-    again. Evaluates in batches of about WARM_STEP_S, so `cancel` stops it soon; what it evaluated until then stays
-    cached. The first call on a backend also measures its prompt cost (about a second, once per model and
-    settings).
+    A "warm-up" (when a file opens, after a request of another kind, or when the cursor has moved far) evaluates the
+    repository context and the current file from the window's start on, past the cursor to the end of the window,
+    so a completion anywhere before that point evaluates only the tokens from its cursor on; it is kept as a
+    snapshot, so after a request of another kind it comes back as a copy instead of being evaluated again. The
+    first warm-up on a backend also measures its prompt cost (about a second, once per model and settings).
+    A "prefetch" (typing paused) evaluates the completion prompt at `offset` itself, so a completion asked there
+    next evaluates only its last token.
+    Both evaluate in batches of about WARM_STEP_S, so `cancel` stops them soon; what was evaluated stays cached.
     """
-    budget = budget or completion_budget(engine)
-    built = completion_parts(engine, text, offset, path, language, budget, warm=True)
-    return _evaluate_ahead(engine, engine.fim_prompt(built.parts), cancel, keep=True)
+    warm_up = kind == "warm-up"
+    built = completion_parts(engine, text, offset, path, language, budget, warm=warm_up)
+    return _evaluate(engine, engine.fim_prompt(built.parts), cancel, keep=warm_up)
 
 
-def prefetch_completion(
-    engine: Backend,
-    text: str,
-    offset: int,
-    path: Path | None = None,
-    language: str | None = None,
-    cancel: threading.Event | None = None,
-    budget: CompletionBudget | None = None,
-) -> Stats:
-    """Evaluate the completion prompt at `offset` now (typing paused), so that a completion asked there next
-    evaluates only its last token. Stops soon when cancelled, like warm_completion."""
-    built = completion_parts(engine, text, offset, path, language, budget)
-    return _evaluate_ahead(engine, engine.fim_prompt(built.parts), cancel, keep=False)
-
-
-def _evaluate_ahead(engine: Backend, prompt: str | list[int], cancel: threading.Event | None, *, keep: bool) -> Stats:
+def _evaluate(engine: Backend, prompt: str | list[int], cancel: threading.Event | None, *, keep: bool) -> Stats:
     """Evaluate a prompt as background work: small batches; `keep` makes it a snapshot (all but its last token)."""
     started = time.perf_counter()
     tokens = prompt if isinstance(prompt, list) else []
@@ -413,7 +402,6 @@ def _evaluate_ahead(engine: Backend, prompt: str | list[int], cancel: threading.
     )
     done = engine.complete(request, cancel)
     stats = done.stats
-    stats.prompt_tokens = len(tokens) if tokens else engine.count_tokens(str(prompt))
     stats.ttft_ms = (time.perf_counter() - started) * 1000
     stats.completion_tokens = 0
     return stats

@@ -237,26 +237,24 @@ class Engine(OneRequestAtATime):
         )
         runtime, cache = self.runtime, self.cache
 
-        # 1. bring the context to the longest reusable prefix, then evaluate the rest of the prompt; a head paused
-        # in the last request follows the target again, so it has the rows of every prompt
-        for drafter in self._drafters.values():
-            drafter.follow(True)
+        # 1. bring the context to the longest reusable prefix, then evaluate the rest of the prompt
         reused = cache.prepare(prompt)
         progress = _PromptProgress(len(prompt) - reused, job.started)
         yield progress.event()
         prefix_len = job.prefix_len
         stats.prompt_tokens_evaluated = len(prompt) - reused
+        evaluated = True  # False once cancelled
         if prefix_len > reused and not cache.has_prefix(prompt[:prefix_len]):
-            if not (yield from self._evaluate_reporting(
+            evaluated = yield from self._evaluate_reporting(
                 prompt[reused:prefix_len], cancel, False, progress, request.batch_tokens
-            )):
-                stats.prompt_tokens_evaluated = len(cache.tokens) - reused
-                yield self._cancelled(stats, "")
-                return
-            cache.save_prefix()
-        if not (yield from self._evaluate_reporting(
-            prompt[len(cache.tokens) :], cancel, True, progress, request.batch_tokens
-        )):
+            )
+            if evaluated:
+                cache.save_prefix()
+        if evaluated:
+            evaluated = yield from self._evaluate_reporting(
+                prompt[len(cache.tokens) :], cancel, True, progress, request.batch_tokens
+            )
+        if not evaluated:
             stats.prompt_tokens_evaluated = len(cache.tokens) - reused
             yield self._cancelled(stats, "")
             return

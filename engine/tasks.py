@@ -3,7 +3,7 @@
 The tasks are engine.task_registry's rows: prose tasks (explain, review, ask) stream text; code tasks answer with code
 only (the prompt opens a code fence for the model, and the n-gram drafter copies from the original), and those that
 rewrite (refactor, fix, doc) replace the code they were given, while test writes a new file. Completion at a cursor is
-engine.completion's (complete_at, warm_completion and prefetch_completion are re-exported here).
+engine.completion's (complete_at and evaluate_ahead are re-exported here).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from . import edit
 from .change_kind import allowed_kind, kind_violation
 from .checks import Problem, blocking, check_rewrite
 from .completion import complete_at as complete_at
-from .completion import prefetch_completion as prefetch_completion
-from .completion import warm_completion as warm_completion
+from .completion import evaluate_ahead as evaluate_ahead
 from .errors import ContextError, InputError
 from .events import ChatTurn, Event, GenerationRequest, NoticeEvent
 from .prompts import render

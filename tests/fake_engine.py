@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from engine.backend import Backend
+from engine.completion import AheadKind
 from engine.errors import GenerationError, ModelError
 from engine.events import (
     ChatTurn,
@@ -214,18 +215,13 @@ class FakeTasks:
         return engine.stream(GenerationRequest(prompt, max_tokens=max_tokens), cancel)
 
     @staticmethod
-    def warm_completion(engine: Backend, text: str, offset: int, path: Path | None = None,
-                        language: str | None = None, cancel: threading.Event | None = None) -> Stats:
-        """Like engine.completion's: a prompt-only request (one token) the engine streams like any other."""
-        events = engine.stream(GenerationRequest(f"WARM\n{text[:offset]}<CURSOR>", max_tokens=1), cancel)
-        done = [event for event in events if isinstance(event, DoneEvent)]
-        return done[-1].stats
-
-    @staticmethod
-    def prefetch_completion(engine: Backend, text: str, offset: int, path: Path | None = None,
-                            language: str | None = None, cancel: threading.Event | None = None) -> Stats:
-        """Like engine.completion's: the completion prompt at the cursor, evaluated as a one-token request."""
-        prompt = engine.fim_prompt(FimParts(text[:offset], text[offset:]))
+    def evaluate_ahead(engine: Backend, text: str, offset: int, kind: AheadKind, path: Path | None = None,
+                       language: str | None = None, cancel: threading.Event | None = None) -> Stats:
+        """Like engine.completion's: a prompt-only request (one token) the engine streams like any other, of the
+        text up to the cursor (a warm-up) or of the completion prompt at it (a prefetch)."""
+        prompt: str | list[int] = f"WARM\n{text[:offset]}<CURSOR>"
+        if kind == "prefetch":
+            prompt = engine.fim_prompt(FimParts(text[:offset], text[offset:]))
         events = engine.stream(GenerationRequest(prompt, max_tokens=1), cancel)
         done = [event for event in events if isinstance(event, DoneEvent)]
         return done[-1].stats

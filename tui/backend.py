@@ -15,6 +15,7 @@ from typing import Protocol
 
 from engine import tasks as engine_tasks
 from engine.backend import Backend
+from engine.completion import AheadKind
 from engine.events import Event, Stats
 from engine.settings import QcodeSettings
 from engine.tasks import Rewrite, TaskInput, rewrite_result
@@ -51,14 +52,9 @@ class TaskRunner(Protocol):
         max_tokens: int | None = None, cancel: threading.Event | None = None, path: Path | None = None,
     ) -> Iterator[Event]: ...
 
-    def warm_completion(
-        self, engine: Backend, text: str, offset: int, path: Path | None = None, language: str | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Stats: ...
-
-    def prefetch_completion(
-        self, engine: Backend, text: str, offset: int, path: Path | None = None, language: str | None = None,
-        cancel: threading.Event | None = None,
+    def evaluate_ahead(
+        self, engine: Backend, text: str, offset: int, kind: AheadKind, path: Path | None = None,
+        language: str | None = None, cancel: threading.Event | None = None,
     ) -> Stats: ...
 
 
@@ -108,24 +104,14 @@ class EngineBackend:
             max_tokens=COMPLETION_MAX_TOKENS, cancel=cancel, path=path,
         ))
 
-    def warm(
-        self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
+    def evaluate_ahead(
+        self, kind: AheadKind, text: str, offset: int, *, language: str | None, cancel: threading.Event,
         path: Path | None = None,
     ) -> None:
-        """Evaluate ahead what completions near `offset` reuse (engine.completion.warm_completion), in a worker.
-
-        For when a file opens, after a request of another kind, or when the cursor rested far from the last
-        completion; `cancel` stops it within about half a second and keeps what it evaluated.
-        """
-        self.tasks.warm_completion(self.engine, text, offset, path=path, language=language, cancel=cancel)
-
-    def prefetch(
-        self, text: str, offset: int, *, language: str | None, cancel: threading.Event,
-        path: Path | None = None,
-    ) -> None:
-        """Evaluate the completion prompt at `offset` while typing pauses (engine.completion.prefetch_completion),
-        in a worker, so that a completion asked there starts at once."""
-        self.tasks.prefetch_completion(self.engine, text, offset, path=path, language=language, cancel=cancel)
+        """Evaluate ahead, in a worker, what completions near `offset` reuse (engine.completion.evaluate_ahead): the
+        window around it when a file opens or the cursor rested far from the last completion, or the prompt at it
+        while typing pauses. `cancel` stops it within about half a second and keeps what it evaluated."""
+        self.tasks.evaluate_ahead(self.engine, text, offset, kind, path=path, language=language, cancel=cancel)
 
     def close(self) -> None:
         self.engine.close()

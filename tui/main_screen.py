@@ -28,6 +28,7 @@ from textual.widgets import Input, TextArea
 
 from engine import files as disk
 from engine.code import Span, detect_language, enclosing_scope
+from engine.completion import AheadKind
 from engine.errors import InputError
 from engine.events import CUT_OFF, Event, NoticeEvent
 from engine.gate import run_tests
@@ -210,7 +211,7 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
             return
         self._evaluate_ahead("prefetch")
 
-    def _evaluate_ahead(self, what: Literal["warm-up", "prefetch"]) -> None:
+    def _evaluate_ahead(self, what: AheadKind) -> None:
         backend = self.qapp.backend
         if backend is None or self.job is not None or not self.editor.text.strip():
             return
@@ -218,10 +219,9 @@ class MainScreen(FileActions, RewriteActions, Screen[None]):
         text, offset, language = editor.text, editor.offset_of(editor.cursor_location), self.language
         job = self._next_job("warm", what)
         path = self.path
-        run = backend.warm if what == "warm-up" else backend.prefetch
 
         def events() -> Iterator[Event]:
-            run(text, offset, language=language, cancel=job.cancel, path=path)
+            backend.evaluate_ahead(what, text, offset, language=language, cancel=job.cancel, path=path)
             yield from ()
 
         self._start_job(job, events, "")

@@ -127,8 +127,6 @@ class StepClock:
 def qcode_contender(name: str, engine: Any, drafter: str) -> Contender:
     plan = engine.draft_plan(drafter) if drafter != "none" else None
     clock = StepClock(plan) if plan is not None else None
-    if plan is not None and "-unfollow" in name:
-        plan.unfollow = True  # a paused head stops taking the target's hidden rows between probes
 
     def run(prompt: list[int], n_tokens: int) -> dict[str, Any]:
         if clock is not None:
@@ -143,7 +141,6 @@ def qcode_contender(name: str, engine: Any, drafter: str) -> Contender:
         for source in plan.sources if plan is not None else ():
             if source.costly:  # what the head's controller learned, and the rates it chose its length from
                 row["controller"] = source.controller.describe(source.drafter.max_draft)
-                row["skipped_rows"] = getattr(source.drafter, "skipped_rows", None)
         return row
 
     return Contender(name, run, learns=drafter != "none")
@@ -163,8 +160,6 @@ def contender_settings(name: str) -> dict[str, Any]:
     -slotsN that many rollback slots (auto-slots17: as before the engine chose them)."""
     settings: dict[str, Any] = {"draft": contender_drafter(name)}
     for option in name.split("-")[1:]:
-        if option == "unfollow":  # a plan option (qcode_contender), not a setting
-            continue
         word = option.rstrip("0123456789")
         if word not in CONTENDER_OPTIONS or word == option:
             raise ValueError(f"unknown contender option {option!r} in {name!r}: top<N> or slots<N>")
@@ -269,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--groups", type=int, default=2, help="servers started at a time (plus the qcode engines)")
     parser.add_argument("--qcode", default="plain,mtp,auto", help="qcode contenders: plain, mtp, auto; "
                         "mtp-top32768: the head restricted to the 32768 most frequent tokens; auto-slots17: 17 "
-                        "rollback slots; auto-unfollow: a paused head stops taking the target's hidden rows")
+                        "rollback slots")
     parser.add_argument("--kv", default="q8_0")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rates", default="", help="only these of the model's rates")

@@ -39,10 +39,6 @@ class Drafter:
         that follows the target's hidden states (an MTP head) takes them here.
         """
 
-    def follow(self, on: bool) -> None:
-        """Whether to take the target's hidden states in after_decode (a plan turns it off while the drafter is
-        paused, and back on a few steps before it probes again); a drafter that needs none ignores it."""
-
     def close(self) -> None:
         """Free what the drafter holds (a context, a model); the engine calls it once, when it closes."""
 

@@ -142,8 +142,6 @@ class MtpDrafter(Drafter):
         self._kv_tokens: list[int] = []  # the head's memory: entry p was made from (x_p, h_{p-1})
         self._last_row = 0  # batch index of the head's latest output
         self.unseen_rows = 0  # rows filled with zeros: a measure of degraded drafting
-        self.following = True  # taking the target's hidden rows (off while a plan has the head paused)
-        self.skipped_rows = 0  # rows not taken while not following (zeros too)
         self._closed = False
         # the greedy choice on the device; where the backend cannot take it, logits rows come to the host
         self._sampler = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
@@ -154,21 +152,10 @@ class MtpDrafter(Drafter):
     def after_decode(self, held: Sequence[int], tokens: Sequence[int], kept: int) -> None:
         """The target just decoded `tokens` after the `held` ones it holds; the first `kept` of them stay."""
         self._align(held)
-        if not self.following:
-            self.history.extend(tokens[:kept], None)
-            self.skipped_rows += kept
-            return
         pointer = llama_cpp_ext.llama_get_embeddings_nextn(self.target.ctx)
         if not pointer:
             raise GenerationError("internal error: the target gave no hidden states for the MTP head")
         self.history.extend(tokens[:kept], np.ctypeslib.as_array(pointer, shape=(kept, self.n_embd)))
-
-    def follow(self, on: bool) -> None:
-        """Ask the target for its hidden rows (on), or stop (a paused head: the target's calls then copy no rows,
-        and the rows of the tokens decoded meanwhile are zeros, as unseen ones are)."""
-        if on != self.following:
-            self.following = on
-            llama_cpp_ext.llama_set_embeddings_nextn(self.target.ctx, on, False)
 
     def _align(self, held: Sequence[int]) -> None:
         """Make the history hold exactly the target's tokens `held`, with rows for each."""

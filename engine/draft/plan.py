@@ -25,13 +25,6 @@ from .base import Drafter
 PROBE_EVERY = 8
 PROBE_MAX_GAP = 64
 PROBE_LENGTH = 4
-# A paused head may stop following the target (no hidden rows asked of it, none copied: engine/draft/mtp.py) between
-# probes: from PROBE_LENGTH steps after a probe (its shadow check may resume drafting by then) to CATCH_UP steps
-# before the next, so a probe or a resumed draft reads real rows for the latest tokens (the rows skipped are zeros:
-# they only steer drafts, never the output). Only for at least UNFOLLOW_MIN steps: turning the rows off and on
-# rebuilds the target's graph each time.
-UNFOLLOW_MIN = 8
-CATCH_UP = 2
 # Where n-gram acceptance starts for each request (DraftSource.priors). Lookup acceptance is a property of the task,
 # not of the model: an edit (a request with a reference) copies most of its input, prose copies almost nothing, and
 # what one request taught would mislead the next (a prose answer after edits verified failing drafts before
@@ -52,7 +45,6 @@ class DraftSource:
     _probe_wait: int = field(default=0, repr=False)  # paused steps left before the next probe
     _probe_gap: int = field(default=PROBE_EVERY, repr=False)  # the wait after the next probe
     _timed: bool = field(default=False, repr=False)  # whether this request's proposals are timed yet
-    _quiet_from: int = field(default=0, repr=False)  # the wait left when it stops following the target (0: never)
 
     @property
     def name(self) -> str:
@@ -104,10 +96,6 @@ class DraftPlan:
         # None where another source's draft runs (a lookup step says nothing of the head's steps)
         self._step_drafted: int | None = None
         self._call_seconds = 0.0  # the last decode call's, as record_cost had it
-        # whether a paused head stops following the target (see UNFOLLOW_MIN). Off: in run 12 (H200) the rows cost
-        # nothing measurable, and the graph rebuilds at each switch taught the cost model a steady plain step of
-        # 12.7-13.5 ms where it takes 12.1 (bench/gpu/RESULTS.md)
-        self.unfollow = False
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
         self._step_drafted = None
@@ -116,7 +104,6 @@ class DraftPlan:
             source.drafter.begin(prompt, reference)
             source._probe_wait, source._probe_gap = 0, PROBE_EVERY  # a new request drafts at its first step
             source._timed = False
-            source.drafter.follow(True)
             if source.priors is not None:
                 source.controller.restart(source.priors[0] if reference else source.priors[1])
 
@@ -152,7 +139,7 @@ class DraftPlan:
     def _ask_costly(self, source: DraftSource, history: Sequence[int], budget: int) -> tuple[list[int], int]:
         """A model drafter's proposal and how much of it to verify: as many tokens as its controller will verify,
         or a probe while it is paused (verified: 0; no tokens between probes); timed, so the controller can price
-        its calls. A paused drafter follows the target only from CATCH_UP steps before its probe."""
+        its calls."""
         controller = source.controller
         # asked within what the drafter can fill: a controller choosing among longer lengths, then re-choosing
         # within the drafter's, flips its held length every step (bench/gpu/RESULTS.md, issue 16: `auto` drafted far
@@ -162,11 +149,8 @@ class DraftPlan:
         limit = controller.best_length(budget, sustained=True)
         if limit > 0:
             source._probe_wait, source._probe_gap = 0, PROBE_EVERY
-            source.drafter.follow(True)
         elif source._probe_wait > 0:
             source._probe_wait -= 1
-            # the step after this one decodes the token before the probe's: from CATCH_UP steps ahead, rows again
-            source.drafter.follow(not CATCH_UP <= source._probe_wait < source._quiet_from)
             return [], 0
         else:
             if not controller.could_pay(budget, sustained=True):
@@ -175,8 +159,6 @@ class DraftPlan:
                 source._probe_gap = PROBE_MAX_GAP
             source._probe_wait = source._probe_gap - 1
             source._probe_gap = min(2 * source._probe_gap, PROBE_MAX_GAP)
-            quiet_from = source._probe_wait - PROBE_LENGTH
-            source._quiet_from = quiet_from if self.unfollow and quiet_from - CATCH_UP >= UNFOLLOW_MIN else 0
         started = time.perf_counter()
         tokens = source.drafter.propose(history, limit or min(budget, PROBE_LENGTH))
         # a request's first proposal also runs the head over the whole prompt: not a per-token cost

@@ -282,7 +282,7 @@ def test_prompt_cost_is_probed_once_and_keeps_the_fastest(tmp_path: Path, monkey
 def test_warm_up_is_one_request_in_small_batches_kept_as_a_snapshot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.completion import WARM_STEP_S, prefetch_completion, prompt_cost, warm_completion
+    from engine.completion import WARM_STEP_S, evaluate_ahead, prompt_cost
 
     monkeypatch.setenv("QCODE_CACHE_DIR", str(tmp_path))
     (tmp_path / ".git").mkdir()
@@ -290,7 +290,7 @@ def test_warm_up_is_one_request_in_small_batches_kept_as_a_snapshot(
     text = "".join(f"value_{i} = compute({i}, 'x')\n" for i in range(60))
     budget = CompletionBudget(prefix_tokens=400, suffix_tokens=10, context_tokens=0)
     backend: Any = TokenBackend()
-    stats = warm_completion(backend, text, 10, path=path, budget=budget)
+    stats = evaluate_ahead(backend, text, 10, "warm-up", path=path, budget=budget)
     warm = backend.requests[-1]  # after the probes of the prompt cost, which sizes the batches
     full = warm.prompt
     assert warm.max_tokens == 1 and warm.drafter == "none"
@@ -302,7 +302,7 @@ def test_warm_up_is_one_request_in_small_batches_kept_as_a_snapshot(
 
     # typing paused: the completion prompt at the cursor, evaluated ahead; no snapshot of a prompt that moves on
     cursor = text.index("compute(30")
-    prefetch = prefetch_completion(backend, text, cursor, path=path, budget=budget)
+    prefetch = evaluate_ahead(backend, text, cursor, "prefetch", path=path, budget=budget)
     ahead = backend.requests[-1]
     assert ahead.prompt == backend.fim_prompt(completion_parts(backend, text, cursor, path, None, budget).parts)
     assert ahead.prefix_tokens == 0 and ahead.batch_tokens > 0 and ahead.max_tokens == 1

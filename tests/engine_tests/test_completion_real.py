@@ -14,9 +14,8 @@ from engine.completion import (
     complete_at,
     completion_budget,
     completion_parts,
-    prefetch_completion,
+    evaluate_ahead,
     prompt_cost,
-    warm_completion,
 )
 from engine.events import DoneEvent, GenerationRequest, ProgressEvent
 
@@ -84,7 +83,7 @@ def test_a_one_character_edit_evaluates_only_the_edit_and_the_suffix(real_engine
     budget = CompletionBudget(prefix_tokens=1024, suffix_tokens=16, context_tokens=256)
     cursor = MODULE.index("item.count += amount") + len("item.cou")
     real_engine.cache.reset(forget_snapshots=True)
-    warm = warm_completion(real_engine, MODULE, 0, path=shop, budget=budget)
+    warm = evaluate_ahead(real_engine, MODULE, 0, "warm-up", path=shop, budget=budget)
     assert warm.prompt_tokens_evaluated == warm.prompt_tokens  # from an empty cache: all of it
     before = final(complete_at(real_engine, MODULE, cursor, path=shop, budget=budget, max_tokens=8))
     # the warm-up covered the window past the cursor: the first completion evaluates only the rest
@@ -104,7 +103,7 @@ def test_the_warm_context_comes_back_as_a_snapshot_after_another_request(real_en
     budget = CompletionBudget(prefix_tokens=1024, suffix_tokens=16, context_tokens=256)
     cursor = MODULE.index("item.count += amount") + len("item.cou")
     real_engine.cache.reset(forget_snapshots=True)
-    warm_completion(real_engine, MODULE, 0, path=shop, budget=budget)
+    evaluate_ahead(real_engine, MODULE, 0, "warm-up", path=shop, budget=budget)
     alone = final(complete_at(real_engine, MODULE, cursor, path=shop, budget=budget, max_tokens=8))
     # a request of another kind (an explain) takes the context over
     real_engine.complete(GenerationRequest("Explain what a dataclass is.\n", max_tokens=2, drafter="none"))
@@ -117,9 +116,9 @@ def test_the_warm_context_comes_back_as_a_snapshot_after_another_request(real_en
 def test_a_prefetch_leaves_the_completion_one_token_to_evaluate(real_engine: Any, shop: Path) -> None:
     budget = CompletionBudget(prefix_tokens=1024, suffix_tokens=16, context_tokens=256)
     cursor = MODULE.index("item.count += amount") + len("item.cou")
-    warm_completion(real_engine, MODULE, 0, path=shop, budget=budget)
+    evaluate_ahead(real_engine, MODULE, 0, "warm-up", path=shop, budget=budget)
     edited = MODULE[:cursor] + "n" + MODULE[cursor:]
-    ahead = prefetch_completion(real_engine, edited, cursor + 1, path=shop, budget=budget)
+    ahead = evaluate_ahead(real_engine, edited, cursor + 1, "prefetch", path=shop, budget=budget)
     assert 1 < ahead.prompt_tokens_evaluated <= budget.suffix_tokens + EDIT_TOKENS + 2
     done = final(complete_at(real_engine, edited, cursor + 1, path=shop, budget=budget, max_tokens=8))
     assert done.stats.prompt_tokens_evaluated == 1

@@ -190,45 +190,6 @@ def test_greedy_mtp_drafting_is_lossless(
         assert abs(split.plain_gap) < noise, f"parted at token {split.position}, gap {split.plain_gap:.4f}"
 
 
-class _PausedController(DraftController):
-    """Never drafts: the plan only probes, and stops the head following between probes."""
-
-    def best_length(
-        self, available: int | None = None, sustained: bool = False, streak: int | None = None
-    ) -> int:
-        return 0
-
-
-def test_a_paused_head_stops_following_and_catches_up_before_its_probes(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Between probes the target is asked for no hidden rows (the head's rows for those tokens are zeros); the
-    answer is the plain one, and the next request's head follows again."""
-    plain = engine.complete(GenerationRequest(PROMPTS[2], max_tokens=40, drafter="none"))
-    drafter = _drafter(engine)
-    plan = engine.draft_plan("mtp")
-    assert plan is not None
-    monkeypatch.setattr(plan.sources[0], "controller", _PausedController(engine.settings.draft_max))
-    monkeypatch.setattr(plan, "unfollow", True)
-    seen: list[bool] = []
-    real_after = drafter.after_decode
-
-    def after(held: Sequence[int], tokens: Sequence[int], kept: int) -> None:
-        seen.append(bool(llama_cpp_ext.llama_get_embeddings_nextn(engine.runtime.ctx)))
-        real_after(held, tokens, kept)
-
-    monkeypatch.setattr(drafter, "after_decode", after)
-    skipped = drafter.skipped_rows
-    paused = engine.complete(GenerationRequest(PROMPTS[2], max_tokens=40, drafter="mtp"))
-    assert paused.tokens == plain.tokens and paused.stats.draft_steps == 0
-    assert drafter.skipped_rows - skipped == seen.count(False) > 0  # quiet steps had no rows to take
-    first_quiet = seen.index(False)
-    assert True in seen[first_quiet:]  # rows again before the next probe
-    monkeypatch.undo()
-    engine.complete(GenerationRequest(PROMPTS[1], max_tokens=4, drafter="none"))
-    assert drafter.following and llama_cpp_ext.llama_get_embeddings_nextn(engine.runtime.ctx)
-
-
 def test_head_memory_after_accepts_and_rollbacks_matches_a_fresh_build(
     engine: Engine, noise: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:

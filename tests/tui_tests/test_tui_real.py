@@ -24,6 +24,7 @@ except ImportError as exc:  # pragma: no cover - only while the engine is being 
 
 from engine.backend import Backend
 from engine.change_kind import kind_violation
+from engine.completion import AheadKind
 from engine.events import Event, Stats, TextEvent
 from engine.generate import DECODE_PROGRESS_EVERY
 from engine.settings import QcodeSettings, load_settings
@@ -231,13 +232,9 @@ class WrappedTasks:
                     path: Path | None = None) -> Iterator[Event]:
         return self.inner.complete_at(engine, text, offset, language, max_tokens, cancel, path)
 
-    def warm_completion(self, engine: Backend, text: str, offset: int, path: Path | None = None,
-                        language: str | None = None, cancel: threading.Event | None = None) -> Stats:
-        return self.inner.warm_completion(engine, text, offset, path, language, cancel)
-
-    def prefetch_completion(self, engine: Backend, text: str, offset: int, path: Path | None = None,
-                            language: str | None = None, cancel: threading.Event | None = None) -> Stats:
-        return self.inner.prefetch_completion(engine, text, offset, path, language, cancel)
+    def evaluate_ahead(self, engine: Backend, text: str, offset: int, kind: AheadKind, path: Path | None = None,
+                       language: str | None = None, cancel: threading.Event | None = None) -> Stats:
+        return self.inner.evaluate_ahead(engine, text, offset, kind, path, language, cancel)
 
 
 class CountingTasks(WrappedTasks):
@@ -248,15 +245,10 @@ class CountingTasks(WrappedTasks):
         self.warm_ups: list[int] = []
         self.prefetches: list[int] = []
 
-    def warm_completion(self, engine: Backend, text: str, offset: int, path: Path | None = None,
-                        language: str | None = None, cancel: threading.Event | None = None) -> Stats:
-        self.warm_ups.append(offset)
-        return super().warm_completion(engine, text, offset, path, language, cancel)
-
-    def prefetch_completion(self, engine: Backend, text: str, offset: int, path: Path | None = None,
-                            language: str | None = None, cancel: threading.Event | None = None) -> Stats:
-        self.prefetches.append(offset)
-        return super().prefetch_completion(engine, text, offset, path, language, cancel)
+    def evaluate_ahead(self, engine: Backend, text: str, offset: int, kind: AheadKind, path: Path | None = None,
+                       language: str | None = None, cancel: threading.Event | None = None) -> Stats:
+        (self.warm_ups if kind == "warm-up" else self.prefetches).append(offset)
+        return super().evaluate_ahead(engine, text, offset, kind, path, language, cancel)
 
 
 def test_real_completion_is_warmed_up_when_the_file_opens(

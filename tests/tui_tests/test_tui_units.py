@@ -133,7 +133,7 @@ def test_engine_backend_passes_the_task_and_completion_through() -> None:
     assert engine.requests[-1].prompt == "COMPLETE\na<CURSOR>b"
     assert engine.requests[-1].max_tokens == COMPLETION_MAX_TOKENS
     assert isinstance(events[-1], DoneEvent)
-    backend.warm("ab", 1, language=None, cancel=cancel, path=Path("a.py"))
+    backend.evaluate_ahead("warm-up", "ab", 1, language=None, cancel=cancel, path=Path("a.py"))
     assert engine.requests[-1].prompt == "WARM\na<CURSOR>" and engine.requests[-1].max_tokens == 1
     backend.close()
     assert engine.closed

@@ -9,7 +9,7 @@ character; `--pauses`: after a pause, as a user's before the key, in which the a
 Variants run site by site, interleaved (ABAB), so a machine whose speed drifts favours none; medians.
   measured  the windows the backend's measured prompt cost gives (what users get)
   wide      a 512-token suffix, the old fixed window (what the suffix costs in latency)
-Also: the warm-up a file open runs at its cursor (warm_completion), the first completion after it, and one from
+Also: the warm-up a file open runs at its cursor (evaluate_ahead), the first completion after it, and one from
 an empty cache (cold).
 
 Quality (`--quality`): whole-line infills (the cursor after the line's indentation, the rest of the line removed);
@@ -37,7 +37,7 @@ from typing import Any
 
 import engine.tasks as tasks
 from engine import Engine, QcodeError, load_settings
-from engine.completion import CompletionBudget, complete_at, completion_budget, prompt_cost, warm_completion
+from engine.completion import CompletionBudget, complete_at, completion_budget, evaluate_ahead, prompt_cost
 from engine.events import DoneEvent, TextEvent
 
 WIDE_SUFFIX = 512
@@ -221,7 +221,7 @@ def warm_then_first(engine: Engine, repo: Path, site: Site, budget: CompletionBu
     path = repo / SAMPLE_PACKAGE / SAMPLE_FILE
     engine.cache.reset(forget_snapshots=True)
     started = time.perf_counter()
-    stats = warm_completion(engine, site.text, site.offset, path=path, budget=budget)
+    stats = evaluate_ahead(engine, site.text, site.offset, "warm-up", path=path, budget=budget)
     warm_s = time.perf_counter() - started
     first = timed_completion(engine, site.text, site.offset, path, budget, max_tokens)
     engine.cache.reset(forget_snapshots=True)
