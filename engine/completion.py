@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -54,6 +54,11 @@ WARM_STEP_S = 0.5  # a warm-up runs as requests of about this long, so a cancel 
 # what evaluate_ahead evaluates: the window around the cursor (a file opened) or the prompt at it (typing paused)
 AheadKind = Literal["warm-up", "prefetch"]
 PROBE_SIZES = (8, 64)  # prompt tokens of the two probes that measure the prompt cost
+# How fast completions evaluate their prompts now, against the fastest measurement, as a moving average of each
+# completion's ratio: the suffix window follows it. A laptop on battery or a busy VM runs 2-3x slower than its
+# fastest probe (this 2-core VM measured 6.4 ms a token one day and 15 another), and a suffix sized for the fast day
+# made every keystroke's completion wait twice the budget.
+SLOWNESS_EMA = 0.3
 COST_FORMAT = "completion prompt cost 1"
 _LINE_CACHE = 8192
 
@@ -71,6 +76,9 @@ class PromptCost:
     def tokens_within(self, seconds: float) -> int:
         return max(0, int((seconds - self.fixed_s) / self.per_token_s)) if self.per_token_s > 0 else 1 << 20
 
+    def scaled(self, factor: float) -> PromptCost:
+        return PromptCost(self.fixed_s * factor, self.per_token_s * factor)
+
     @classmethod
     def fit(cls, seconds: dict[int, float]) -> PromptCost:
         (n1, t1), (n2, t2) = sorted(seconds.items())[0], sorted(seconds.items())[-1]
@@ -86,11 +94,16 @@ class CompletionBudget:
     suffix_tokens: int  # after the cursor: evaluated again after every edit
     context_tokens: int  # neighbouring files
 
+    @staticmethod
+    def suffix_within(cost: PromptCost) -> int:
+        """The suffix window whose evaluation after a one-character edit fits LATENCY_BUDGET_S at `cost`."""
+        return max(cost.tokens_within(LATENCY_BUDGET_S) - EDIT_TOKENS, MIN_SUFFIX_TOKENS)
+
     @classmethod
     def from_cost(cls, cost: PromptCost, n_ctx: int, reserved: int) -> CompletionBudget:
         """Windows for a context of n_ctx tokens (less `reserved`) at the measured prompt cost."""
         room = max(n_ctx - reserved, 2 * MIN_PREFIX_TOKENS)
-        suffix = min(max(cost.tokens_within(LATENCY_BUDGET_S) - EDIT_TOKENS, MIN_SUFFIX_TOKENS), room // 8)
+        suffix = min(cls.suffix_within(cost), room // 8)
         before = min(max(cost.tokens_within(WARM_BUDGET_S), MIN_PREFIX_TOKENS), room - suffix)
         prefix = max(int(before * PREFIX_SHARE), min(before, MIN_PREFIX_TOKENS))
         return cls(prefix, suffix, before - prefix)
@@ -102,6 +115,7 @@ class _State:
 
     budget: CompletionBudget | None = None
     cost: PromptCost | None = None
+    slowness: float = 1.0  # completions' prompt times lately, over what `cost` predicts (SLOWNESS_EMA)
     line_tokens: dict[str, int] = field(default_factory=dict)
     neighbours: dict[tuple[str, str], tuple[object, tuple[SourceFile, ...]]] = field(default_factory=dict)
 
@@ -175,12 +189,28 @@ def prompt_cost(engine: Backend, *, measure: bool = False) -> PromptCost:
 
 
 def completion_budget(engine: Backend) -> CompletionBudget:
-    """The windows this backend's completions use; fixed once measured, so the prompt layout stays put."""
+    """The windows this backend's completions use: the text before the cursor and the neighbours fixed once
+    measured, so the prompt layout stays put; the suffix, which comes last in the prompt and is evaluated again
+    after every edit anyway, as long as the prompt cost lately allows (at most the measured window)."""
     state = _state(engine)
     if state.budget is None:
         reserved = min(engine.settings.max_tokens, ANSWER_ROOM) + engine.settings.draft_max + 8
         state.budget = CompletionBudget.from_cost(prompt_cost(engine), engine.n_ctx, reserved)
-    return state.budget
+    budget = state.budget
+    if state.cost is None or state.slowness <= 1.0:
+        return budget
+    lately = CompletionBudget.suffix_within(state.cost.scaled(state.slowness))
+    return replace(budget, suffix_tokens=min(budget.suffix_tokens, lately))
+
+
+def observe_prompt_time(engine: Backend, evaluated: int, seconds: float) -> None:
+    """A completion evaluated `evaluated` prompt tokens before its first token, in `seconds`: the suffix window
+    follows how fast this machine evaluates now (requests of fewer than EDIT_TOKENS tokens say little of that)."""
+    state = _state(engine)
+    if state.cost is None or evaluated < EDIT_TOKENS or seconds <= 0:
+        return
+    ratio = min(max(seconds / state.cost.seconds(evaluated), 0.5), 10.0)
+    state.slowness += SLOWNESS_EMA * (ratio - state.slowness)
 
 
 # --- windows ---------------------------------------------------------------------------------------
@@ -355,11 +385,13 @@ def complete_at(
             yield event
         elif isinstance(event, DoneEvent):
             done = event
+    assert done is not None
+    if not (cancel is not None and cancel.is_set()) and done.stats.ttft_ms > 0:  # a prompt evaluated to its end
+        observe_prompt_time(engine, done.stats.prompt_tokens_evaluated, done.stats.ttft_ms / 1000)
     final, _ = codetools.trim_completion(generated, before, after, language, final=True)
     if final.startswith(shown) and len(final) > len(shown):
         yield TextEvent(final[len(shown) :])
     shown = final
-    assert done is not None
     if boundary:
         done.stats.finish_reason = "stop"
     yield DoneEvent(shown, done.stats)

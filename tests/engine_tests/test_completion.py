@@ -279,6 +279,32 @@ def test_prompt_cost_is_probed_once_and_keeps_the_fastest(tmp_path: Path, monkey
     assert prompt_cost(again) == cost and again.requests == []  # from the disk cache
 
 
+def test_the_suffix_window_follows_how_fast_completions_evaluate_lately(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The suffix comes last in the prompt and is evaluated again after every edit: when the machine runs slower
+    than its fastest probe (a busy moment, a laptop on battery), it shrinks so a keystroke's completion stays
+    within the latency budget, and grows back, never past the measured window; the rest of the layout stays put."""
+    from engine.completion import EDIT_TOKENS, LATENCY_BUDGET_S, completion_budget, observe_prompt_time, prompt_cost
+
+    monkeypatch.setenv("QCODE_CACHE_DIR", str(tmp_path))
+    backend: Any = TokenBackend()  # 1 ms + 10 ms a token at its fastest
+    measured = completion_budget(backend)
+    cost = prompt_cost(backend)
+    assert measured.suffix_tokens == cost.tokens_within(LATENCY_BUDGET_S) - EDIT_TOKENS
+    observe_prompt_time(backend, 2, cost.seconds(2) * 5)  # too few tokens to say how fast it evaluates
+    assert completion_budget(backend) == measured
+    for _ in range(12):
+        observe_prompt_time(backend, 20, cost.seconds(20) * 2)  # twice as slow
+    slow = completion_budget(backend)
+    assert slow.suffix_tokens < measured.suffix_tokens
+    assert cost.scaled(2).seconds(slow.suffix_tokens + EDIT_TOKENS) <= LATENCY_BUDGET_S * 1.1
+    assert (slow.prefix_tokens, slow.context_tokens) == (measured.prefix_tokens, measured.context_tokens)
+    for _ in range(30):
+        observe_prompt_time(backend, 20, cost.seconds(20) / 2)  # faster than ever: capped at the measured window
+    assert completion_budget(backend) == measured
+
+
 def test_warm_up_is_one_request_in_small_batches_kept_as_a_snapshot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -275,14 +275,16 @@ def tui_latency(engine: Engine, settings: Any, repo: Path, sites: list[Site], ma
         marks.clear()
         started = marks["key"] = time.perf_counter()
         # watched beside the key press: Pilot.press returns only once the app is idle, often after the whole
-        # suggestion has streamed, so a check after it would time the press, not the ghost text
-        # (every 5 ms: a tighter poll takes the interpreter from the worker it times)
-        watch = asyncio.ensure_future(until(pilot, lambda: bool(editor.ghost_text), step=0.005))
+        # suggestion has streamed, so a check after it would time the press, not the ghost text. The editor
+        # stamps when a suggestion first shows, so a slow poll serves (a fast one competes for the cores with the
+        # engine it times)
+        watch = asyncio.ensure_future(until(pilot, lambda: bool(editor.ghost_text), step=0.05))
         await pilot.press(settings.complete_key.split(",")[0].strip())
-        await until(pilot, lambda: watch.done() or app.main.job is None, step=0.005)
+        await until(pilot, lambda: watch.done() or app.main.job is None, step=0.05)
         first = None
         if watch.done() or editor.ghost_text:
-            shown = await watch
+            await watch
+            shown = editor.ghost_since
             first = shown - started
         else:
             watch.cancel()

@@ -9,6 +9,8 @@ it.
 
 from __future__ import annotations
 
+import time
+
 from rich.segment import Segment
 from textual import events
 from textual.geometry import Size
@@ -54,6 +56,7 @@ class CodeEditor(TextArea):
     # class defaults: TextArea's watchers may run during __init__, before ours would set these
     version = 0
     ghost_text = ""
+    ghost_since = 0.0  # time.perf_counter() when the suggestion shown now first showed (the completion bench reads it)
     _ghost_anchor: Location | None = None
     _accepting = False
     _ghost_below: tuple[str, ...] = ()  # the suggestion's rows drawn under the cursor's line
@@ -103,6 +106,8 @@ class CodeEditor(TextArea):
         if not text or self.cursor_location != anchor or not self.selection.is_empty:
             return None
         text = cap_lines(text, self.max_ghost_lines)
+        if not self.ghost_text:
+            self.ghost_since = time.perf_counter()
         self.ghost_text = text
         self._ghost_anchor = anchor
         rows = ghost_rows(text)
