@@ -131,7 +131,7 @@ class Engine(OneRequestAtATime):
                     self._choose_slots(progress)
                     self._seed_costs(progress)
                 if self.can_draft and settings.draft == "auto":
-                    self.settings = self._auto_draft_model()
+                    self.settings = self._auto_draft_model(progress)
                 if self.runtime.config.load_mtp:
                     # from the first decode on, so the MTP head has the target's hidden rows for every cached prefix
                     self.draft_plan("mtp")
@@ -142,7 +142,7 @@ class Engine(OneRequestAtATime):
         if progress:
             progress(f"loaded {path.name}", 1.0)
 
-    def _auto_draft_model(self) -> QcodeSettings:
+    def _auto_draft_model(self, progress: Progress | None = None) -> QcodeSettings:
         """`auto` keeps a draft model (the configured one, else the packaged target's pair) only where it could pay
         on this machine (engine.draft.pairing); the settings requests run with."""
         settings = self.settings
@@ -150,7 +150,7 @@ class Engine(OneRequestAtATime):
             resolve_model(settings.draft_model, setting="draft_model") if settings.draft_model
             else draft_model_for(self.info.path)
         )
-        keep = candidate is not None and draft_model_pays(self, candidate)
+        keep = candidate is not None and draft_model_pays(self, candidate, progress)
         return settings.model_copy(update={"draft_model": str(candidate) if keep and candidate else None})
 
     # --- small public helpers -----------------------------------------------------------------

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from ..model import Progress
 from ..runtime import Runtime, RuntimeConfig, device_description
 from .adaptive import CostModel, DraftController, calibration_key, load_calibration, save_calibration
 from .base import DraftHost
@@ -33,7 +34,9 @@ class PairHost(DraftHost, Protocol):
     @property
     def draft_max(self) -> int: ...
 
-    def calibrate_costs(self, *, sizes: Iterable[int] | None = None) -> dict[int, float]: ...
+    def calibrate_costs(
+        self, progress: Progress | None = None, *, sizes: Iterable[int] | None = None
+    ) -> dict[int, float]: ...
 
 # A generous per-token acceptance for a draft model of the target's own family on prose (a same-family 0.5B under a
 # 1.5B): a pair that would not pay even at this rate is never loaded.
@@ -101,12 +104,14 @@ def fastest(rounds: Iterable[Mapping[int, float]]) -> dict[int, float]:
     return out
 
 
-def measure_pair(engine: PairHost, draft: Path) -> dict[int, float]:
+def measure_pair(engine: PairHost, draft: Path, progress: Progress | None = None) -> dict[int, float]:
     """The target's verify costs for 1..PAIR_SIZES tokens and the draft model's step (under DRAFT_KEY), the fastest
     of PAIR_ROUNDS interleaved rounds."""
     rounds = []
-    for _ in range(PAIR_ROUNDS):
-        seconds = engine.calibrate_costs(sizes=range(1, PAIR_SIZES + 1))
+    for done in range(PAIR_ROUNDS):
+        seconds = engine.calibrate_costs(progress, sizes=range(1, PAIR_SIZES + 1))
+        if progress:
+            progress(f"timing the draft model {draft.name}", (done + 1) / PAIR_ROUNDS)
         seconds[DRAFT_KEY] = draft_step_seconds(engine, draft)
         rounds.append(seconds)
     return fastest(rounds)
@@ -124,13 +129,13 @@ def pays(seconds: Mapping[int, float], draft_max: int, acceptance: float = PAIR_
     return controller.best_length(sustained=True) > 0
 
 
-def draft_model_pays(engine: PairHost, draft: Path) -> bool:
+def draft_model_pays(engine: PairHost, draft: Path, progress: Progress | None = None) -> bool:
     """Whether `auto` should draft with `draft` next to this engine's model: from cached measurements, measured
-    once (a few seconds) where there are none."""
+    once (a few seconds; `progress` hears of it) where there are none."""
     key = pair_key(engine, draft)
     seconds = load_calibration(key)
     if seconds is None or DRAFT_KEY not in seconds:
-        seconds = measure_pair(engine, draft)
+        seconds = measure_pair(engine, draft, progress)
         with contextlib.suppress(OSError):  # an unwritable cache costs a measurement per start, nothing else
             save_calibration(key, seconds)
     return pays(seconds, engine.draft_max)

@@ -197,6 +197,27 @@ def test_a_progress_callback_can_stop_the_model_load(default_settings: Any) -> N
 
 
 @pytest.mark.slow
+def test_the_draft_pairing_measurement_reports_progress(
+    default_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`auto` times the default model beside its draft model once per machine (seconds on a CPU, longer on a busy
+    one): the load reports it, so the interface does not sit at "loading 100%" meanwhile."""
+    from engine import Engine
+    from engine.draft import pairing
+
+    monkeypatch.setattr(pairing, "load_calibration", lambda key, directory=None: None)  # as on a new machine
+    monkeypatch.setattr(pairing, "save_calibration", lambda key, seconds, directory=None: None)
+    heard: list[tuple[str, float | None]] = []
+    engine = Engine(default_settings.model_copy(update={"draft": "auto"}), lambda t, f: heard.append((t, f)))
+    engine.close()
+    texts = [text for text, _ in heard]
+    calibrating = texts.index("calibrating draft costs")
+    timing = next(i for i, text in enumerate(texts) if text.startswith("timing the draft model coder-0.5b"))
+    assert calibrating < timing < texts.index("loaded coder-1.5b-q4_k_s.gguf")
+    assert [f for t, f in heard if t.startswith("timing the draft model")][-1] == 1.0
+
+
+@pytest.mark.slow
 def test_ctrl_c_during_the_load_stops_it_and_is_raised_once(default_settings: Any) -> None:
     """Python runs a signal's handler at the next bytecode, which during a load is the first line of a ctypes
     callback, where a KeyboardInterrupt would be printed and dropped (the load went on, Ctrl+C was lost)."""
