@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from .code import Span, parses_cleanly, symbols
+from .code import Span, compiles_as_python, parses_cleanly, symbols
 from .events import CUT_OFF
 
 # qcode's own markup a model may copy back: outline placeholders, chat and FIM tokens, the plain
@@ -77,6 +77,8 @@ def check_rewrite(
         if not (result.startswith(head) and result.endswith(tail)) or len(result) < len(head) + len(tail):
             problems.append(Problem("outside", f"the rewrite changed code outside {focus.describe()}"))
     parsed = parses_cleanly(result, language)
+    if parsed and language == "python" and not compiles_as_python(result) and compiles_as_python(original):
+        parsed = False  # the grammar let an indentation error through; Python's parser does not
     if parsed is False:  # the definitions of a broken parse are guesses: nothing more to compare
         problems.append(Problem("parse", f"the result does not parse as {language}"))
         return problems

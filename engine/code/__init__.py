@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..languages import detect_language, has_grammar
 from .budget import FittedContext, fit_to_budget
 from .outline import outline
-from .parse import parse, parses_cleanly
+from .parse import compiles_as_python, parse, parses_cleanly
 from .source import Span
 from .symbols import enclosing_scope, find_symbol, line_span, name_parts, symbols
 from .trim import trim_completion
@@ -21,6 +21,7 @@ from .trim import trim_completion
 __all__ = [
     "FittedContext",
     "Span",
+    "compiles_as_python",
     "detect_language",
     "enclosing_scope",
     "find_symbol",

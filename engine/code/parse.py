@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import warnings
 from typing import TYPE_CHECKING
 
 from ..languages import get_language
@@ -27,3 +29,16 @@ def parses_cleanly(text: str, language: str | None) -> bool | None:
     if tree is None:
         return None
     return not tree.root_node.has_error
+
+
+def compiles_as_python(text: str) -> bool:
+    """Whether this Python's own parser accepts `text`. Stricter than the tree-sitter grammar, which accepts some
+    indentation errors (a statement at column 0 right after `for ...:`, seen in a model's rewrite), but it knows only
+    this interpreter's syntax: compare with the original before calling a text broken."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences and the like are warnings, not errors
+            ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True

@@ -274,6 +274,21 @@ def test_a_result_that_does_not_parse() -> None:
     assert problems[0].message().endswith("(--force writes it anyway)")
 
 
+def test_an_indentation_error_the_grammar_lets_through_is_refused() -> None:
+    """Seen in a fix by the old default model: a statement at column 0 right after `for ...:`. tree-sitter's Python
+    grammar parses it without an error node; Python's own parser does not, so it is not written. A file that this
+    Python cannot parse to begin with (newer syntax) is left to the grammar alone."""
+    from engine.code import parses_cleanly
+
+    original = "def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n"
+    broken = "def f(xs):\n    total = 0\n    for x in xs:\ni = 0\n    return total\n"
+    assert parses_cleanly(broken, "python")  # what the grammar alone would let through
+    assert [p.check for p in check_rewrite(original, broken, "python")] == ["parse"]
+    assert check_rewrite(original, original.replace("total += x", "total = total + x"), "python") == []
+    newer = "type Number = int | float\n" + original  # PEP 695: a SyntaxError before Python 3.12
+    assert check_rewrite(newer, newer.replace("total += x", "total = total + x"), "python") == []
+
+
 def test_without_a_grammar_unclosed_brackets_look_cut_off() -> None:
     code = "proc add {a b} {\n    return [expr {$a + $b}]\n}\n"
     cut = "proc add {a b} {\n    return [expr {$a + $b\n"
