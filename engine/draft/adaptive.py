@@ -422,8 +422,10 @@ class DraftController:
         copy is valued by run acceptance.
         """
         if streak is not None and self.by_run and not sustained:
-            limit = self._risk_limit(self.draft_max if available is None else min(self.draft_max, available), streak)
-            rates = self._rates_of(self.runs.expected_tokens(streak, limit, self.acceptance), sustained)
+            limit = self.draft_max if available is None else min(self.draft_max, available)
+            verify = self.cost.curve(limit + 1)  # a lookup's calls change shape: one pass, for the limit and rates
+            limit = self._risk_limit(verify, limit, streak)
+            rates = self._rates_of(self.runs.expected_tokens(streak, limit, self.acceptance), sustained, verify)
             best = self._pick(rates)
             # the longest length within RUN_TIE of the best: run estimates are flat near a long copy's end, and a
             # length that jitters by a token costs a GPU its captured graph at every call
@@ -442,12 +444,12 @@ class DraftController:
         self._held = best
         return best
 
-    def _risk_limit(self, limit: int, streak: int) -> int:
-        """The longest lookup draft (at most `limit`) whose verify costs at most RUN_RISK plain steps beyond one per
-        token the copy has already run (one token at least)."""
-        curve = self.cost.curve(limit + 1)
+    @staticmethod
+    def _risk_limit(verify: Sequence[float], limit: int, streak: int) -> int:
+        """The longest lookup draft (at most `limit`) whose verify (`verify[k + 1]`, in plain steps) costs at most
+        RUN_RISK plain steps beyond one per token the copy has already run (one token at least)."""
         allowed = RUN_RISK * max(streak, 1)
-        return max((k for k in range(1, limit + 1) if curve[k + 1] - 1.0 <= allowed), default=1)
+        return max((k for k in range(1, limit + 1) if verify[k + 1] - 1.0 <= allowed), default=1)
 
     def resume_margin(self, length: int) -> float:
         """The gain over plain decoding a paused sustained drafter needs to resume at `length`: SWITCH_MARGIN, or
@@ -467,12 +469,15 @@ class DraftController:
         limit = self.draft_max if available is None else min(self.draft_max, available)
         return self._rates_of([self.expected_tokens(k, acceptance) for k in range(limit + 1)], sustained)
 
-    def _rates_of(self, expected: Sequence[float], sustained: bool) -> list[float]:
+    def _rates_of(
+        self, expected: Sequence[float], sustained: bool, verify: Sequence[float] | None = None
+    ) -> list[float]:
         """Tokens per unit of cost for k = 0 (plain: 1) .. len(expected) - 1, given `expected[k]` tokens from a
-        draft of k; the verify curve is computed in one pass."""
+        draft of k; the verify curve (`verify`, at least that long, where the caller has it) is computed in one pass."""
         limit = len(expected) - 1
         penalty = (0.0 if sustained else self.cost.switch_penalty()) + self.step_overhead()
-        verify = self.cost.repeated_curve(limit + 1) if sustained else self.cost.curve(limit + 1)
+        if verify is None:
+            verify = self.cost.repeated_curve(limit + 1) if sustained else self.cost.curve(limit + 1)
         per_token = self.draft_cost()
         return [1.0] + [expected[k] / (verify[k + 1] + penalty + per_token * k) for k in range(1, limit + 1)]
 
