@@ -63,6 +63,10 @@ class CostModel:
         self._repeated: dict[int, float] = {}
         self._previous = 0  # tokens in the last recorded call
         self._in_a_row = 0  # calls of that shape in a row, that one included
+        self._first_of_shape = 0.0  # seconds of the first call of the current shape
+        # seconds a new shape's first GRAPH_AFTER calls cost beyond as many replays of it (the direct call, the
+        # capture): what changing a held draft length costs on a GPU; none on a CPU
+        self._change: float | None = None
 
     @staticmethod
     def _ema(old: float | None, seconds: float) -> float:
@@ -77,6 +81,11 @@ class CostModel:
             self._repeated[n_tokens] = self._ema(self._repeated.get(n_tokens), seconds)
         elif n_tokens == 1 and self._previous > 1:
             self._after_draft = self._ema(self._after_draft, seconds)
+        if self._in_a_row == 1:
+            self._first_of_shape = seconds
+        elif self._in_a_row == GRAPH_AFTER and n_tokens in self._repeated:
+            excess = self._first_of_shape + seconds - GRAPH_AFTER * self._repeated[n_tokens]
+            self._change = self._ema(self._change, max(excess, 0.0))
         self._previous = n_tokens
 
     def interrupted(self) -> None:
@@ -105,6 +114,14 @@ class CostModel:
         if not self.price_switches or steady is None or self._after_draft is None:
             return 0.0
         return max(self._after_draft / steady - 1.0, 0.0)
+
+    def change_cost(self, n_tokens: int) -> float:
+        """What a call of `n_tokens` costs, in plain steps, when its shape is new (its first GRAPH_AFTER calls beyond
+        as many replays): as measured live, else the calibrated first call's excess over a replay."""
+        base = self.base_seconds()
+        if self._change is not None and base:
+            return self._change / base
+        return max(self.curve(n_tokens)[n_tokens] - self.repeated_curve(n_tokens)[n_tokens], 0.0)
 
     def seed(self, seconds: Mapping[int, float]) -> None:
         """Start from a calibration (seconds per decode call of n tokens); live timings keep refining it."""
@@ -439,7 +456,9 @@ class DraftController:
             if held == 0:  # a paused drafter's rate is plain decoding's (1)
                 if rates[best] < 1.0 + self.resume_margin(best):
                     best = held
-            elif rates[held] >= HOLD_FLOOR and (best == 0 or rates[best] < rates[held] * (1 + SWITCH_MARGIN)):
+            elif rates[held] >= HOLD_FLOOR and (
+                best == 0 or rates[best] < rates[held] * (1 + self.change_margin(held, best, rates[held]))
+            ):
                 best = held  # still paying: left only for a length clearly better
         self._held = best
         return best
@@ -454,10 +473,23 @@ class DraftController:
     def resume_margin(self, length: int) -> float:
         """The gain over plain decoding a paused sustained drafter needs to resume at `length`: SWITCH_MARGIN, or
         what the round trip costs in plain steps (the new shape's first verify, the first plain step after the
-        drafting) spread over RESUME_DWELL steps, whichever is more."""
+        drafting) spread over RESUME_DWELL steps, whichever is more. (Priced at a change's full measured cost, about
+        3.6 plain steps there and back on the H200, a head at acceptance 0.4 would stay paused where 1-token drafts
+        ran 0.99x-1.07x of plain in runs 12-13.)"""
         n = length + 1
         shape = max(self.cost.curve(n)[n] - self.cost.repeated_curve(n)[n], 0.0)
         return max(SWITCH_MARGIN, (shape + self.cost.switch_penalty()) / RESUME_DWELL)
+
+    def change_margin(self, held: int, length: int, held_rate: float) -> float:
+        """The gain over the held length a sustained drafter needs to move to `length`: SWITCH_MARGIN, or a round
+        trip's measured cost (the new shape's first calls, and again when it moves back) spread over RESUME_DWELL
+        steps of the held length, whichever is more. On the H200 a new shape's first two calls cost about 1.8 plain
+        steps beyond replays; priced at 5%, a head at acceptance 0.6 moved between 1 and 2 tokens 8 times a request
+        for estimates that differed by a few percent, and lost 8% to it (bench/gpu/simulate_mtp.py)."""
+        if held <= 0 or held_rate <= 0:
+            return SWITCH_MARGIN
+        step = self.expected_tokens(held) / held_rate  # the held length's cost per step, in plain steps
+        return max(SWITCH_MARGIN, 2 * self.cost.change_cost(length + 1) / (RESUME_DWELL * step))
 
     def could_pay(self, available: int | None = None, sustained: bool = False) -> bool:
         """Whether some draft would pay if every token were accepted (proposals that dear are not worth a probe)."""

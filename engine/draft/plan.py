@@ -14,7 +14,7 @@ calls cost more than a perfect draft would save (a head as large as a tiny targe
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .adaptive import DraftController
@@ -87,7 +87,8 @@ class Shadow:
 
 
 class DraftPlan:
-    def __init__(self, name: str, sources: Sequence[DraftSource]) -> None:
+    def __init__(self, name: str, sources: Sequence[DraftSource],
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         if not sources:
             raise ValueError("a draft plan needs at least one source")
         self.name = name
@@ -96,6 +97,7 @@ class DraftPlan:
         # None where another source's draft runs (a lookup step says nothing of the head's steps)
         self._step_drafted: int | None = None
         self._call_seconds = 0.0  # the last decode call's, as record_cost had it
+        self.clock = clock  # times proposals (a simulation passes its own)
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
         self._step_drafted = None
@@ -159,11 +161,11 @@ class DraftPlan:
                 source._probe_gap = PROBE_MAX_GAP
             source._probe_wait = source._probe_gap - 1
             source._probe_gap = min(2 * source._probe_gap, PROBE_MAX_GAP)
-        started = time.perf_counter()
+        started = self.clock()
         tokens = source.drafter.propose(history, limit or min(budget, PROBE_LENGTH))
         # a request's first proposal also runs the head over the whole prompt: not a per-token cost
         if source._timed:
-            controller.record_draft(len(tokens), time.perf_counter() - started)
+            controller.record_draft(len(tokens), self.clock() - started)
         source._timed = True
         if 0 < len(tokens) < limit:  # the drafter stopped short (an unsure head): the best length within it
             return tokens, controller.best_length(len(tokens), sustained=True)

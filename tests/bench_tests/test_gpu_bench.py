@@ -424,3 +424,19 @@ def test_profile_groups_ncu_kernels_by_stream_and_family() -> None:
     assert parsed["13"]["by_kernel"]["mul_mat_vec_q Q4_K"] == {"ms_per_call": 0.004, "launches_per_call": 1.0,
                                                                "share": pytest.approx(0.8889, abs=1e-4)}
     assert parsed["21"]["kernels_per_call"] == 0.5
+
+
+def test_the_mtp_simulation_reproduces_the_duels_steps_and_the_head_holds_its_length() -> None:
+    """bench/gpu/simulate_mtp.py runs the engine's drafting logic on the duel's walk with H200 costs. At acceptance
+    0.8 run 13's `auto` verified 103 drafts (229 proposed, 152 accepted, 7 shape changes) before a held length's
+    moves were priced at a round trip of new shapes; the simulation must land near that (the controller as shipped
+    now drafts a little differently), and at 0.6 the head must not flip between lengths (run 13: 7-10 shape changes
+    a request)."""
+    from bench.gpu.simulate_mtp import simulate
+    from bench.gpu.synth27b import Controlled
+
+    cycles = {c.rate: c for c in Controlled().cycles()}
+    at_08 = simulate(cycles[0.8], 256, 3, "full", 12.0)[1:]
+    assert all(90 <= r.steps <= 115 and 130 <= r.accepted <= 170 for r in at_08)
+    at_06 = simulate(cycles[0.6], 256, 3, "full", 12.0)[1:]
+    assert all(r.changes <= 2 and r.proposed >= 150 for r in at_06)

@@ -651,6 +651,53 @@ def test_resuming_is_priced_by_what_the_round_trip_costs_on_the_card() -> None:
     assert c.best_length(1, sustained=True) == 1
 
 
+def test_a_new_shapes_first_calls_are_measured_as_what_a_length_change_costs() -> None:
+    """A GPU runs a new shape's first call kernel by kernel and captures its graph in the second: their excess over
+    two replays is what changing a held length costs. A CPU has no graphs: nothing to price."""
+    gpu = CostModel(price_switches=True)
+    gpu.seed({0: 0.0124, repeated_key(2): 0.0139, repeated_key(3): 0.0161, 2: 0.0192, 3: 0.0217})
+    assert gpu.change_cost(3) == pytest.approx((21.7 - 16.1) / 12.4)  # before any: the calibration's first call
+    calls = [(2, 0.0192), (2, 0.0312), (2, 0.0139), (3, 0.0217), (3, 0.0337), (3, 0.0161)]
+    for n, seconds in calls:
+        gpu.record(n, seconds)
+    # both changes: (19.2 + 31.2 - 2 * 13.9) and (21.7 + 33.7 - 2 * 16.1) ms, about 1.8 plain steps
+    assert 1.7 < gpu.change_cost(2) < 1.95 and gpu.change_cost(2) == gpu.change_cost(7)
+    cpu = CostModel(price_switches=True)
+    cpu.seed({0: 0.040, repeated_key(2): 0.060, 2: 0.060})
+    for n, seconds in [(2, 0.060), (2, 0.061), (2, 0.060), (1, 0.040), (1, 0.040)]:
+        cpu.record(n, seconds)
+    assert cpu.change_cost(2) < 0.05
+
+
+def test_a_held_length_moves_only_for_more_than_a_round_trip_of_new_shapes_costs() -> None:
+    """At acceptance 0.6 on the H200 the head's estimates for 1 and 2 tokens differ by a few percent either way; at
+    a 5% margin it moved between them 8 times a request and each move cost two calls about 1.8 plain steps. Priced
+    at that round trip over RESUME_DWELL steps of the held length, it holds; a clearly better length still wins;
+    where shapes cost nothing new (a CPU), the 5% margin stays."""
+    from engine.draft.adaptive import RESUME_DWELL, SWITCH_MARGIN
+
+    cost = CostModel(price_switches=True)
+    cost.seed({0: 0.0124, repeated_key(2): 0.0139, repeated_key(3): 0.0161})
+    for n, seconds in [(2, 0.0192), (2, 0.0312), (2, 0.0139)]:  # a change measured: 1.8 plain steps
+        cost.record(n, seconds)
+    c = _Scripted(4, cost, positional=True)
+    for _ in range(40):
+        c.record(1, 1)
+        c.record(1, 0)
+    c.rates = [1.0, 1.20, 1.10, 1.0, 0.9]
+    assert c.best_length(4, sustained=True) == 1
+    margin = c.change_margin(1, 2, 1.20)
+    step = c.expected_tokens(1) / 1.20
+    assert margin == pytest.approx(2 * cost.change_cost(3) / (RESUME_DWELL * step)) and margin > 0.12
+    c.rates = [1.0, 1.20, 1.20 * (1 + margin) - 0.01, 1.0, 0.9]  # better by more than 5%, less than the trip
+    assert c.best_length(4, sustained=True) == 1
+    c.rates = [1.0, 1.20, 1.20 * (1 + margin) + 0.01, 1.0, 0.9]
+    assert c.best_length(4, sustained=True) == 2
+    flat = CostModel(price_switches=True)
+    flat.seed({0: 0.040, repeated_key(2): 0.060, 2: 0.060})
+    assert _Scripted(4, flat).change_margin(1, 2, 1.2) == SWITCH_MARGIN
+
+
 def test_a_position_the_drafts_stop_reaching_falls_back_to_the_overall_rate() -> None:
     """After drafts accepted in full, the text changes: first tokens are now wrong as often as not, so the deep
     positions are no longer reached; their old perfect record must fade, not keep buying long drafts."""
