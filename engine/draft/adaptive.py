@@ -491,6 +491,13 @@ class DraftController:
         step = self.expected_tokens(held) / held_rate  # the held length's cost per step, in plain steps
         return max(SWITCH_MARGIN, 2 * self.cost.change_cost(length + 1) / (RESUME_DWELL * step))
 
+    def pads(self, short: int, length: int) -> bool:
+        """Whether a sustained drafter's proposal that stopped at `short` tokens is verified at the held `length`
+        anyway, filled with tokens that will be rejected: where the extra rows cost less than the shorter call's
+        new shape and the held shape's again after it (a GPU), not where shapes cost nothing new (a CPU)."""
+        extra = self.cost.relative_repeated(length + 1) - self.cost.relative_repeated(short + 1)
+        return extra < 2 * self.cost.change_cost(short + 1)
+
     def could_pay(self, available: int | None = None, sustained: bool = False) -> bool:
         """Whether some draft would pay if every token were accepted (proposals that dear are not worth a probe)."""
         return self._pick(self._rates(available, sustained, 1.0)) > 0

@@ -100,13 +100,15 @@ class MtpDrafter(Drafter):
         # a frequency-ranked head (head_trim.py): its own MTP-only model whose vocabulary is the top N tokens
         self._head_model: Any = None
         self.head_vocab = self.n_vocab
-        self._to_head: npt.NDArray[np.int32] | None = None
+        self._to_head: npt.NDArray[np.int32] | None = None  # token id -> head row (N: any token not kept)
+        self.head_tokens: npt.NDArray[np.int32] | None = None  # a ranked head's row -> token id
         n_keep = host.settings.mtp_vocab
         if 0 < n_keep < self.n_vocab - 1:
-            self._head_model = _load_head(host, n_keep)
-            self.head_vocab = n_keep + 1
-            self._to_head = np.full(self.n_vocab, n_keep, np.int32)
-            self._to_head[:n_keep] = np.arange(n_keep, dtype=np.int32)  # the kept tokens are ids 0 .. N-1
+            self._head_model, kept = _load_head(host, n_keep)
+            self.head_vocab = len(kept) + 1
+            self.head_tokens = kept
+            self._to_head = np.full(self.n_vocab, len(kept), np.int32)
+            self._to_head[kept] = np.arange(len(kept), dtype=np.int32)
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = target.n_ctx
         params.n_batch = params.n_ubatch = self.capacity
@@ -316,8 +318,10 @@ class MtpDrafter(Drafter):
         else:
             pointer = llama_cpp.llama_get_logits_ith(self.ctx, count - 1)
             guess = int(np.ctypeslib.as_array(pointer, shape=(self.head_vocab,)).argmax())
+        if self.head_tokens is None:
+            return guess
         # a ranked head's entry N stands for every other token: no guess (-1)
-        return guess if self._to_head is None or guess < self.head_vocab - 1 else -1
+        return int(self.head_tokens[guess]) if guess < self.head_vocab - 1 else -1
 
     def close(self) -> None:
         if self._closed:
@@ -336,14 +340,21 @@ class MtpDrafter(Drafter):
             self._head_model = None
 
 
-def _load_head(host: DraftHost, n_keep: int) -> Any:
-    """The target's head restricted to its first `n_keep` token ids, derived once and cached beside the models."""
+def _load_head(host: DraftHost, n_keep: int) -> tuple[Any, npt.NDArray[np.int32]]:
+    """The target's head restricted to `n_keep` frequent tokens (head_trim.ranked_tokens), derived once and cached
+    beside the models, and its token ids (row i is token ids[i])."""
     from ..settings import cache_dir
-    from .head_trim import derive_head, head_path
+    from .head_trim import derive_head, head_path, load_tokens, ranked_tokens, save_tokens, tokens_path
 
     path = head_path(cache_dir() / "mtp-heads", host.info.path, n_keep)
-    if not path.exists():
-        derive_head(host.info.path, path, range(n_keep))
+    kept = load_tokens(tokens_path(path)) if path.exists() else None
+    if kept is None:
+        runtime = host.runtime
+        ranked = ranked_tokens(lambda text: runtime.tokenize(text, add_bos=False, special=False), runtime.n_vocab,
+                               n_keep)
+        derive_head(host.info.path, path, ranked)
+        save_tokens(tokens_path(path), ranked)  # after the head: a head without its ids is derived again
+        kept = np.asarray(ranked, np.int32)
     mparams = llama_cpp.llama_model_default_params()
     mparams.n_gpu_layers = host.runtime.config.gpu_layers if host.runtime.config.gpu_layers >= 0 else 999
     mparams.load_mtp = True
@@ -351,4 +362,4 @@ def _load_head(host: DraftHost, n_keep: int) -> Any:
     model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
     if not model:
         raise ModelError(f"could not load the ranked MTP head {path}: {llama_log.recent_errors() or 'no detail'}")
-    return model
+    return model, kept

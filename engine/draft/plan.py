@@ -167,8 +167,11 @@ class DraftPlan:
         if source._timed:
             controller.record_draft(len(tokens), self.clock() - started)
         source._timed = True
-        if 0 < len(tokens) < limit:  # the drafter stopped short (an unsure head): the best length within it
-            return tokens, controller.best_length(len(tokens), sustained=True)
+        if len(tokens) < limit and history:  # the drafter stopped short (a ranked head's guess outside its rows)
+            if controller.pads(len(tokens), limit):  # a GPU: the held shape keeps its graph, the filler is rejected
+                return tokens + [tokens[-1] if tokens else history[-1]] * (limit - len(tokens)), limit
+            # else the best length within it, for this step only: the held length stays
+            return tokens, controller.best_length(len(tokens)) if tokens else 0
         return tokens, limit  # the best of 1..budget is the best of 1..limit; a probe verifies nothing
 
     def record_cost(self, n_tokens: int, seconds: float) -> None:

@@ -698,6 +698,51 @@ def test_a_held_length_moves_only_for_more_than_a_round_trip_of_new_shapes_costs
     assert _Scripted(4, flat).change_margin(1, 2, 1.2) == SWITCH_MARGIN
 
 
+def test_a_ranked_head_keeps_the_tokens_counted_most_often_then_the_lowest_ids() -> None:
+    """Half the rows for the tokens most frequent in the counted code (ties by id, never one not seen), the rest the
+    lowest ids not taken: counts alone would lose the languages the sample lacks (head_trim's measurements)."""
+    from engine.draft.head_trim import ranked_tokens
+
+    def tokenize(text: str) -> list[int]:
+        return [int(word) for word in text.split()]
+
+    kept = ranked_tokens(tokenize, 50, 8, ["40 41 41 42 42 42 49", "42 49 3"])
+    assert kept == [42, 41, 49, 3, 0, 1, 2, 4]  # counted: 42 (4), 41 (2), 49 (2), 3 (1 = 40's count, lower id)
+    assert ranked_tokens(tokenize, 50, 6, [""]) == [0, 1, 2, 3, 4, 5]  # nothing counted: the lowest ids
+
+
+def test_a_head_that_stops_short_is_padded_where_a_new_shape_costs_more_than_the_rows() -> None:
+    """A ranked head cannot guess a token outside its rows: its draft stops short. On a GPU the shorter verify is a
+    new shape (about 1.8 plain steps with the held one's return), so the draft is filled to the held length with
+    tokens the target rejects; on a CPU shapes cost nothing new and the rows do, so it is verified short, for this
+    step only (the held length stays)."""
+    from engine.draft.plan import DraftPlan, DraftSource
+
+    def plan_on(cost: CostModel, guesses: int) -> tuple[DraftPlan, DraftController]:
+        head = _ListDrafter("mtp", list(range(10, 10 + guesses)))
+        head.max_draft = 3
+        controller = DraftController(16, cost, prior=0.95, positional=True)
+        return DraftPlan("mtp", [DraftSource(head, controller, costly=True)]), controller
+
+    gpu = CostModel(price_switches=True)
+    gpu.seed({0: 0.0124, **{repeated_key(n): 0.0124 + 0.0018 * (n - 1) for n in range(2, 18)}})
+    for n, seconds in [(2, 0.0192), (2, 0.0312), (2, 0.0142)]:
+        gpu.record(n, seconds)
+    plan, controller = plan_on(gpu, 1)
+    proposal = plan.propose([5, 6], 16)
+    assert proposal is not None and proposal.length == 3 and proposal.draft == [10, 10, 10]
+    assert controller.pads(1, 3) and controller.pads(0, 3)
+
+    cpu = CostModel(price_switches=True)
+    for n, seconds in [(1, 0.040), (1, 0.040), (1, 0.040), (2, 0.052), (2, 0.052), (2, 0.052), (4, 0.08)]:
+        cpu.record(n, seconds)
+    plan, controller = plan_on(cpu, 1)
+    held = controller.best_length(3, sustained=True)
+    proposal = plan.propose([5, 6], 16)
+    assert proposal is not None and proposal.draft == [10] and not controller.pads(1, 3)
+    assert controller.best_length(3, sustained=True) == held
+
+
 def test_a_position_the_drafts_stop_reaching_falls_back_to_the_overall_rate() -> None:
     """After drafts accepted in full, the text changes: first tokens are now wrong as often as not, so the deep
     positions are no longer reached; their old perfect record must fade, not keep buying long drafts."""
