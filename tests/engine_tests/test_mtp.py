@@ -46,7 +46,7 @@ PROMPTS = [
 @pytest.fixture(scope="module")
 def engine(qwen35_model: Path) -> Iterator[Engine]:
     # one thread: two shared cores, and results do not depend on it
-    made = Engine(load_settings(model=qwen35_model, n_ctx=1024, draft="mtp", threads=1))
+    made = Engine(load_settings(model=qwen35_model, n_ctx=1024, draft="mtp", threads=1, mtp_vocab=0))  # full head
     try:
         yield made
     finally:
