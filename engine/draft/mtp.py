@@ -103,8 +103,9 @@ class MtpDrafter(Drafter):
         self._to_head: npt.NDArray[np.int32] | None = None  # token id -> head row (N: any token not kept)
         self.head_tokens: npt.NDArray[np.int32] | None = None  # a ranked head's row -> token id
         n_keep = host.settings.mtp_vocab
-        if 0 < n_keep < self.n_vocab - 1:
-            self._head_model, kept = _load_head(host, n_keep)
+        ranked = _load_head(host, n_keep) if 0 < n_keep < self.n_vocab - 1 else None
+        if ranked is not None:
+            self._head_model, kept = ranked
             self.head_vocab = len(kept) + 1
             self.head_tokens = kept
             self._to_head = np.full(self.n_vocab, len(kept), np.int32)
@@ -340,9 +341,10 @@ class MtpDrafter(Drafter):
             self._head_model = None
 
 
-def _load_head(host: DraftHost, n_keep: int) -> tuple[Any, npt.NDArray[np.int32]]:
+def _load_head(host: DraftHost, n_keep: int) -> tuple[Any, npt.NDArray[np.int32]] | None:
     """The target's head restricted to `n_keep` frequent tokens (head_trim.ranked_tokens), derived once and cached
-    beside the models, and its token ids (row i is token ids[i])."""
+    beside the models, and its token ids (row i is token ids[i]); None where the cache cannot be written (the full
+    head drafts the same tokens, only slower: nothing to stop for)."""
     from ..settings import cache_dir
     from .head_trim import derive_head, head_path, load_tokens, ranked_tokens, save_tokens, tokens_path
 
@@ -352,8 +354,11 @@ def _load_head(host: DraftHost, n_keep: int) -> tuple[Any, npt.NDArray[np.int32]
         runtime = host.runtime
         ranked = ranked_tokens(lambda text: runtime.tokenize(text, add_bos=False, special=False), runtime.n_vocab,
                                n_keep)
-        derive_head(host.info.path, path, ranked)
-        save_tokens(tokens_path(path), ranked)  # after the head: a head without its ids is derived again
+        try:
+            derive_head(host.info.path, path, ranked)
+            save_tokens(tokens_path(path), ranked)  # after the head: a head without its ids is derived again
+        except OSError:
+            return None
         kept = np.asarray(ranked, np.int32)
     mparams = llama_cpp.llama_model_default_params()
     mparams.n_gpu_layers = host.runtime.config.gpu_layers if host.runtime.config.gpu_layers >= 0 else 999

@@ -387,3 +387,20 @@ def test_ranked_head_drafting_is_lossless(ranked: Engine, noise: float, monkeypa
     else:
         split = first_divergence(ranked, ranked.tokenize(prompt), plain.tokens, drafted.tokens)
         assert split is None or abs(split.plain_gap) < noise
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_full_head(
+    qwen35_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ranked head is the default and is derived into the cache: where that cannot be written (a read-only
+    home), the full head drafts the same tokens, only slower, and nothing stops."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    monkeypatch.setenv("QCODE_CACHE_DIR", str(blocked))
+    engine = Engine(load_settings(model=qwen35_model, n_ctx=512, draft="mtp", threads=1))
+    try:
+        done = engine.complete(GenerationRequest(CODE, max_tokens=8, drafter="mtp"))
+        drafter = _drafter(engine)
+        assert done.stats.drafter == "mtp" and drafter.head_tokens is None and drafter.head_vocab == drafter.n_vocab
+    finally:
+        engine.close()
