@@ -16,6 +16,9 @@ qcode sends (engine.tasks.build_request) and runs, --rounds times per task, in a
 - llama-server, plain, and llama-server with --spec-type ngram-mod, both on loopback with -t, -c, -ctk/-ctv and
   -fa as qcode runs, given qcode's prompt as token ids (/completion, greedy, the same stop strings).
 
+`--drafters none` compares plain decoding alone (qcode and the plain server: more rounds in the same time, for a
+plain-speed gap smaller than one machine's drift between rounds).
+
 The server's ngram-mod table is shared across requests and never cleared (only when a quarter full): a task's second
 round would draft the first round's answer. So by default the drafted server is restarted before every drafted
 request (`--server-ngram fresh`), as qcode's lookup also starts each request fresh; `kept` shows the other case.
@@ -331,10 +334,9 @@ def measure_model(binary: Path, model: str | None, args: argparse.Namespace, dra
     engine = Engine(settings, progress=lambda m, f: log(m) if f in (None, 0.0, 1.0) else None)
     common = server_args(engine.info.path, args.threads, engine.n_ctx, settings.kv_type_k, settings.flash_attn)
     common += args.server_extra.split()
-    servers = {
-        "plain": LlamaServer(binary, common, "plain"),
-        "ngram-mod": LlamaServer(binary, [*common, "--spec-type", "ngram-mod"], "ngram-mod"),
-    }
+    servers = {"plain": LlamaServer(binary, common, "plain")}
+    if drafters:  # `--drafters none`: plain decoding of both alone
+        servers["ngram-mod"] = LlamaServer(binary, [*common, "--spec-type", "ngram-mod"], "ngram-mod")
     import llama_cpp
 
     log(f"{engine.info.name} {engine.info.quant}: {len(tasks)} tasks x {args.rounds} rounds")
