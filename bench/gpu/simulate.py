@@ -185,8 +185,9 @@ class CaseResult:
 
 
 def simulate_case(case: Case, plan: DraftPlan | None, table: CostTable, draft_max: int,
-                  policy: str = "") -> CaseResult:
-    """Engine._run's decode loop on `case.answer` with `plan` drafting (None: plain), timed by `table`."""
+                  policy: str = "", step_s: float = 0.0) -> CaseResult:
+    """Engine._run's decode loop on `case.answer` with `plan` drafting (None: plain), timed by `table`; a drafting
+    step also spends `step_s` after its call (the head taking the target's rows), which a costly source learns."""
     answer, prompt = case.answer, case.prompt
     max_new = len(answer)
     result = CaseResult(case.name, case.kind, policy, max_new, 0.0)
@@ -232,7 +233,10 @@ def simulate_case(case: Case, plan: DraftPlan | None, table: CostTable, draft_ma
         seconds = clock.call(n)
         if plan is not None:
             plan.record_cost(n, seconds)
-        result.decode_s += seconds + table.host
+        after = step_s if draft else 0.0
+        if plan is not None:
+            plan.record_step(seconds + after)
+        result.decode_s += seconds + table.host + after
         result.calls += 1
         result.lengths.append(len(draft))
         if draft:

@@ -32,9 +32,10 @@ from typing import Any
 
 from engine.draft.adaptive import CostModel, DraftController, repeated_key
 from engine.draft.base import Drafter
-from engine.draft.plan import DraftPlan, DraftSource, Shadow
+from engine.draft.plan import DraftPlan, DraftSource
 
-from .simulate import CostTable, GraphClock, interpolate
+from .replay import Case
+from .simulate import CostTable, interpolate, simulate_case
 from .synth27b import Controlled, Cycle
 
 # ms of one decode call of n tokens on the H200, 27B-shaped model, q8_0 KV, depth 1024, head loaded (RESULTS.md run 13:
@@ -44,6 +45,7 @@ STEADY_MS = {1: 12.4, 2: 13.9, 3: 16.1, 4: 19.2, 5: 20.5, 6: 23.2, 7: 25.7}
 CHANGING_MS = {1: 19.0, 2: 19.2, 4: 24.2, 8: 33.4}
 # ms of a head proposal of k tokens (one call of catch-up and guess, then one per chained token; RESULTS.md run 11)
 HEAD_MS = {"full": {1: 1.65, 2: 2.50, 3: 3.99}, "ranked": {1: 1.04, 2: 1.30, 3: 2.11}}
+MAX_DRAFT = 16  # the engine's draft_max on a recurrent model
 STEP_MS = 0.2  # what a drafting step spends after its call (the head taking the rows, the rollback): run 13
 MEASURED = {1.0: (185.1, "1"), 0.8: (111.5, "7-9"), 0.6: (90.4, "7-10"), 0.4: (86.3, "2-4")}  # run 13's auto
 
@@ -77,6 +79,7 @@ class WalkHead(Drafter):
 
     def __init__(self, walk: Walk, start: int, clock: SimClock, cost_ms: Mapping[int, float]) -> None:
         self.walk, self.start, self.clock, self.cost_ms = walk, start, clock, cost_ms
+        self.spent = 0.0  # seconds of all its proposals
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
         pass
@@ -84,7 +87,9 @@ class WalkHead(Drafter):
     def propose(self, history: Sequence[int], limit: int) -> list[int]:
         if limit <= 0:
             return []
-        self.clock.now += interpolate(self.cost_ms, limit) / 1000
+        seconds = interpolate(self.cost_ms, limit) / 1000
+        self.clock.now += seconds
+        self.spent += seconds
         at = len(history) - 1 - self.start  # walk index of the last token
         out = []
         right = True
@@ -113,53 +118,16 @@ def table(capture_ms: float) -> CostTable:
                      capture=capture_ms / 1000)
 
 
-def run_request(plan: DraftPlan, walk: Walk, costs: CostTable, clock: SimClock, prompt: list[int]) -> Request:
-    """Engine._run's decode loop on the walk (the first token from the prompt's logits), timed by `costs`."""
-    graph = GraphClock(costs)
-    answer = walk.tokens[1:]
-    history = [*prompt]
-    plan.begin(prompt, ())
-    shadow: Shadow | None = None
-    emitted, steps, proposed, accepted_total, lengths = 0, 0, 0, 0, []
-    new_tokens = [answer[0]]
-    started = clock.now
-    while True:
-        for token in new_tokens:
-            emitted += 1
-            history.append(token)
-            if shadow is not None and not shadow.follow(token):
-                shadow = None
-            if emitted >= len(answer):
-                break
-        if emitted >= len(answer):
-            break
-        proposal = plan.propose(history, len(answer) - emitted)
-        draft = proposal.draft if proposal is not None else []
-        if proposal is not None and not draft and shadow is None:
-            shadow = proposal.shadow()
-        n = 1 + len(draft)
-        new_tokens, accepted = [], 0
-        for i in range(n):
-            token = answer[emitted + i] if emitted + i < len(answer) else -1
-            new_tokens.append(token)
-            if i >= len(draft) or draft[i] != token:
-                break
-            accepted += 1
-        seconds = graph.call(n)
-        clock.now += seconds
-        plan.record_cost(n, seconds)
-        if draft:
-            assert proposal is not None
-            plan.verified(proposal, accepted)
-            proposed += len(draft)
-            accepted_total += accepted
-        clock.now += STEP_MS / 1000 if draft else 0.0
-        plan.record_step(seconds + (STEP_MS / 1000 if draft else 0.0))
-        steps += 1
-        lengths.append(len(draft))
-    elapsed = clock.now - started
-    changes = sum(1 for a, b in itertools.pairwise(lengths) if a != b)
-    return Request((len(answer) - 1) / elapsed, steps, proposed, accepted_total, changes, lengths)
+def run_request(plan: DraftPlan, walk: Walk, costs: CostTable, head: WalkHead, prompt: list[int]) -> Request:
+    """Engine._run's decode loop on the walk (simulate.simulate_case), plus the head's proposals and what each
+    drafting step spends after its call."""
+    spent = head.spent
+    case = Case("walk", "explain", prompt, [], walk.tokens[1:], [])
+    result = simulate_case(case, plan, costs, MAX_DRAFT, step_s=STEP_MS / 1000)
+    elapsed = result.decode_s + (head.spent - spent)
+    changes = sum(1 for a, b in itertools.pairwise(result.lengths) if a != b)
+    return Request((result.tokens - 1) / elapsed, result.calls, result.proposed, result.accepted, changes,
+                   result.lengths)
 
 
 def simulate(cycle: Cycle, tokens: int, requests: int, head: str, capture_ms: float) -> list[Request]:
@@ -171,15 +139,15 @@ def simulate(cycle: Cycle, tokens: int, requests: int, head: str, capture_ms: fl
     seed: dict[int, float] = {n: costs.changing_s(n) for n in range(1, 8)}
     seed.update({repeated_key(n): costs.steady_s(n) for n in range(1, 8)})
     model.seed(seed)
-    controller = DraftController(16, model, positional=True)
-    source = DraftSource(WalkHead(walk, len(prompt) - 1, clock, HEAD_MS[head]), controller, costly=True)
-    plan = DraftPlan("mtp", [source], clock=clock)
-    return [run_request(plan, walk, costs, clock, prompt) for _ in range(requests)]
+    controller = DraftController(MAX_DRAFT, model, positional=True)
+    drafter = WalkHead(walk, len(prompt) - 1, clock, HEAD_MS[head])
+    plan = DraftPlan("mtp", [DraftSource(drafter, controller, costly=True)], clock=clock)
+    return [run_request(plan, walk, costs, drafter, prompt) for _ in range(requests)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gpu.simulate_mtp", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="1,0.8,0.6,0.4")
+    parser.add_argument("--rates", default="1,0.8,0.6,0.4", help="some of the controlled model's rates")
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--requests", type=int, default=5, help="the first is the duel's warm-up, left out")
     parser.add_argument("--head", choices=sorted(HEAD_MS), default="full")
@@ -188,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plain = (args.tokens - 1) / (args.tokens - 1) / (STEADY_MS[1] / 1000)
     out: list[dict[str, Any]] = []
-    for cycle in Controlled(rates=tuple(float(r) for r in args.rates.split(","))).cycles():
+    wanted = {float(r) for r in args.rates.split(",")}
+    # the device model's cycles (each rate's walk is seeded by its place among all four): a subset of them
+    for cycle in (c for c in Controlled().cycles() if c.rate in wanted):
         rate = cycle.rate
         runs = simulate(cycle, args.tokens, max(args.requests, 2), args.head, args.capture_ms)[1:]
         tok_s = statistics.median(r.tok_s for r in runs)
