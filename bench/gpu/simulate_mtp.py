@@ -27,7 +27,7 @@ import json
 import statistics
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from engine.draft.adaptive import CostModel, DraftController, repeated_key
@@ -63,23 +63,19 @@ class Walk:
         return cls(cycle.walk(0, n + 1), [cycle.good[i % len(cycle.good)] for i in range(n + 1)])
 
 
-class SimClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class WalkHead(Drafter):
-    """The head on the walk: chains its guesses from the last emitted token; a wrong guess is a token off the walk."""
+    """The head on the walk: chains its guesses from the last emitted token; a wrong guess is a token off the walk.
+    `spent` (simulated seconds of all its proposals) is the clock the plan times proposals by."""
 
     name = "mtp"
     max_draft = 6
 
-    def __init__(self, walk: Walk, start: int, clock: SimClock, cost_ms: Mapping[int, float]) -> None:
-        self.walk, self.start, self.clock, self.cost_ms = walk, start, clock, cost_ms
-        self.spent = 0.0  # seconds of all its proposals
+    def __init__(self, walk: Walk, start: int, cost_ms: Mapping[int, float]) -> None:
+        self.walk, self.start, self.cost_ms = walk, start, cost_ms
+        self.spent = 0.0
+
+    def clock(self) -> float:
+        return self.spent
 
     def begin(self, prompt: Sequence[int], reference: Sequence[int]) -> None:
         pass
@@ -87,9 +83,7 @@ class WalkHead(Drafter):
     def propose(self, history: Sequence[int], limit: int) -> list[int]:
         if limit <= 0:
             return []
-        seconds = interpolate(self.cost_ms, limit) / 1000
-        self.clock.now += seconds
-        self.spent += seconds
+        self.spent += interpolate(self.cost_ms, limit) / 1000
         at = len(history) - 1 - self.start  # walk index of the last token
         out = []
         right = True
@@ -110,7 +104,6 @@ class Request:
     proposed: int
     accepted: int
     changes: int
-    lengths: list[int] = field(default_factory=list)
 
 
 def table(capture_ms: float) -> CostTable:
@@ -126,13 +119,11 @@ def run_request(plan: DraftPlan, walk: Walk, costs: CostTable, head: WalkHead, p
     result = simulate_case(case, plan, costs, MAX_DRAFT, step_s=STEP_MS / 1000)
     elapsed = result.decode_s + (head.spent - spent)
     changes = sum(1 for a, b in itertools.pairwise(result.lengths) if a != b)
-    return Request((result.tokens - 1) / elapsed, result.calls, result.proposed, result.accepted, changes,
-                   result.lengths)
+    return Request((result.tokens - 1) / elapsed, result.calls, result.proposed, result.accepted, changes)
 
 
 def simulate(cycle: Cycle, tokens: int, requests: int, head: str, capture_ms: float) -> list[Request]:
     costs = table(capture_ms)
-    clock = SimClock()
     walk = Walk.of(cycle, tokens)
     prompt = [7] * 1023 + [walk.tokens[0]]
     model = CostModel(price_switches=True)
@@ -140,8 +131,8 @@ def simulate(cycle: Cycle, tokens: int, requests: int, head: str, capture_ms: fl
     seed.update({repeated_key(n): costs.steady_s(n) for n in range(1, 8)})
     model.seed(seed)
     controller = DraftController(MAX_DRAFT, model, positional=True)
-    drafter = WalkHead(walk, len(prompt) - 1, clock, HEAD_MS[head])
-    plan = DraftPlan("mtp", [DraftSource(drafter, controller, costly=True)], clock=clock)
+    drafter = WalkHead(walk, len(prompt) - 1, HEAD_MS[head])
+    plan = DraftPlan("mtp", [DraftSource(drafter, controller, costly=True)], clock=drafter.clock)
     return [run_request(plan, walk, costs, drafter, prompt) for _ in range(requests)]
 
 
@@ -154,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--capture-ms", type=float, default=12.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    plain = (args.tokens - 1) / (args.tokens - 1) / (STEADY_MS[1] / 1000)
+    plain = 1000 / STEADY_MS[1]  # tok/s of steady plain steps with the head loaded
     out: list[dict[str, Any]] = []
     wanted = {float(r) for r in args.rates.split(",")}
     # the device model's cycles (each rate's walk is seeded by its place among all four): a subset of them

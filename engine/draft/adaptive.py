@@ -121,6 +121,10 @@ class CostModel:
         base = self.base_seconds()
         if self._change is not None and base:
             return self._change / base
+        return self.first_call_excess(n_tokens)
+
+    def first_call_excess(self, n_tokens: int) -> float:
+        """A call of `n_tokens` among changing shapes beyond one whose shape repeats, in plain steps (the curves)."""
         return max(self.curve(n_tokens)[n_tokens] - self.repeated_curve(n_tokens)[n_tokens], 0.0)
 
     def seed(self, seconds: Mapping[int, float]) -> None:
@@ -476,9 +480,7 @@ class DraftController:
         drafting) spread over RESUME_DWELL steps, whichever is more. (Priced at a change's full measured cost, about
         3.6 plain steps there and back on the H200, a head at acceptance 0.4 would stay paused where 1-token drafts
         ran 0.99x-1.07x of plain in runs 12-13.)"""
-        n = length + 1
-        shape = max(self.cost.curve(n)[n] - self.cost.repeated_curve(n)[n], 0.0)
-        return max(SWITCH_MARGIN, (shape + self.cost.switch_penalty()) / RESUME_DWELL)
+        return max(SWITCH_MARGIN, (self.cost.first_call_excess(length + 1) + self.cost.switch_penalty()) / RESUME_DWELL)
 
     def change_margin(self, held: int, length: int, held_rate: float) -> float:
         """The gain over the held length a sustained drafter needs to move to `length`: SWITCH_MARGIN, or a round
