@@ -178,6 +178,21 @@ def locked(path: Path) -> Iterator[None]:
 # Writing
 
 
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """For files qcode derives and caches (models, heads, cost curves): yields a path beside `path` to write, which
+    replaces `path` when the block ends, or is removed if the block fails, so `path` is always whole or absent.
+    Named by this process, so two qcode processes deriving the same file never write into one."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    try:
+        yield partial
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+
+
 def _fsync_dir(directory: Path) -> None:
     # Makes the rename durable; not possible everywhere (e.g. Windows), so best effort.
     with contextlib.suppress(OSError):

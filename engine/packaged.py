@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .errors import ModelError
+from .files import replacing
 from .quantize import Progress, quantize
 from .settings import cache_dir
 
@@ -218,9 +218,8 @@ def _stamp_path(target: Path) -> Path:
 
 def _write_stamp(model: PackagedModel, target: Path) -> None:
     stamp = {"source_sha256": model.sha256, "quant": TARGET_QUANT, "size": target.stat().st_size}
-    partial = _stamp_path(target).with_name(_stamp_path(target).name + ".part")
-    partial.write_text(json.dumps(stamp))
-    os.replace(partial, _stamp_path(target))
+    with replacing(_stamp_path(target)) as partial:
+        partial.write_text(json.dumps(stamp))
 
 
 def _stamp_matches(model: PackagedModel, target: Path) -> bool:

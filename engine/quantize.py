@@ -13,6 +13,7 @@ import llama_cpp
 
 from . import llama_log
 from .errors import ModelError
+from .files import replacing
 from .gguf_header import read_gguf_header
 
 Progress = Callable[[str, float | None], None]
@@ -47,7 +48,6 @@ def quantize(
     params.ftype = ftype
     params.allow_requantize = allow_requantize
     params.nthread = threads or (os.cpu_count() or 1)
-    partial = dst.with_name(dst.name + ".part")
 
     def on_log(line: str) -> None:
         match = _TENSOR_PROGRESS.search(line)
@@ -56,26 +56,20 @@ def quantize(
             progress(f"quantizing to {type_name.upper()}", done / max(total, 1))
 
     result: list[int] = []
-    worker = threading.Thread(
-        target=lambda: result.append(
-            llama_cpp.llama_model_quantize(
-                str(src).encode(), str(partial).encode(), ctypes.byref(params)
-            )
-        ),
-        daemon=True,
-    )
-    try:
+    # Ctrl+C or a failure leaves no half-written file (the daemon worker ends with the process)
+    with replacing(dst) as partial:
+        worker = threading.Thread(
+            target=lambda: result.append(
+                llama_cpp.llama_model_quantize(str(src).encode(), str(partial).encode(), ctypes.byref(params))
+            ),
+            daemon=True,
+        )
         with llama_log.listening(on_log):
             worker.start()
             worker.join()
-    except BaseException:  # Ctrl+C: leave no half-written file (the daemon worker ends with the process)
-        partial.unlink(missing_ok=True)
-        raise
-    if not result or result[0] != 0:
-        partial.unlink(missing_ok=True)
-        detail = llama_log.recent_errors()
-        raise ModelError(f"quantizing {src} failed" + (f": {detail}" if detail else ""))
-    os.replace(partial, dst)
+        if not result or result[0] != 0:
+            detail = llama_log.recent_errors()
+            raise ModelError(f"quantizing {src} failed" + (f": {detail}" if detail else ""))
     if progress:
         progress(f"quantized to {type_name.upper()}", 1.0)
     return dst

@@ -16,10 +16,11 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-import os
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+
+from ..files import replacing
 
 # Verify cost of n tokens relative to one before anything is measured: a guess between a CPU's steep curve and a
 # GPU's flat one (bench/gpu/RESULTS.md, "Verify cost"); real timings replace it within a few steps.
@@ -560,10 +561,9 @@ def calibration_path(key: str, directory: Path | None = None) -> Path:
 def save_calibration(key: str, seconds: Mapping[int, float], directory: Path | None = None) -> Path:
     path = calibration_path(key, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
     data = {"key": key, "seconds": {str(n): value for n, value in sorted(seconds.items())}}
-    partial.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    with replacing(path) as partial:
+        partial.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return path
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import mmap
-import os
 import struct
 import sysconfig
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ModelError
+from ..files import replacing
 
 # Of a ranked head's rows, the share given to the tokens most frequent in the counted code (the rest: lowest ids), and
 # which of the standard library's modules are counted (module docstring: the measured coverage).
@@ -191,8 +191,7 @@ def derive_head(source: Path, dest: Path, keep: Sequence[int]) -> None:
         infos.append(_string_payload(name) + struct.pack(f"<I{len(shape)}QIQ", len(shape), *shape, kind, offset))
         offset += -(-len(data) // align) * align
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + f".{os.getpid()}.part")
-    with partial.open("wb") as handle:
+    with replacing(dest) as partial, partial.open("wb") as handle:
         handle.write(b"GGUF" + struct.pack("<IQQ", model.version, len(out), len(records)))
         for part in (*records, *infos):
             handle.write(part)
@@ -200,7 +199,6 @@ def derive_head(source: Path, dest: Path, keep: Sequence[int]) -> None:
         for _name, _shape, _kind, data in out:
             handle.write(data)
             _pad(handle, align)
-    os.replace(partial, dest)
 
 
 def _pad(handle: BinaryIO, align: int) -> None:
@@ -245,10 +243,8 @@ def tokens_path(head: Path) -> Path:
 
 
 def save_tokens(path: Path, keep: Sequence[int]) -> None:
-    partial = path.with_name(path.name + f".{os.getpid()}.part")
-    with partial.open("wb") as handle:
+    with replacing(path) as partial, partial.open("wb") as handle:
         np.save(handle, np.asarray(keep, np.int32))
-    os.replace(partial, path)
 
 
 def load_tokens(path: Path) -> npt.NDArray[np.int32] | None:

@@ -378,3 +378,18 @@ def test_new_file_loses_a_race_safely(tmp_path: Path) -> None:
         new_file(target, "mine\n", writer=rival_appears)
     assert target.read_text() == "rival\n"
     assert temps(tmp_path) == []
+
+
+def test_a_derived_cache_file_is_whole_or_left_as_it_was(tmp_path: Path) -> None:
+    """files.replacing, as the model cache, heads and cost curves use it: a failure midway leaves the old file and
+    no partial one; a finished block replaces it whole."""
+    target = tmp_path / "curve.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), files.replacing(target) as partial:
+        partial.write_text("half")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["curve.json"]
+    with files.replacing(target) as partial:
+        partial.write_text("new")
+        assert target.read_text() == "old"  # nothing replaced before the block ends
+    assert target.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["curve.json"]
