@@ -3,6 +3,7 @@ a plain format for base models, and fill-in-the-middle prompts from the model's 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -103,16 +104,22 @@ def render_turn(info: ModelInfo, turn: ChatTurn) -> BuiltPrompt:
     return build_prompt(info, turn.system, turn.user, prefill=turn.prefill, think=turn.think)
 
 
-def _render_chat(template: str, system: str, user: str, think: bool) -> str:
+def _raise_exception(message: str) -> None:
+    raise TemplateError(f"the model's chat template refused the prompt: {message}")
+
+
+@functools.lru_cache(maxsize=4)
+def _chat_template(template: str) -> jinja2.Template:
+    """The model's chat template, compiled once: compiling it took about 20 ms of every request."""
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-
-    def raise_exception(message: str) -> None:
-        raise TemplateError(f"the model's chat template refused the prompt: {message}")
-
-    env.globals["raise_exception"] = raise_exception
+    env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    return env.from_string(template)
+
+
+def _render_chat(template: str, system: str, user: str, think: bool) -> str:
     try:
-        return env.from_string(template).render(
+        return _chat_template(template).render(
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
             add_generation_prompt=True,
             enable_thinking=think,
