@@ -123,6 +123,9 @@ class Engine(OneRequestAtATime):
         # the rollback-slot choice (engine/draft/slots.py): its cache key, and the plain-step seconds by slot count
         # it was made from (none: the slots the settings give)
         self.slots_key: str | None = None
+        # where no calibration gives the curve (a CPU, which learns it online), what this process learned is kept
+        # under this key for the next one: each `qcode` command is a new process
+        self.learned_key: str | None = None
         self.slot_steps: dict[int, float] = {}
         try:
             # the MTP head's context logs through a ctypes callback too: Ctrl+C there must not be dropped
@@ -351,6 +354,8 @@ class Engine(OneRequestAtATime):
         # the first token came with the prompt; decode speed counts the ones after it
         stats.decode_tokens_per_s = (emitted - 1) / elapsed if emitted > 1 and elapsed > 0 else 0.0
         stats.finish_reason = finish
+        if stats.draft_steps:
+            self._keep_learned_costs()
         yield DoneEvent(text.text, stats, tuple(history[len(prompt) :]))
 
     # --- pieces of the loop -----------------------------------------------------------------------
@@ -559,8 +564,20 @@ class Engine(OneRequestAtATime):
             seconds = self.calibrate_costs(progress)
             with contextlib.suppress(OSError):  # an unwritable cache costs a calibration per start, nothing else
                 save_calibration(key, seconds)
+        if seconds is None:
+            # nothing calibrates here: start from what earlier runs learned. A fresh cost model learns the curve
+            # a few sizes per request, and priced a CPU's long verify calls by a guess until then (bench/cpu_sim.py,
+            # coder-1.5b edits: 1.53x a fresh process, 1.70x-1.79x carrying its costs)
+            self.learned_key = calibration_key("learned online", key)
+            seconds = load_calibration(self.learned_key)
         if seconds:
             self.costs.seed(seconds)
+
+    def _keep_learned_costs(self) -> None:
+        """Save what the cost model learned, for the next process (where no calibration gives the curve)."""
+        if self.learned_key is not None:
+            with contextlib.suppress(OSError):  # an unwritable cache: the next process learns afresh
+                save_calibration(self.learned_key, self.costs.snapshot())
 
     def calibrate_costs(
         self, progress: Progress | None = None, repeats: int = 3, sizes: Iterable[int] | None = None

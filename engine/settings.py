@@ -88,7 +88,8 @@ class QcodeSettings(BaseSettings):
     draft_calibration: Literal["auto", "on", "off"] = Field(
         "auto",
         description="time verify calls of every draft length once per card, model and settings, and cache the curve "
-        "(auto: where layers run on a GPU, whose curve a controller cannot learn online)",
+        "(auto: where layers run on a GPU, whose curve a controller cannot learn online; elsewhere the curve learned "
+        "while drafting is kept for the next run; off: neither)",
     )
 
     # sampling

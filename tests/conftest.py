@@ -32,7 +32,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """The tests' own cache folder for this session, its `models` a link to the user's (the packaged models are
     assembled once and shared): cost calibrations and derived heads land there, so the user's cache gains no files
-    from the tests and no test reads a cost curve that an earlier run measured."""
+    from the tests and no test reads a cost curve that an earlier run measured. Engines made here neither keep nor
+    read the costs they learn online (draft_calibration off), so no test starts from what an earlier test's engine
+    timed; tests of calibration and learned costs ask for them."""
     from engine.settings import cache_dir
 
     models = cache_dir() / "models"
@@ -40,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     own = Path(tempfile.mkdtemp(prefix="qcode-test-cache-"))
     (own / "models").symlink_to(models, target_is_directory=True)
     os.environ["QCODE_CACHE_DIR"] = str(own)
+    os.environ["QCODE_DRAFT_CALIBRATION"] = "off"
     config.add_cleanup(lambda: shutil.rmtree(own, ignore_errors=True))
 
 

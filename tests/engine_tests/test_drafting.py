@@ -438,6 +438,46 @@ def test_calibration_times_every_length_once_then_comes_from_the_cache(
         off.close()
 
 
+def test_costs_learned_while_drafting_carry_to_the_next_process_where_nothing_calibrates(
+    real_engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each `qcode` command is a new process: on a CPU (nothing calibrates) the curve a request's drafting timed is
+    where the next process starts, not the prior; `off` neither keeps nor reads it."""
+    from engine import Engine
+
+    monkeypatch.setenv("QCODE_CACHE_DIR", str(tmp_path))  # the model is named explicitly
+    settings = load_settings(model=real_engine.info.path, draft="ngram", draft_max=4, draft_calibration="auto",
+                             gpu_layers=0)
+    # every proposal verified in full: drafting runs on a machine of any speed
+    monkeypatch.setattr(DraftController, "best_length", _verify_all)
+    prompt, reference = _refactor_prompt()
+    request = GenerationRequest(prompt, max_tokens=24, drafter="ngram", reference=reference)
+    first = Engine(settings)
+    try:
+        assert first.costs.snapshot() == {}  # nothing calibrated, nothing learned yet
+        assert first.complete(request).stats.draft_steps > 0
+        learned = first.costs.snapshot()
+        assert any(n > 1 for n in learned)  # verify calls were timed
+    finally:
+        first.close()
+    second = Engine(settings)
+    try:
+        assert second.costs.snapshot() == pytest.approx(learned)
+    finally:
+        second.close()
+    off = Engine(settings.model_copy(update={"draft_calibration": "off"}))
+    try:
+        assert off.costs.snapshot() == {}
+        off.complete(request)
+    finally:
+        off.close()
+    again = Engine(settings)
+    try:
+        assert again.costs.snapshot() == pytest.approx(learned)  # `off` kept nothing
+    finally:
+        again.close()
+
+
 def test_switch_pricing_charges_a_draft_for_the_plain_step_after_it() -> None:
     """On a GPU a plain step right after a draft loses its CUDA graph and costs more (bench/gpu/RESULTS.md)."""
     priced, blind = CostModel(price_switches=True), CostModel()

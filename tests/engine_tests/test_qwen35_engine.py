@@ -145,7 +145,7 @@ def test_lookup_drafting_keeps_the_slots_its_measurement_affords(
     finally:
         engine.close()
     save_calibration(key, {7: 1.0, 9: 2.0})  # slots dear: the CPU does not measure unless asked, the cache decides
-    engine = Engine(load_settings(**base))
+    engine = Engine(load_settings(**base, draft_calibration="auto"))
     try:
         assert (engine.runtime.rollback_slots, engine.draft_max, engine.slots_key) == (7, 6, key)
         # drafts with rollbacks on the reopened context: still the plain answer
