@@ -110,7 +110,7 @@ def _raise_exception(message: str) -> None:
 
 @functools.lru_cache(maxsize=4)
 def _chat_template(template: str) -> jinja2.Template:
-    """The model's chat template, compiled once: compiling it took about 20 ms of every request."""
+    """The model's chat template, compiled once: compiling it took 11-15 ms of every request (coder-0.5b)."""
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
