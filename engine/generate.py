@@ -123,10 +123,10 @@ class Engine(OneRequestAtATime):
         # the rollback-slot choice (engine/draft/slots.py): its cache key, and the plain-step seconds by slot count
         # it was made from (none: the slots the settings give)
         self.slots_key: str | None = None
+        self.slot_steps: dict[int, float] = {}
         # where no calibration gives the curve (a CPU, which learns it online), what this process learned is kept
         # under this key for the next one: each `qcode` command is a new process
         self.learned_key: str | None = None
-        self.slot_steps: dict[int, float] = {}
         try:
             # the MTP head's context logs through a ctypes callback too: Ctrl+C there must not be dropped
             with llama_log.deferred_interrupts():
