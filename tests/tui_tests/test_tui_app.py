@@ -242,6 +242,31 @@ def test_a_suggestion_ending_in_a_line_break_shows_it() -> None:
     play(scenario)
 
 
+@pytest.mark.parametrize(
+    ("cursor", "suggestion", "row"),
+    [
+        # at the end of a short file's line: TextArea cropped every line to the file's widest (17 cells)
+        ((1, 4), "return sorted(values, key=abs)", "2      return sorted(values, key=abs)"),
+        # before a line's text: the suggestion, its line break, then the text it pushes on
+        ((0, 0), "from typing import *\n", "1  from typing import *⏎def mean(values):"),
+    ],
+)
+def test_a_suggestion_wider_than_the_file_shows_whole(cursor: tuple[int, int], suggestion: str, row: str) -> None:
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.main.editor
+        editor.move_cursor(cursor)
+        await pilot.press("ctrl+space")
+        await idle(pilot, app)
+        assert editor.ghost_text == suggestion
+        assert screen_rows(editor)[cursor[0]].rstrip() == row
+        await pilot.press("escape")
+        await pilot.pause()
+        assert screen_rows(editor)[cursor[0]].rstrip() == ["1  def mean(values):", "2"][cursor[0]]
+
+    app = make_app(text="def mean(values):\n    \n", engine=FakeEngine(respond=lambda request: suggestion))
+    play(scenario, app, size=(80, 24))
+
+
 def test_the_suggestion_streams_in_as_it_is_decoded() -> None:
     engine = FakeEngine(respond=respond_multiline, gate=threading.Event())
 

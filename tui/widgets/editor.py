@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from textual import events
 from textual.geometry import Size
@@ -158,9 +159,19 @@ class CodeEditor(TextArea):
 
     def _refresh_size(self) -> None:
         super()._refresh_size()
-        if self._ghost_below:
-            width, height = self.virtual_size
-            self.virtual_size = Size(width, height + len(self._ghost_below))
+        if not self.suggestion:
+            return
+        width, height = self.virtual_size
+        if not self.soft_wrap:
+            # TextArea crops every line to the document's widest: a suggestion on a short file's line was cut off
+            row = self.cursor_location[0]
+            line = self.document[row].expandtabs(self.indent_width) if row < self.document.line_count else ""
+            widest = max([cell_len(line) + cell_len(self.suggestion), *(cell_len(r) for r in self._ghost_below)])
+            width = max(width, self.gutter_width + widest + 1)  # + 1: the cursor's cell, as TextArea counts it
+        self.virtual_size = Size(width, height + len(self._ghost_below))
+
+    def watch_suggestion(self) -> None:
+        self._refresh_size()
 
     def _cursor_row_on_screen(self) -> int:
         return self.cursor_screen_offset.y - self.region.y
