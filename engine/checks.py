@@ -3,11 +3,13 @@
 check_rewrite compares the whole new text with the original and says, in one line each, what is
 wrong with it: the answer was cut off, it holds qcode's own prompt scaffolding, it changed code
 outside the focused region, the result does not parse, the focused symbol is gone, doubled or of
-another kind, or a top-level definition was duplicated or lost. Pure text work: no model, no disk.
+another kind, a top-level definition was duplicated or lost, or (Python) it adds a wildcard import.
+Pure text work: no model, no disk.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections import Counter
 from collections.abc import Collection
@@ -96,7 +98,30 @@ def check_rewrite(
     definitions = _definitions_problem(_top_level(old_defs), _top_level(new_defs))
     if definitions:
         problems.append(Problem("definitions", definitions))
+    if language == "python":
+        wildcard = _added_wildcard_import(original, result)
+        if wildcard:
+            problems.append(Problem("wildcard", f"the rewrite adds `{wildcard}`, which can shadow the code's names"))
     return problems
+
+
+def _added_wildcard_import(original: str, result: str) -> str | None:
+    """The first `from m import *` of `result` that `original` has fewer of. It puts all of m's public names in
+    scope over the module's own, and no task asks for one: coder-1.5b added `from typing import *` and `from
+    collections import *` to files it gave type hints. None where either side does not parse with this Python."""
+
+    def wildcards(text: str) -> list[str] | None:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            return None
+        return [f"from {'.' * node.level}{node.module or ''} import *" for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names)]
+
+    before, after = wildcards(original), wildcards(result)
+    if before is None or after is None:
+        return None
+    return next(iter(Counter(after) - Counter(before)), None)
 
 
 def _copied_scaffolding(original: str, result: str, scaffolding: Collection[str]) -> str | None:

@@ -250,6 +250,22 @@ def test_a_top_level_definition_duplicated_or_lost_in_a_whole_file_rewrite() -> 
     assert check_rewrite("class C:\n    pass\n", prop, "python") == []
 
 
+def test_a_wildcard_import_the_original_lacks_is_refused_but_may_be_forced() -> None:
+    """coder-1.5b's type-hint refactors of whole files added `from typing import *`: it can shadow the module's own
+    names, and no task asks for it. One the file already has, or a named import, passes."""
+    hinted = "from typing import *\n\n\n" + TYPED_ADD + "\n\n\ndef sub(a, b):\n    return a-b\n"
+    problems = check_rewrite(TWO, hinted, "python")
+    assert [p.check for p in problems] == ["wildcard"]
+    assert problems[0].reason == "the rewrite adds `from typing import *`, which can shadow the code's names"
+    assert blocking(problems, force=False) is problems[0] and blocking(problems, force=True) is None
+    assert check_rewrite(hinted, hinted.replace("a+b", "a + b"), "python") == []  # the file had it already
+    named = hinted.replace("from typing import *", "from typing import Any")
+    assert check_rewrite(TWO, named, "python") == []
+    relative = hinted.replace("from typing import *", "from .models import *")
+    assert [p.reason for p in check_rewrite(TWO, relative, "python")] == [
+        "the rewrite adds `from .models import *`, which can shadow the code's names"]
+
+
 def test_rust_impl_blocks_may_repeat() -> None:
     code = "struct S;\n\nimpl S {\n    fn a(&self) {}\n}\n"
     more = code + "\nimpl S {\n    fn b(&self) {}\n}\n"
