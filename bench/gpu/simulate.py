@@ -260,6 +260,12 @@ class Setup:
     ngram: tuple[int, int] = (2, 5)
     seed: Mapping[int, float] | None = None  # a calibration: seconds per verify call of n tokens (STEADY: plain)
     plain_step: float | None = None  # sustained plain decoding's step (steady c(1)), for calibrated-floor
+    # the lookup learns the answer's repeated replacements (engine/draft/edits.py); False: as runs 2-4 drafted, which
+    # validate() compares with
+    learn_edits: bool = True
+
+    def lookup(self) -> NgramDrafter:
+        return NgramDrafter(*self.ngram, learn_edits=self.learn_edits)
 
 
 PlanFactory = Callable[[Setup, Case], DraftPlan]
@@ -293,19 +299,19 @@ def seeded_costs(setup: Setup, **options: Any) -> CostModel:
 
 def _adaptive(setup: Setup, case: Case) -> DraftPlan:
     controller = DraftController(setup.draft_max, CostModel(far_from_data=False), by_run=False)
-    return ngram_plan(NgramDrafter(*setup.ngram), controller)
+    return ngram_plan(setup.lookup(), controller)
 
 
 def _calibrated(setup: Setup, case: Case) -> DraftPlan:
     controller = DraftController(setup.draft_max, seeded_costs(setup, far_from_data=False), by_run=False)
-    return ngram_plan(NgramDrafter(*setup.ngram), controller)
+    return ngram_plan(setup.lookup(), controller)
 
 
 def _calibrated_floor(setup: Setup, case: Case) -> DraftPlan:
     cost = FloorCostModel(window=32)
     seed = {n: s for n, s in (setup.seed or {}).items() if n != STEADY}
     cost.seed({**seed, **({1: setup.plain_step} if setup.plain_step else {})})
-    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, cost, by_run=False))
+    return ngram_plan(setup.lookup(), DraftController(setup.draft_max, cost, by_run=False))
 
 
 def _trace(setup: Setup, case: Case) -> DraftPlan:
@@ -316,24 +322,24 @@ def _shipped(setup: Setup, case: Case) -> DraftPlan:
     # Engine.__init__: one CostModel(price_switches=True) seeded from the card's calibration, shared
     # by every controller; Engine._source: one DraftController per source, kept across requests, its acceptance
     # restarted by DraftPlan.begin from EDIT_PRIOR or PROSE_PRIOR
-    return ngram_plan(NgramDrafter(*setup.ngram),
+    return ngram_plan(setup.lookup(),
                       DraftController(setup.draft_max, seeded_costs(setup, price_switches=True)), NGRAM_PRIORS)
 
 
 def _shipped_unpriced(setup: Setup, case: Case) -> DraftPlan:
     # shipped with CostModel(price_switches=False): c(1) averages steady and after-draft plain steps
-    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, seeded_costs(setup)), NGRAM_PRIORS)
+    return ngram_plan(setup.lookup(), DraftController(setup.draft_max, seeded_costs(setup)), NGRAM_PRIORS)
 
 
 def _unseeded(setup: Setup, case: Case) -> DraftPlan:
     # the engine with draft_calibration = "off" (or no calibration cached): the cost model learns online only
-    return ngram_plan(NgramDrafter(*setup.ngram), DraftController(setup.draft_max, CostModel(price_switches=True)),
+    return ngram_plan(setup.lookup(), DraftController(setup.draft_max, CostModel(price_switches=True)),
                       NGRAM_PRIORS)
 
 
 def fixed(k: int) -> Policy:
     """Always verify min(k, proposal) n-gram tokens (replay.py's fixed-K)."""
-    return Policy(f"fixed-{k}", lambda setup, case: ngram_plan(NgramDrafter(*setup.ngram),
+    return Policy(f"fixed-{k}", lambda setup, case: ngram_plan(setup.lookup(),
                                                                FixedLength(setup.draft_max, k)))
 
 
@@ -580,6 +586,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ngram-min", type=int, default=2, help="the engine's default, as replayed")
     parser.add_argument("--ngram-max", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None, help="write rows, summaries and the validation here")
+    parser.add_argument("--recorded-lookup", action="store_true",
+                        help="the lookup as the recorded runs drafted (no learned replacements): to validate")
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -594,7 +602,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    capture_runs=args.capture_runs, host=args.host_ms / 1000,
                                    lead_in=(1, 1) if args.warm else (1,))
     setup = Setup(draft_max, (args.ngram_min, args.ngram_max),
-                  calibration_seed(results, args.seed, args.kv, draft_max=draft_max), plain_step(results, args.kv))
+                  calibration_seed(results, args.seed, args.kv, draft_max=draft_max), plain_step(results, args.kv),
+                  learn_edits=not args.recorded_lookup)
     log(f"simulate: {args.results.name}, draft_max {draft_max}, cap {cap}, graph after {args.graph_after}, "
         f"seed {args.seed}")
     names: list[str] = []

@@ -15,6 +15,7 @@ import pytest
 from engine import GenerationRequest, load_settings
 from engine.draft.adaptive import PRIOR_SLOPE, RUN_RISK, CostModel, DraftController, repeated_key
 from engine.draft.base import Drafter
+from engine.draft.edits import EditedReference
 from engine.draft.ngram import NgramDrafter
 from engine.draft.plan import EDIT_PRIOR
 from engine.sampling import speculative_accept, target_distribution
@@ -187,6 +188,58 @@ def test_ngram_drafter_says_how_long_a_copy_its_proposal_continues() -> None:
     drafter.begin([], [])
     assert drafter.propose(history, 4) == [5, 6, 5, 7]
     assert drafter.streak == 3
+
+
+def _walk(
+    drafter: NgramDrafter, reference: list[int], answer: list[int], limit: int = 6
+) -> tuple[int, list[list[int]]]:
+    """The engine's loop over `answer` with `drafter` verifying all it proposes: accepted tokens and the drafts."""
+    drafter.begin([0, *reference], reference)
+    history, emitted, accepted_total, drafts = [0, *reference], 0, 0, []
+    while emitted < len(answer):
+        draft = drafter.propose(history, min(limit, len(answer) - emitted - 1))
+        accepted = 0
+        while accepted < len(draft) and draft[accepted] == answer[emitted + accepted]:
+            accepted += 1
+        if draft:
+            drafter.observe(len(draft), accepted)
+            drafts.append(draft)
+        history += answer[emitted : emitted + accepted + 1]
+        emitted += accepted + 1
+        accepted_total += accepted
+    return accepted_total, drafts
+
+
+def test_a_replacement_the_answer_made_twice_is_drafted_at_the_next_occurrences() -> None:
+    """A rename: name 50 becomes 60 at every occurrence. Copying the original, every draft through an occurrence
+    fails there; once the answer has made the replacement twice, the lookup copies the reference as edited."""
+    reference = [t for line in range(8) for t in (10 + 3 * line, 11 + 3 * line, 50, 12 + 3 * line)]
+    answer = [60 if t == 50 else t for t in reference]
+    accepted, drafts = _walk(NgramDrafter(2, 3), reference, answer)
+    assert any(60 in draft for draft in drafts)
+    copying, _ = _walk(NgramDrafter(2, 3, learn_edits=False), reference, answer)  # the lookup before
+    assert accepted > copying + 8  # 20 accepted against 7
+
+
+def test_a_replacement_the_answer_does_not_follow_is_dropped() -> None:
+    """Two occurrences renamed, the third kept (the answer's own choice): the draft through it fails once, and the
+    lookup copies the original from there on."""
+    reference = [t for line in range(8) for t in (10 + 3 * line, 11 + 3 * line, 50, 12 + 3 * line)]
+    answer = [60 if t == 50 and i < 12 else t for i, t in enumerate(reference)]
+    _, drafts = _walk(NgramDrafter(2, 3), reference, answer)
+    with_rename = [i for i, draft in enumerate(drafts) if 60 in draft]
+    assert with_rename and any(50 in draft for draft in drafts[with_rename[-1] + 1 :])
+
+
+def test_replacements_are_short_and_confirmed() -> None:
+    edited = EditedReference([1, 2, 3, 1, 2, 3])
+    assert not edited.learn([2], [7])  # once: maybe a one-off edit
+    assert edited.learn([2], [7]) and edited.tokens == [1, 7, 3, 1, 7, 3]
+    assert edited.replaced == [None, (2,), None, None, (2,), None]
+    assert not edited.learn([1, 2, 3, 1, 2], [9]) and not edited.learn([1, 2, 3, 1, 2], [9])  # an edit, not a rename
+    assert not edited.learn([], [9]) and not edited.learn([], [9])  # an insertion: nowhere to apply it
+    assert edited.contradicted(4) and edited.tokens == [1, 2, 3, 1, 2, 3]
+    assert not edited.learn([2], [7]) and not edited.learn([2], [7])  # dropped for the request
 
 
 def _copy_costs() -> CostModel:

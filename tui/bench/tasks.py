@@ -46,6 +46,9 @@ def default_tasks() -> list[BenchTask]:
         _edit("rename-var textwrap._wrap_chunks", "textwrap", "_wrap_chunks", "refactor",
               "rename the variable cur_line to current_line"),
         _edit("rename shlex.split", "shlex", "split", "refactor", "rename the function split to split_command"),
+        # a name used all through the function and its docstring: the lookup learns the replacement (draft/edits.py)
+        _edit("rename-param textwrap._wrap_chunks", "textwrap", "_wrap_chunks", "refactor",
+              "rename the parameter chunks to pieces"),
         _edit("f-strings calendar.TextCalendar", "calendar", "formatmonthname", "refactor",
               "convert the string formatting to f-strings"),
         _edit("docstrings fnmatch.filter", "fnmatch", "filter", "doc", "add a docstring"),
