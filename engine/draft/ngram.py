@@ -33,7 +33,6 @@ def agreement(history: Sequence[int], source: Sequence[int], end: int, cap: int 
     return n
 
 
-
 class NgramDrafter(Drafter):
     name = "ngram"
 
@@ -109,6 +108,21 @@ class NgramDrafter(Drafter):
         self._ref_used = end
         return self._reference[end : end + limit]
 
+    def _copy_reference(self, history: Sequence[int], key: tuple[int, ...], limit: int) -> list[int]:
+        """What follows `key` in the reference (`streak` set), where a copy resuming there taught no replacement;
+        one learned changes the reference, so it is searched again (a few times at most)."""
+        for _ in range(4):
+            draft = self._from_reference(key, limit)
+            if not draft:
+                return []
+            assert self._ref_used is not None
+            self.streak = agreement(history, self._reference, self._ref_used)
+            if not self._learn(history, self._ref_used, self.streak):
+                self._anchor = (len(history), self._ref_used)
+                return draft
+        self._ref_used = None
+        return []
+
     def propose(self, history: Sequence[int], limit: int) -> list[int]:
         self.last_match = self.streak = 0
         self._ref_used = None
@@ -117,18 +131,7 @@ class NgramDrafter(Drafter):
         self._index_history(history)
         for n in range(min(self.n_max, len(history)), self.n_min - 1, -1):
             key = tuple(history[-n:])
-            draft = self._from_reference(key, limit)
-            if draft:
-                assert self._ref_used is not None
-                self.streak = agreement(history, self._reference, self._ref_used)
-                if self._learn(history, self._ref_used, self.streak):  # a rename learned: look again
-                    draft = self._from_reference(key, limit)
-                    if draft:
-                        assert self._ref_used is not None
-                        self.streak = agreement(history, self._reference, self._ref_used)
-                if draft:
-                    assert self._ref_used is not None
-                    self._anchor = (len(history), self._ref_used)
+            draft = self._copy_reference(history, key, limit)
             if not draft:
                 self._ref_used = None
                 start = self._index.get(key)
