@@ -4,6 +4,8 @@
     python -m bench.cpu_sim curve --model PATH --out FILE [--sizes 1,2,...]      # seconds of a verify call of n
     python -m bench.cpu_sim simulate --traces FILE --curve FILE [--policies ...] [--cap 160] [--json]
 
+`oracle` is no policy but a bound: the best draft lengths for the lookup's proposals, knowing the answer.
+
 A shared 2-core machine gives noisy timings, but a greedy answer is the same whatever the load, and a verify call's
 cost depends on its size alone. So the answers are recorded once (plain greedy decoding), the cost curve is measured
 once (sizes interleaved, medians), and policies are compared by replaying the answers through qcode's real drafting
@@ -179,10 +181,42 @@ def policy(name: str, curve: dict[int, float]) -> tuple[DraftPlan | None, int]:
     raise KeyError(f"unknown policy {name!r}")
 
 
+def oracle_seconds(case: Case, table: CostTable, draft_max: int = 64) -> float:
+    """Decode seconds of the best draft lengths the lookup's proposals allow, knowing which tokens the target will
+    accept (a dynamic program over the answer): no length policy does better with this drafter on this curve.
+    The proposals are those of a walk that verifies each one (the drafter's state follows the answer)."""
+    answer = case.answer
+    drafter = NgramDrafter()
+    drafter.begin(case.prompt, case.reference)
+    offered = [(0, 0)] * (len(answer) + 1)  # at i tokens emitted: the proposal's length, how much of it is right
+    for i in range(1, len(answer)):
+        proposal = drafter.propose([*case.prompt, *answer[:i]], min(draft_max, len(answer) - i))
+        right = 0
+        while right < len(proposal) and proposal[right] == answer[i + right]:
+            right += 1
+        if proposal:
+            drafter.observe(len(proposal), right)
+        offered[i] = (len(proposal), right)
+    best = [0.0] * (len(answer) + 1)
+    for i in range(len(answer) - 1, 0, -1):
+        length, right = offered[i]
+        options = [table.changing_s(1) + best[i + 1]]
+        for k in range(1, length + 1):
+            kept = min(k, right)
+            wasted = table.rollback_s(k + 1) if kept < k else 0.0
+            options.append(table.changing_s(k + 1) + wasted + best[min(i + kept + 1, len(answer))])
+        best[i] = min(options)
+    return best[1] if len(answer) > 1 else 0.0
+
+
 def simulate(cases: Sequence[Case], names: Sequence[str], table: CostTable) -> list[dict[str, Any]]:
     rows = []
     for name in ["none", *[n for n in names if n != "none"]]:
         for case in cases:
+            if name == "oracle":
+                rows.append({"task": case.name, "kind": case.kind, "policy": name, "tokens": len(case.answer),
+                             "decode_s": round(oracle_seconds(case, table), 6)})
+                continue
             plan, draft_max = policy(name, dict(table.changing))
             result = simulate_case(case, plan, table, draft_max, name)
             rows.append({**result.row(), "lengths": result.lengths})
@@ -221,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim = sub.add_parser("simulate")
     sim.add_argument("--traces", required=True)
     sim.add_argument("--curve", required=True)
-    sim.add_argument("--policies", default="shipped-16,shipped-64,fixed-16,fixed-64,ngram-mod")
+    sim.add_argument("--policies", default="shipped-16,shipped-64,fixed-16,fixed-64,ngram-mod,oracle")
     sim.add_argument("--cap", type=int, default=160)
     sim.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bench import cpu_sim
 from bench.gpu.replay import Case
 from bench.gpu.simulate import simulate_case
@@ -29,3 +31,19 @@ def test_a_paused_lookup_drafts_a_long_copy_within_a_few_steps_where_verifying_i
     assert result.calls < 40
     plain = simulate_case(case, None, table, draft_max)
     assert plain.decode_s / result.decode_s > 1.8  # paused that long: 1.41x (now 1.93x)
+
+
+def test_the_oracle_bounds_every_policy_and_is_plain_where_nothing_matches() -> None:
+    """bench.cpu_sim's oracle: the best lengths for the lookup's proposals, knowing the answer."""
+    table = cpu_sim.cost_table(json.loads(CURVE_05B.read_text()))
+    reference = list(range(1000, 1200))
+    answer = [1000, 1001, 50, 1002, 1003, 51, 1004, 1005, 52, *reference[6:160]]
+    case = Case("copy", "edit", [1, 2, 3, *reference, 4, 5], reference, answer, [])
+    plain = simulate_case(case, None, table, 64).decode_s
+    bound = cpu_sim.oracle_seconds(case, table)
+    for name in ("shipped-64", "fixed-16", "ngram-mod"):
+        plan, draft_max = cpu_sim.policy(name, {})
+        assert bound <= simulate_case(case, plan, table, draft_max).decode_s
+    assert plain / bound > 2.3  # a 150-token copy: the curve allows about 2.5x (64 tokens for 25 steps)
+    unrelated = Case("prose", "explain", [1, 2, 3, *reference], reference, list(range(5000, 5100)), [])
+    assert cpu_sim.oracle_seconds(unrelated, table) == pytest.approx(simulate_case(unrelated, None, table, 64).decode_s)
