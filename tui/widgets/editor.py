@@ -159,7 +159,7 @@ class CodeEditor(TextArea):
 
     def _refresh_size(self) -> None:
         super()._refresh_size()
-        if not self.suggestion:
+        if not self.suggestion and not self._ghost_below:  # a suggestion may start with its line break
             return
         width, height = self.virtual_size
         if not self.soft_wrap:
