@@ -4,6 +4,11 @@ A rename changes every occurrence of a name the same way. A lookup copying the o
 at each occurrence, loses its draft there and starts its copy again from a short match. So a replacement the answer
 has made twice (the same few tokens of the reference, each time written as the same few others) is applied to the
 whole reference the lookup copies from, and one the answer then does not follow is dropped for the request.
+
+A stretch the answer rewrote can hold several replacements with unchanged tokens between them: a method answered
+without its class's indentation changes every line's indent, and the stretch from one copied line to the next is
+`<8 spaces> quotes <newline> <8 spaces>` written as `<4 spaces> quotes <newline> <4 spaces>`. Each aligned replacement
+(difflib) counts on its own, so one such stretch confirms the new indent.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Sequence
+from difflib import SequenceMatcher
 
 MAX_SPAN = 4  # tokens on either side of a replacement: a longer change is an edit of its own, not a rename
 CONFIRM = 2  # times the answer makes a replacement before it is applied (once is as often a one-off edit)
+SPLIT_SPAN = 16  # a rewritten stretch at most this long on both sides is also split into its aligned replacements
 
 Rule = tuple[tuple[int, ...], tuple[int, ...]]
 
@@ -31,7 +38,21 @@ class EditedReference:
         self._dropped: set[Rule] = set()
 
     def learn(self, old: Sequence[int], new: Sequence[int]) -> bool:
-        """The answer wrote `new` where the reference has `old`; True when that changed `tokens`."""
+        """The answer wrote `new` where the reference has `old`; True when that changed `tokens`.
+
+        The stretch counts as one replacement, and where unchanged tokens part it (both sides short), each
+        replacement between them counts too."""
+        changed = self._count(old, new)
+        if len(old) <= SPLIT_SPAN and len(new) <= SPLIT_SPAN:
+            opcodes = SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+            if len(opcodes) > 1:
+                for tag, i1, i2, j1, j2 in opcodes:
+                    if tag == "replace":
+                        changed = self._count(old[i1:i2], new[j1:j2]) or changed
+        return changed
+
+    def _count(self, old: Sequence[int], new: Sequence[int]) -> bool:
+        """One more time the answer replaced `old` by `new`; True when that confirmed it (and changed `tokens`)."""
         if not old or not new or len(old) > MAX_SPAN or len(new) > MAX_SPAN:
             return False
         rule = (tuple(old), tuple(new))

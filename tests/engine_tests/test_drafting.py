@@ -231,6 +231,17 @@ def test_a_replacement_the_answer_does_not_follow_is_dropped() -> None:
     assert with_rename and any(50 in draft for draft in drafts[with_rename[-1] + 1 :])
 
 
+def test_a_new_indent_is_learned_from_one_stretch_that_changes_it_twice() -> None:
+    """A method answered without its class's indentation: every line's indent token (90) is written as another
+    (80). Where a one-token line (40 + k: a docstring's quotes and line break) sits between two indents, the stretch
+    from one copied line to the next holds both changes; counted apart they confirm the new indent, and the lookup
+    copies on across line breaks."""
+    reference = [t for k in range(6) for t in (90, 40 + k, 90, 10 + 3 * k, 11 + 3 * k, 12 + 3 * k, 92)]
+    answer = [80 if t == 90 else t for t in reference]
+    accepted, _ = _walk(NgramDrafter(2, 3), reference, answer)
+    assert accepted >= 24  # counting each stretch as one replacement: 11
+
+
 def test_replacements_are_short_and_confirmed() -> None:
     edited = EditedReference([1, 2, 3, 1, 2, 3])
     assert not edited.learn([2], [7])  # once: maybe a one-off edit
