@@ -5,6 +5,8 @@
     python -m bench.cpu_sim simulate --traces FILE --curve FILE [--policies ...] [--cap 160] [--json]
 
 `oracle` is no policy but a bound: the best draft lengths for the lookup's proposals, knowing the answer.
+`shipped-N` is the engine's lookup on a CPU (verify calls in whole blocks of CPU_VERIFY_BLOCK), `unblocked-N` the same
+with any length, as on a GPU.
 
 A shared 2-core machine gives noisy timings, but a greedy answer is the same whatever the load, and a verify call's
 cost depends on its size alone. So the answers are recorded once (plain greedy decoding), the cost curve is measured
@@ -27,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.draft.adaptive import CostModel, DraftController
+from engine.draft.adaptive import CPU_VERIFY_BLOCK, CostModel, DraftController
 from engine.draft.ngram import NgramDrafter
 from engine.draft.plan import DraftPlan, DraftSource
 from engine.draft.select import NGRAM_PRIORS
@@ -158,12 +160,13 @@ class NgramModDrafter(NgramDrafter):
 
 
 # --- policies -----------------------------------------------------------------------------------------------------
-def shipped(draft_max: int, seed: dict[int, float] | None) -> DraftPlan:
-    """The engine's `ngram` plan: one CostModel (switches priced), acceptance restarted per request."""
+def shipped(draft_max: int, seed: dict[int, float] | None, verify_block: int = CPU_VERIFY_BLOCK) -> DraftPlan:
+    """The engine's `ngram` plan on a CPU: one CostModel (switches priced), acceptance restarted per request."""
     cost = CostModel(price_switches=True)
     if seed:
         cost.seed(seed)
-    return DraftPlan("ngram", [DraftSource(NgramDrafter(), DraftController(draft_max, cost), priors=NGRAM_PRIORS)])
+    controller = DraftController(draft_max, cost, verify_block=verify_block)
+    return DraftPlan("ngram", [DraftSource(NgramDrafter(), controller, priors=NGRAM_PRIORS)])
 
 
 def policy(name: str, curve: dict[int, float]) -> tuple[DraftPlan | None, int]:
@@ -178,6 +181,8 @@ def policy(name: str, curve: dict[int, float]) -> tuple[DraftPlan | None, int]:
         return DraftPlan("fixed", [DraftSource(NgramDrafter(), FixedLength(k, k))]), k
     if prefix in ("shipped", "seeded") and number.isdigit():
         return shipped(int(number), curve if prefix == "seeded" else None), int(number)
+    if prefix == "unblocked" and number.isdigit():  # any draft length, as on a GPU
+        return shipped(int(number), None, verify_block=1), int(number)
     raise KeyError(f"unknown policy {name!r}")
 
 
@@ -255,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim = sub.add_parser("simulate")
     sim.add_argument("--traces", required=True)
     sim.add_argument("--curve", required=True)
-    sim.add_argument("--policies", default="shipped-16,shipped-64,fixed-16,fixed-64,ngram-mod,oracle")
+    sim.add_argument("--policies", default="shipped-16,shipped-64,unblocked-64,fixed-16,fixed-64,ngram-mod,oracle")
     sim.add_argument("--cap", type=int, default=160)
     sim.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

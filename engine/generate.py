@@ -19,6 +19,7 @@ from . import llama_log, sampling
 from .backend import OneRequestAtATime
 from .cache import StateCache
 from .draft.adaptive import (
+    CPU_VERIFY_BLOCK,
     CostModel,
     DraftController,
     calibrate,
@@ -500,7 +501,8 @@ class Engine(OneRequestAtATime):
         if controller is None:
             # a model drafter's acceptance is learned per draft position (its later guesses are worse)
             controller = self._controllers[spec.name] = DraftController(
-                self.draft_max, self.costs, positional=spec.costly
+                self.draft_max, self.costs, positional=spec.costly,
+                verify_block=1 if self.runtime.offloads else CPU_VERIFY_BLOCK,
             )
         return DraftSource(drafter, controller, costly=spec.costly, min_tokens=spec.min_tokens, priors=spec.priors)
 

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from engine import GenerationRequest, load_settings
-from engine.draft.adaptive import PRIOR_SLOPE, RUN_RISK, CostModel, DraftController, repeated_key
+from engine.draft.adaptive import (
+    CPU_VERIFY_BLOCK,
+    PRIOR_SLOPE,
+    RUN_RISK,
+    CostModel,
+    DraftController,
+    repeated_key,
+)
 from engine.draft.base import Drafter
 from engine.draft.edits import EditedReference
 from engine.draft.ngram import NgramDrafter
@@ -292,6 +299,30 @@ def test_a_short_match_risks_a_short_verify_where_verifying_is_dear() -> None:
         flat.record(n, 0.01 * (1 + (n - 1) / 40))
     controller.cost = flat
     assert controller.best_length(64, streak=2) == 64
+
+
+def test_lookup_drafts_on_a_cpu_fill_whole_verify_blocks(real_engine: Any) -> None:
+    """On a CPU a verify call of a multiple of 4 tokens costs less than its neighbours (llama.cpp multiplies
+    repacked weights four rows at a time): a lookup draft is sized so that its call (the draft and the token before
+    it) fills whole blocks, or is shorter than one. The learned curve knows only the sizes it has timed, so an
+    unblocked controller picks lengths in between."""
+    cost = CostModel()
+    for n, steps in ((1, 1.0), (2, 2.3), (4, 3.1), (8, 4.9), (16, 7.5), (32, 12.2), (65, 25.7)):  # coder-0.5b's
+        cost.record(n, 0.02 * steps)
+    blocked, free = DraftController(64, cost, verify_block=4), DraftController(64, cost)
+    chosen: dict[DraftController, set[int]] = {blocked: set(), free: set()}
+    for controller in chosen:
+        controller.restart(EDIT_PRIOR)
+        for _ in range(8):
+            controller.record(24, 24, streak=16)  # copies run on
+        for streak in range(1, 80):
+            for available in (5, 9, 30, 64):
+                chosen[controller].add(controller.best_length(available, streak=streak))
+    assert all(k < 3 or (k + 1) % 4 == 0 for k in chosen[blocked]) and max(chosen[blocked]) > 30
+    assert any(k >= 3 and (k + 1) % 4 for k in chosen[free])
+    # the engine's lookup on a CPU drafts so
+    assert not real_engine.runtime.offloads
+    assert real_engine.draft_plan("ngram").sources[0].controller.verify_block == CPU_VERIFY_BLOCK
 
 
 def test_calls_longer_than_any_timed_are_priced_no_dearer_per_token_than_the_prior() -> None:
