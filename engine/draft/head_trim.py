@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import re
 import struct
 import sysconfig
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -235,6 +236,27 @@ def head_path(cache: Path, source: Path, n_keep: int) -> Path:
     gets a new one; its token ids (`tokens_path`) lie beside it."""
     stat = source.stat()
     return cache / f"{source.stem}-{stat.st_size}-{stat.st_mtime_ns}-rank{n_keep}.gguf"
+
+
+def remove_stale_heads(head: Path) -> list[Path]:
+    """Delete the heads (and their token ids) derived from earlier versions of `head`'s model file, and those of the
+    older `top<N>` naming, for that model; heads of other sizes derived from this version stay. Each is as large as
+    the target's MTP block (about 0.5 GB on a 27B model), and a model replaced or re-quantized leaves its old ones
+    unreachable. Returns what was deleted."""
+    named = re.fullmatch(r"(?P<stem>.+)-(?P<version>\d+-\d+)-rank\d+\.gguf", head.name)
+    if named is None:
+        return []
+    derived = re.compile(
+        re.escape(named["stem"]) + r"-(?P<version>\d+-\d+)-(?P<kind>top|rank)\d+(\.gguf|\.tokens\.npy)"
+    )
+    removed = []
+    for path in head.parent.iterdir():
+        match = derived.fullmatch(path.name)
+        if match and (match["kind"] == "top" or match["version"] != named["version"]):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def tokens_path(head: Path) -> Path:

@@ -346,7 +346,15 @@ def _load_head(host: DraftHost, n_keep: int) -> tuple[Any, npt.NDArray[np.int32]
     beside the models, and its token ids (row i is token ids[i]); None where the cache cannot be written (the full
     head drafts the same tokens, only slower: nothing to stop for)."""
     from ..settings import cache_dir
-    from .head_trim import derive_head, head_path, load_tokens, ranked_tokens, save_tokens, tokens_path
+    from .head_trim import (
+        derive_head,
+        head_path,
+        load_tokens,
+        ranked_tokens,
+        remove_stale_heads,
+        save_tokens,
+        tokens_path,
+    )
 
     path = head_path(cache_dir() / "mtp-heads", host.info.path, n_keep)
     kept = load_tokens(tokens_path(path)) if path.exists() else None
@@ -359,6 +367,7 @@ def _load_head(host: DraftHost, n_keep: int) -> tuple[Any, npt.NDArray[np.int32]
             save_tokens(tokens_path(path), ranked)  # after the head: a head without its ids is derived again
         except OSError:
             return None
+        remove_stale_heads(path)
         kept = np.asarray(ranked, np.int32)
     mparams = llama_cpp.llama_model_default_params()
     mparams.n_gpu_layers = host.runtime.config.gpu_layers if host.runtime.config.gpu_layers >= 0 else 999

@@ -364,6 +364,26 @@ def test_ranked_head_guesses_what_the_full_head_guesses_among_its_tokens(engine:
     assert inside and outside  # both cases were checked
 
 
+def test_heads_of_replaced_model_files_are_deleted(tmp_path: Path) -> None:
+    """A derived head is as large as the model's MTP block: those of an earlier version of the model file (another
+    size or time) and of the older top<N> naming go once a head is derived; this version's heads of other sizes and
+    other models' heads stay."""
+    from engine.draft.head_trim import remove_stale_heads
+
+    names = {
+        "m-7-100-200-rank32768.gguf": True, "m-7-100-200-rank32768.tokens.npy": True,  # the one just derived
+        "m-7-100-200-rank8192.gguf": True, "m-7-100-200-rank8192.tokens.npy": True,  # another size, same version
+        "m-7-100-199-rank32768.gguf": False, "m-7-100-199-rank32768.tokens.npy": False,  # an earlier version
+        "m-7-100-200-top8192.gguf": False,  # the older naming
+        "m-100-200-rank32768.gguf": True, "m-7b-1-2-rank8192.gguf": True,  # other models
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    removed = remove_stale_heads(tmp_path / "m-7-100-200-rank32768.gguf")
+    assert sorted(p.name for p in removed) == sorted(name for name, kept in names.items() if not kept)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(name for name, kept in names.items() if kept)
+
+
 def _fresh_guess(engine: Engine, history: Sequence[int]) -> int:
     drafter = _drafter(engine)
     drafter.reset()
