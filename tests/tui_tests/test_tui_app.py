@@ -271,6 +271,28 @@ def test_a_suggestion_wider_than_the_file_shows_whole(cursor: tuple[int, int], s
     play(scenario, app, size=(80, 24))
 
 
+def test_the_rest_of_the_line_follows_a_multi_line_suggestion_made_inside_it() -> None:
+    """Completing inside `print(mean())`: the suggestion's rows come between the cursor and the line's `))`, as
+    accepting inserts them; TextArea alone would draw the `))` right after the first row."""
+    suggestion = "values,\n           weights"
+
+    async def scenario(pilot: Pilot[int], app: RecordingApp) -> None:
+        editor = app.main.editor
+        editor.move_cursor((0, 11))
+        await pilot.press("ctrl+space")
+        await idle(pilot, app)
+        assert editor.ghost_text == suggestion
+        rows = [row.rstrip() for row in screen_rows(editor)]
+        assert rows[:3] == ["1  print(mean(values,", "┆             weights))", "2"]
+        await pilot.press("tab")
+        await pilot.pause()
+        assert editor.document[0:2] == ["print(mean(values,", "           weights))"]
+        assert [row.rstrip() for row in screen_rows(editor)][:2] == ["1  print(mean(values,", "2             weights))"]
+
+    app = make_app(text="print(mean())\n", engine=FakeEngine(respond=lambda request: suggestion))
+    play(scenario, app, size=(80, 24))
+
+
 def test_the_suggestion_streams_in_as_it_is_decoded() -> None:
     engine = FakeEngine(respond=respond_multiline, gate=threading.Event())
 

@@ -2,9 +2,9 @@
 
 A suggestion never hides code: its first line is drawn after the cursor (TextArea's `suggestion`), and its later
 lines are drawn as rows of their own under the cursor's line, pushing the code below them down, as editors show
-multi-line suggestions. A suggestion is capped at a block of lines that fits the editor, so Tab (or Right)
-inserts exactly what is on the screen, as one undoable edit; Esc, typing, clicking or moving the cursor dismisses
-it.
+multi-line suggestions; the rest of the cursor's line follows the suggestion's last row, where accepting puts it.
+A suggestion is capped at a block of lines that fits the editor, so Tab (or Right) inserts exactly what is on the
+screen, as one undoable edit; Esc, typing, clicking or moving the cursor dismisses it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import time
 
 from rich.cells import cell_len
 from rich.segment import Segment
+from rich.style import Style
 from textual import events
 from textual.geometry import Size
 from textual.message import Message
@@ -61,6 +62,7 @@ class CodeEditor(TextArea):
     _ghost_anchor: Location | None = None
     _accepting = False
     _ghost_below: tuple[str, ...] = ()  # the suggestion's rows drawn under the cursor's line
+    _ghost_tail = ""  # the cursor line's text after a suggestion with rows below: drawn after the last of them
 
     def __init__(self, text: str = "", language: str | None = None, **kwargs: object) -> None:
         super().__init__(
@@ -112,6 +114,9 @@ class CodeEditor(TextArea):
         self.ghost_text = text
         self._ghost_anchor = anchor
         rows = ghost_rows(text)
+        line = self.document[anchor[0]]
+        # TextArea draws the line's rest right after the suggestion's first row (soft wrap: left as it does)
+        self._ghost_tail = "" if len(rows) == 1 or self.soft_wrap else line[anchor[1]:].expandtabs(self.indent_width)
         self.suggestion = rows[0]  # TextArea draws it after the cursor
         self._push_rows(tuple(line.expandtabs(self.indent_width) for line in rows[1:]))
         self.post_message(self.GhostChanged(self, shown=True, accepted=False))
@@ -144,6 +149,7 @@ class CodeEditor(TextArea):
         self.ghost_text = ""
         self._ghost_anchor = None
         self.suggestion = ""
+        self._ghost_tail = ""
         self._push_rows(())
 
     # ---- the suggestion's pushed rows ----------------------------------------------------------
@@ -166,7 +172,8 @@ class CodeEditor(TextArea):
             # TextArea crops every line to the document's widest: a suggestion on a short file's line was cut off
             row = self.cursor_location[0]
             line = self.document[row].expandtabs(self.indent_width) if row < self.document.line_count else ""
-            widest = max([cell_len(line) + cell_len(self.suggestion), *(cell_len(r) for r in self._ghost_below)])
+            rows = [*self._ghost_below[:-1], *(r + self._ghost_tail for r in self._ghost_below[-1:])]
+            widest = max([cell_len(line) + cell_len(self.suggestion), *(cell_len(r) for r in rows)])
             width = max(width, self.gutter_width + widest + 1)  # + 1: the cursor's cell, as TextArea counts it
         self.virtual_size = Size(width, height + len(self._ghost_below))
 
@@ -188,22 +195,36 @@ class CodeEditor(TextArea):
         rows = self._ghost_below
         if rows:
             cursor = self._cursor_row_on_screen()
+            if y == cursor and self._ghost_tail:
+                return self._without_tail(super().render_line(y))
             if cursor < y <= cursor + len(rows):
-                return self._ghost_strip(rows[y - cursor - 1])
+                last = y == cursor + len(rows)
+                return self._ghost_strip(rows[y - cursor - 1], self._ghost_tail if last else "")
             if y > cursor + len(rows):
                 return super().render_line(y - len(rows))  # the code below, pushed down
         return super().render_line(y)
 
-    def _ghost_strip(self, text: str) -> Strip:
-        base = self.rich_style
+    def _base_style(self) -> Style:
         theme = self._theme
-        if theme is not None and theme.base_style is not None:
-            base = theme.base_style
+        return theme.base_style if theme is not None and theme.base_style is not None else self.rich_style
+
+    def _without_tail(self, strip: Strip) -> Strip:
+        """The cursor's line as TextArea draws it, cut after the suggestion's first row (its rest moves down)."""
+        row, column = self.cursor_location
+        before = self.document[row][:column].expandtabs(self.indent_width)
+        cut = self.gutter_width + cell_len(before) + cell_len(self.suggestion) - int(self.scroll_offset.x)
+        kept = strip.crop(0, max(cut, self.gutter_width))
+        return kept.extend_cell_length(self.size.width, self._base_style())
+
+    def _ghost_strip(self, text: str, tail: str = "") -> Strip:
+        """A pushed row: the suggestion's `text`, and after its last row the rest of the cursor's line (`tail`)."""
+        base = self._base_style()
+        theme = self._theme
         gutter_style = theme.gutter_style if theme is not None and theme.gutter_style is not None else base
         ghost_style = base + self.get_component_rich_style("text-area--suggestion")
         gutter = self.gutter_width
         segments = [Segment(f"{GHOST_GUTTER_MARK:>{max(gutter - 2, 0)}}  "[:gutter], gutter_style)] if gutter else []
-        code = Strip([Segment(text, ghost_style)]).crop(self.scroll_offset.x, None)
+        code = Strip([Segment(text, ghost_style), Segment(tail, base)]).crop(int(self.scroll_offset.x), None)
         return Strip([*segments, *code]).extend_cell_length(self.size.width, base).crop(0, self.size.width)
 
     # ---- editing hooks -------------------------------------------------------------------
