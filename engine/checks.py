@@ -4,12 +4,14 @@ check_rewrite compares the whole new text with the original and says, in one lin
 wrong with it: the answer was cut off, it holds qcode's own prompt scaffolding, it changed code
 outside the focused region, the result does not parse, the focused symbol is gone, doubled or of
 another kind, a top-level definition was duplicated or lost, or (Python) it adds a wildcard import.
-Pure text work: no model, no disk.
+without_unneeded_wildcards takes out, before the checks, the wildcard imports a Python rewrite added and does
+not need. Pure text work: no model, no disk.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from collections import Counter
 from collections.abc import Collection
@@ -109,19 +111,81 @@ def _added_wildcard_import(original: str, result: str) -> str | None:
     """The first `from m import *` of `result` that `original` has fewer of. It puts all of m's public names in
     scope over the module's own, and no task asks for one: coder-1.5b added `from typing import *` and `from
     collections import *` to files it gave type hints. None where either side does not parse with this Python."""
-
-    def wildcards(text: str) -> list[str] | None:
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError):
-            return None
-        return [f"from {'.' * node.level}{node.module or ''} import *" for node in ast.walk(tree)
-                if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names)]
-
-    before, after = wildcards(original), wildcards(result)
+    before, after = _parse(original), _parse(result)
     if before is None or after is None:
         return None
-    return next(iter(Counter(after) - Counter(before)), None)
+    return next(iter(Counter(map(_import_text, _wildcards(after))) - Counter(map(_import_text, _wildcards(before)))),
+                None)
+
+
+def without_unneeded_wildcards(original: str, result: str) -> str:
+    """`result` less the top-level `from m import *` lines it added where nothing needs them: every name the rest
+    of it reads and nothing in it binds, the original read unbound too (the module's globals defined elsewhere,
+    builtins). coder-1.5b wrote `from typing import *` and `from re import *` above a function it gave `str`
+    hints. Where a new unbound name may come from one of them, `result` stays whole (check_rewrite then refuses
+    it); so it does where either side does not parse."""
+    before, after = _parse(original), _parse(result)
+    if before is None or after is None:
+        return result
+    known = Counter(map(_import_text, _wildcards(before)))
+    added = []
+    for node in after.body:
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            if known[_import_text(node)] > 0:
+                known[_import_text(node)] -= 1
+            else:
+                added.append(node)
+    if not added:
+        return result
+    lines = result.splitlines(keepends=True)
+    drop = {i for node in added for i in range(node.lineno - 1, node.end_lineno or node.lineno)}
+    kept = [line for i, line in enumerate(lines) if i not in drop]
+    if min(drop) == 0 and original[:1].strip():  # the imports opened the file: the blank lines after them go too
+        while kept and not kept[0].strip():
+            kept.pop(0)
+    text = "".join(kept)
+    narrowed = _parse(text)
+    if narrowed is None or not _unbound(narrowed) <= _unbound(before):
+        return result
+    return text
+
+
+def _parse(text: str) -> ast.Module | None:
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _wildcards(tree: ast.Module) -> list[ast.ImportFrom]:
+    return [node for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names)]
+
+
+def _import_text(node: ast.ImportFrom) -> str:
+    return f"from {'.' * node.level}{node.module or ''} import *"
+
+
+def _unbound(tree: ast.Module) -> set[str]:
+    """Names `tree` reads that nothing in it binds, builtins aside (scopes flattened: a name bound anywhere counts)."""
+    read: set[str] = set()
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias) and node.name != "*":
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound.update(node.names)
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+    return read - bound - set(dir(builtins))
 
 
 def _copied_scaffolding(original: str, result: str, scaffolding: Collection[str]) -> str | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from . import code as codetools
 from . import edit
 from .change_kind import allowed_kind, kind_violation
-from .checks import Problem, blocking, check_rewrite
+from .checks import Problem, blocking, check_rewrite, without_unneeded_wildcards
 from .completion import complete_at as complete_at
 from .completion import evaluate_ahead as evaluate_ahead
 from .errors import ContextError, InputError
@@ -266,6 +266,8 @@ def rewrite_result(
     if text is None:
         return Rewrite(None)
     language, focus = task.resolved_language(), task.focus()
+    if language == "python":
+        text = without_unneeded_wildcards(task.code, text)
     problems = check_rewrite(
         task.code, text, language, focus, finish_reason=finish_reason,
         scaffolding=scaffolding(task, prompts_dir),

@@ -266,6 +266,24 @@ def test_a_wildcard_import_the_original_lacks_is_refused_but_may_be_forced() -> 
         "the rewrite adds `from .models import *`, which can shadow the code's names"]
 
 
+def test_a_wildcard_import_nothing_needs_is_taken_out_before_the_checks() -> None:
+    """coder-1.5b wrote `from typing import *` and `from re import *` above a function it gave `str` hints: every
+    name the rewrite reads unbound the original read unbound too, so both go and the rewrite passes. Where a new
+    name may come from one (`List`), the rewrite stays whole and is refused; one the file had stays."""
+    code = "import os\n\n\ndef base(path):\n    return os.path.basename(path) + SUFFIX\n"
+    hinted = code.replace("def base(path):", "def base(path: str) -> str:")
+    answer = "from typing import *\nfrom re import *\n\n" + hinted
+    task = TaskInput("refactor", code, path=Path("b.py"), instruction="Add type hints.")
+    result = rewrite_result(task, answer, "stop")
+    assert result.text == hinted and result.problems == ()
+    needs = answer.replace("path: str", "path: List[str]")
+    result = rewrite_result(task, needs, "stop")
+    assert result.text == needs and [p.check for p in result.problems] == ["wildcard"]
+    had = "from typing import *\n" + code
+    assert rewrite_result(TaskInput("refactor", had, path=Path("b.py"), instruction="Add type hints."),
+                          "from typing import *\n" + hinted, "stop").text == "from typing import *\n" + hinted
+
+
 def test_rust_impl_blocks_may_repeat() -> None:
     code = "struct S;\n\nimpl S {\n    fn a(&self) {}\n}\n"
     more = code + "\nimpl S {\n    fn b(&self) {}\n}\n"
