@@ -114,9 +114,9 @@ class CodeEditor(TextArea):
         self.ghost_text = text
         self._ghost_anchor = anchor
         rows = ghost_rows(text)
-        line = self.document[anchor[0]]
+        rest = self.document[anchor[0]][anchor[1]:]
         # TextArea draws the line's rest right after the suggestion's first row (soft wrap: left as it does)
-        self._ghost_tail = "" if len(rows) == 1 or self.soft_wrap else line[anchor[1]:].expandtabs(self.indent_width)
+        self._ghost_tail = "" if len(rows) == 1 or self.soft_wrap else rest.expandtabs(self.indent_width)
         self.suggestion = rows[0]  # TextArea draws it after the cursor
         self._push_rows(tuple(line.expandtabs(self.indent_width) for line in rows[1:]))
         self.post_message(self.GhostChanged(self, shown=True, accepted=False))
