@@ -3,9 +3,10 @@
 check_rewrite compares the whole new text with the original and says, in one line each, what is
 wrong with it: the answer was cut off, it holds qcode's own prompt scaffolding, it changed code
 outside the focused region, the result does not parse, the focused symbol is gone, doubled or of
-another kind, a top-level definition was duplicated or lost, or (Python) it adds a wildcard import.
-without_unneeded_wildcards takes out, before the checks, the wildcard imports a Python rewrite added and does
-not need. Pure text work: no model, no disk.
+another kind, a top-level definition was duplicated or lost, or (Python) it adds a wildcard import
+or reads a name it no longer binds (an import it dropped). without_unneeded_wildcards takes out,
+before the checks, the wildcard imports a Python rewrite added and does not need.
+Pure text work: no model, no disk.
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ def check_rewrite(
         wildcard = _added_wildcard_import(original, result)
         if wildcard:
             problems.append(Problem("wildcard", f"the rewrite adds `{wildcard}`, which can shadow the code's names"))
+        unbound = _newly_unbound(original, result)
+        if unbound:
+            problems.append(Problem("unbound", f"the rewrite uses {unbound} but no longer defines or imports it"))
     return problems
 
 
@@ -116,6 +120,17 @@ def _added_wildcard_import(original: str, result: str) -> str | None:
         return None
     return next(iter(Counter(map(_import_text, _wildcards(after))) - Counter(map(_import_text, _wildcards(before)))),
                 None)
+
+
+def _newly_unbound(original: str, result: str) -> str | None:
+    """The first name (`math`) `result` reads and nothing in it binds, where `original` bound it: coder-1.5b
+    replaced `import math` by `from typing import List` in a file it gave type hints, and math.sqrt stayed. None
+    where either side does not parse, or `result` has a wildcard import (a name may come from it)."""
+    before, after = _parse(original), _parse(result)
+    if before is None or after is None or _wildcards(after):
+        return None
+    lost = sorted(_unbound(after) - _unbound(before))
+    return f"`{lost[0]}`" if lost else None
 
 
 def without_unneeded_wildcards(original: str, result: str) -> str:
