@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import sys
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ def check_rewrite(
             problems.append(Problem("wildcard", f"the rewrite adds `{wildcard}`, which can shadow the code's names"))
         unbound = _newly_unbound(original, result)
         if unbound:
-            problems.append(Problem("unbound", f"the rewrite uses {unbound} but no longer defines or imports it"))
+            problems.append(Problem("unbound", f"the rewrite uses {unbound}, which nothing defines or imports"))
     return problems
 
 
@@ -123,13 +124,14 @@ def _added_wildcard_import(original: str, result: str) -> str | None:
 
 
 def _newly_unbound(original: str, result: str) -> str | None:
-    """The first name (`math`) `result` reads and nothing in it binds, where `original` bound it: coder-1.5b
-    replaced `import math` by `from typing import List` in a file it gave type hints, and math.sqrt stayed. None
-    where either side does not parse, or `result` has a wildcard import (a name may come from it)."""
+    """The first name (`math`) `result` reads and nothing in it binds, where `original` read no such name unbound:
+    coder-1.5b replaced `import math` by `from typing import List` in a file it gave type hints, and math.sqrt
+    stayed. Module attributes (`__file__`) aside. None where either side does not parse or has a wildcard import (a
+    name may come from it)."""
     before, after = _parse(original), _parse(result)
-    if before is None or after is None or _wildcards(after):
+    if before is None or after is None or _wildcards(before) or _wildcards(after):
         return None
-    lost = sorted(_unbound(after) - _unbound(before))
+    lost = sorted(name for name in _unbound(after) - _unbound(before) if not name.startswith("__"))
     return f"`{lost[0]}`" if lost else None
 
 
@@ -200,6 +202,8 @@ def _unbound(tree: ast.Module) -> set[str]:
             bound.add(node.name)
         elif isinstance(node, ast.MatchMapping) and node.rest:
             bound.add(node.rest)
+        elif sys.version_info >= (3, 12) and isinstance(node, (ast.TypeVar, ast.ParamSpec, ast.TypeVarTuple)):
+            bound.add(node.name)  # def f[T](x: T)
     return read - bound - set(dir(builtins))
 
 

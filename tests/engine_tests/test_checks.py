@@ -286,15 +286,18 @@ def test_a_wildcard_import_nothing_needs_is_taken_out_before_the_checks() -> Non
 
 def test_a_rewrite_that_reads_a_name_it_no_longer_imports_is_refused() -> None:
     """coder-1.5b gave a file type hints and replaced `import math` by `from typing import List`, while
-    `math.sqrt` stayed: it parses, and fails when it runs. A name the original read unbound as well (a global the
-    module gets elsewhere) is not the rewrite's doing."""
+    `math.sqrt` stayed: it parses, and fails when it runs. A name the original read unbound as well (`dot`, a global
+    the module gets elsewhere) is not the rewrite's doing."""
     code = "import math\n\n\ndef norm(v):\n    return math.sqrt(dot(v, v))\n"
     lost = "from typing import List\n\n\ndef norm(v: List[float]) -> float:\n    return math.sqrt(dot(v, v))\n"
     problems = check_rewrite(code, lost, "python")
     assert [p.message() for p in problems] == [
-        "the rewrite uses `math` but no longer defines or imports it (--force writes it anyway)"]
+        "the rewrite uses `math`, which nothing defines or imports (--force writes it anyway)"]
     kept = "import math\n" + lost
     assert check_rewrite(code, kept, "python") == []
+    # a new name nothing defines fails as surely; a module attribute is there at run time
+    assert [p.check for p in check_rewrite(code, kept.replace("List[float]", "Vector"), "python")] == ["unbound"]
+    assert check_rewrite(code, kept.replace("dot(v, v)", "dot(v, v), __file__"), "python") == []
 
 
 def test_rust_impl_blocks_may_repeat() -> None:
