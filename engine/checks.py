@@ -18,6 +18,7 @@ import sys
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from .code import Span, compiles_as_python, parses_cleanly, symbols
 from .events import CUT_OFF
@@ -103,33 +104,32 @@ def check_rewrite(
     if definitions:
         problems.append(Problem("definitions", definitions))
     if language == "python":
-        wildcard = _added_wildcard_import(original, result)
-        if wildcard:
-            problems.append(Problem("wildcard", f"the rewrite adds `{wildcard}`, which can shadow the code's names"))
-        unbound = _newly_unbound(original, result)
-        if unbound:
-            problems.append(Problem("unbound", f"the rewrite uses {unbound}, which nothing defines or imports"))
+        before, after = _parse(original), _parse(result)  # None where this Python cannot parse a side: no check
+        if before is not None and after is not None:
+            wildcard = _added_wildcard_import(before, after)
+            if wildcard:
+                reason = f"the rewrite adds `{wildcard}`, which can shadow the code's names"
+                problems.append(Problem("wildcard", reason))
+            unbound = _newly_unbound(before, after)
+            if unbound:
+                problems.append(Problem("unbound", f"the rewrite uses {unbound}, which nothing defines or imports"))
     return problems
 
 
-def _added_wildcard_import(original: str, result: str) -> str | None:
-    """The first `from m import *` of `result` that `original` has fewer of. It puts all of m's public names in
-    scope over the module's own, and no task asks for one: coder-1.5b added `from typing import *` and `from
-    collections import *` to files it gave type hints. None where either side does not parse with this Python."""
-    before, after = _parse(original), _parse(result)
-    if before is None or after is None:
-        return None
+def _added_wildcard_import(before: ast.Module, after: ast.Module) -> str | None:
+    """The first `from m import *` of the rewrite (`after`) that the original (`before`) has fewer of. It puts all
+    of m's public names in scope over the module's own, and no task asks for one: coder-1.5b added `from typing
+    import *` and `from collections import *` to files it gave type hints."""
     return next(iter(Counter(map(_import_text, _wildcards(after))) - Counter(map(_import_text, _wildcards(before)))),
                 None)
 
 
-def _newly_unbound(original: str, result: str) -> str | None:
-    """The first name (`math`) `result` reads and nothing in it binds, where `original` read no such name unbound:
-    coder-1.5b replaced `import math` by `from typing import List` in a file it gave type hints, and math.sqrt
-    stayed. Module attributes (`__file__`) aside. None where either side does not parse or has a wildcard import (a
-    name may come from it)."""
-    before, after = _parse(original), _parse(result)
-    if before is None or after is None or _wildcards(before) or _wildcards(after):
+def _newly_unbound(before: ast.Module, after: ast.Module) -> str | None:
+    """The first name (`math`) the rewrite (`after`) reads and nothing in it binds, where the original (`before`)
+    read no such name unbound: coder-1.5b replaced `import math` by `from typing import List` in a file it gave type
+    hints, and math.sqrt stayed. Module attributes (`__file__`) aside. None where either side has a wildcard import
+    (a name may come from it)."""
+    if _wildcards(before) or _wildcards(after):
         return None
     lost = sorted(name for name in _unbound(after) - _unbound(before) if not name.startswith("__"))
     return f"`{lost[0]}`" if lost else None
@@ -147,7 +147,7 @@ def without_unneeded_wildcards(original: str, result: str) -> str:
     known = Counter(map(_import_text, _wildcards(before)))
     added = []
     for node in after.body:
-        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+        if _is_wildcard(node):
             if known[_import_text(node)] > 0:
                 known[_import_text(node)] -= 1
             else:
@@ -174,9 +174,12 @@ def _parse(text: str) -> ast.Module | None:
         return None
 
 
+def _is_wildcard(node: ast.AST) -> TypeGuard[ast.ImportFrom]:
+    return isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names)
+
+
 def _wildcards(tree: ast.Module) -> list[ast.ImportFrom]:
-    return [node for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names)]
+    return [node for node in ast.walk(tree) if _is_wildcard(node)]
 
 
 def _import_text(node: ast.ImportFrom) -> str:
